@@ -1,0 +1,64 @@
+"""The functions the CLI and the frontend call (``nasc build`` / ``nasc measure`` / ``nasc targets``).
+
+Everything takes a ``torch.nn.Module`` and named numpy example inputs; turning an Arch
+IR into that module is the frontend's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .base import Artifact, BuildOptions, LatencyRecord, MeasureProtocol, Target
+from .manifest import load_artifact
+from .registry import availability, get_backend
+from .targets import get_target, list_targets
+
+
+def build(model: Any, example_inputs: Mapping[str, np.ndarray], *, out_dir: Path | str,
+          target: str | Target = "cpu", backend: str = "auto", options: BuildOptions | None = None,
+          protocol: MeasureProtocol | None = None) -> Artifact:
+    """Build ``model`` for ``target`` with ``backend`` (``"auto"``: fastest by measurement under
+    ``protocol``) into ``out_dir``; returns the artifact whose ``manifest.json`` describes it."""
+    tgt = get_target(target)
+    opts = options or BuildOptions()
+    if backend == "auto":
+        from .auto import build_auto
+
+        return build_auto(model, example_inputs, tgt, opts, Path(out_dir), protocol)
+    impl = get_backend(backend)
+    ok, why = impl.available(tgt)
+    if not ok:
+        from nasc.errors import BackendUnavailable
+
+        raise BackendUnavailable(f"backend '{backend}' is not available for target '{tgt.name}': {why}")
+    return impl.build(model, example_inputs, tgt, opts, Path(out_dir))
+
+
+def measure(artifact: Artifact | Path | str, protocol: MeasureProtocol | None = None, *,
+            repeats: int | None = None) -> LatencyRecord:
+    """Time an artifact (or artifact folder) with its own backend."""
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    proto = protocol or MeasureProtocol()
+    if repeats is not None:
+        proto = replace(proto, repeats=repeats)
+    return get_backend(art.backend).measure(art, proto)
+
+
+def load_and_run(artifact: Artifact | Path | str, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    return get_backend(art.backend).load_and_run(art, inputs)
+
+
+def describe_targets() -> list[dict[str, Any]]:
+    """What ``nasc targets`` prints: each target with its backends (and whether usable here)."""
+    rows = []
+    for t in list_targets():
+        avail = availability(t)
+        rows.append({"name": t.name, "kind": t.kind, "description": t.description,
+                     "precisions": list(t.precisions), "device_arch": t.device_arch,
+                     "backends": {n: {"available": ok, "reason": why} for n, (ok, why) in avail.items()}})
+    return rows

@@ -1,0 +1,260 @@
+"""Core types shared by every backend: targets, options, protocols, records, artifacts.
+
+Why these are frozen dataclasses: a build or a measurement is only worth something if it
+can be reproduced, so the objects that describe one (where, how, with what) must not
+change after creation and must serialise to plain JSON for ``manifest.json`` and for
+``nasc measure --json``.  Nothing here imports torch, TVM, ONNX Runtime or TensorRT, so
+``import nasc.backends`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Protocol, Sequence, runtime_checkable
+
+from nasc.errors import BackendUnavailable, NascError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import numpy as np
+    import torch
+
+TargetKind = Literal["cpu", "cuda", "jetson"]
+DeviceCode = Literal["auto", "binary", "source"]
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class MeasurementUnavailable(NascError):
+    """The artifact cannot be timed here (no GPU, engine not built, remote-only target)."""
+
+
+class BuildError(NascError):
+    """A backend failed to turn a model into an artifact for a reason the user can act on."""
+
+
+__all__ = [
+    "Artifact",
+    "Backend",
+    "BackendUnavailable",
+    "BuildError",
+    "BuildOptions",
+    "KernelTime",
+    "LatencyRecord",
+    "MeasureProtocol",
+    "MeasurementUnavailable",
+    "PRECISIONS",
+    "Target",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A deployment target.
+
+    ``tvm_target`` is a TVM tag string (e.g. ``"nvidia/jetson-orin-nano"``) or a JSON dict
+    (TVM 0.27 no longer parses ``"llvm -mcpu=..."`` strings).  ``tvm_host`` overrides the
+    host part of a tag when the tag is wrong for the board (the orin-nano tag describes a
+    Carmel CPU).  For ``cpu`` the ``mcpu`` entry ``"native"`` is replaced by LLVM's name for
+    the host CPU at build time, so nothing host-specific is hard-coded here.
+    """
+
+    name: str
+    kind: TargetKind
+    tvm_target: str | Mapping[str, Any]
+    backends: tuple[str, ...]
+    precisions: tuple[str, ...]
+    host_triple: str
+    device_arch: str | None = None
+    tvm_host: Mapping[str, Any] | None = None
+    description: str = ""
+    device_software: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tvm_target"] = self.tvm_target if isinstance(self.tvm_target, str) else dict(self.tvm_target)
+        d["tvm_host"] = dict(self.tvm_host) if self.tvm_host is not None else None
+        d["backends"] = list(self.backends)
+        d["precisions"] = list(self.precisions)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Target":
+        kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        kw["backends"] = tuple(kw.get("backends", ()))
+        kw["precisions"] = tuple(kw.get("precisions", ()))
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What to build besides model and target; every field lands in ``manifest.json``.
+
+    ``calibration`` (int8 only) is a sequence of input dicts; without it, ``calib_samples``
+    random-normal batches from ``seed`` are used and the manifest says so, because random
+    calibration is only good enough for latency, not for accuracy.
+    """
+
+    precision: str = "fp32"
+    seed: int = 0
+    weights: str = "unspecified"
+    output_names: tuple[str, ...] | None = None
+    calib_samples: int = 32
+    calibration: Sequence[Mapping[str, Any]] | None = field(default=None, compare=False, repr=False)
+    tune_trials: int = 0
+    cache_dir: str | None = None
+    device_code: DeviceCode = "auto"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["calibration"] = None if self.calibration is None else f"{len(self.calibration)} user batches"
+        d["output_names"] = list(self.output_names) if self.output_names else None
+        d["extra"] = dict(self.extra)
+        return d
+
+
+@dataclass(frozen=True)
+class MeasureProtocol:
+    """How a latency is measured; stated verbatim in every :class:`LatencyRecord`.
+
+    One *sample* is the mean over ``number`` back-to-back calls; ``repeats`` samples are
+    taken after ``warmup`` untimed calls; the record gives their median and p90.
+    ``batch`` and ``precision`` of ``None`` mean "whatever the artifact was built for";
+    a value that disagrees with the artifact is an error rather than a silent mismatch.
+    ``rpc`` (``HOST:PORT`` of a TVM RPC tracker) plus ``device_key`` measure remotely.
+    """
+
+    warmup: int = 10
+    repeats: int = 30
+    number: int = 10
+    threads: int = 2
+    batch: int | None = None
+    precision: str | None = None
+    isolate: bool = False
+    seed: int = 0
+    per_kernel: bool = False
+    rpc: str | None = None
+    device_key: str | None = None
+    rpc_timeout_s: int = 120
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1 or self.number < 1 or self.warmup < 0 or self.threads < 1:
+            raise ValueError("MeasureProtocol needs repeats>=1, number>=1, warmup>=0, threads>=1")
+        if (self.rpc is None) != (self.device_key is None):
+            raise ValueError("rpc and device_key go together (tracker HOST:PORT and the device's key)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "MeasureProtocol":
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def resolved(self, artifact: "Artifact") -> "MeasureProtocol":
+        """Fill batch/precision from the artifact, refusing contradictions."""
+        batch = artifact.batch
+        if self.batch is not None and self.batch != batch:
+            raise NascError(f"protocol asks for batch {self.batch} but the artifact in {artifact.dir} "
+                            f"was built for batch {batch}; rebuild it with that input shape")
+        if self.precision is not None and self.precision != artifact.precision:
+            raise NascError(f"protocol asks for {self.precision} but the artifact is {artifact.precision}")
+        return replace(self, batch=batch, precision=artifact.precision)
+
+
+@dataclass(frozen=True)
+class KernelTime:
+    """One kernel's share of a run (TVM: a fused PrimFunc such as ``fused_conv2d_add_relu``)."""
+
+    name: str
+    median_us: float
+    calls_per_run: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    """A latency with its provenance.  ``source`` is ``"measured"`` or ``"predicted"``;
+    ``how`` says where (``"measured locally"``, ``"measured via rpc ..."``)."""
+
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+    repeats: int
+    source: Literal["measured", "predicted"]
+    how: str
+    protocol: Mapping[str, Any]
+    backend: str
+    target: str
+    precision: str
+    versions: Mapping[str, str]
+    per_kernel: tuple[KernelTime, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["per_kernel"] = [k.to_dict() for k in self.per_kernel]
+        d["notes"] = list(self.notes)
+        d["protocol"] = dict(self.protocol)
+        d["versions"] = dict(self.versions)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LatencyRecord":
+        kw = dict(d)
+        kw["per_kernel"] = tuple(KernelTime(**k) for k in kw.get("per_kernel", ()))
+        kw["notes"] = tuple(kw.get("notes", ()))
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A built model on disk.  ``manifest.json`` in ``dir`` is the source of truth;
+    :func:`nasc.backends.manifest.load_artifact` rebuilds this object from it."""
+
+    dir: Path
+    target: str
+    backend: str
+    precision: str
+    files: Mapping[str, str]
+    entry: str
+    input_shapes: Mapping[str, tuple[int, ...]]
+    input_dtypes: Mapping[str, str]
+    output_names: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch(self) -> int:
+        """Leading dimension of the first input (the NAS convention: NCHW, batch first)."""
+        first = next(iter(self.input_shapes.values()), ())
+        return int(first[0]) if first else 1
+
+    @property
+    def entry_path(self) -> Path:
+        return self.dir / self.entry
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend (built-in or from the ``nasc.backends`` entry-point group) offers.
+
+    ``build`` takes a ``torch.nn.Module`` plus named example inputs (dict order = the
+    order of ``forward``'s positional arguments) and writes an artifact with a manifest.
+    ``measure`` times it under a protocol.  ``load_and_run`` returns the outputs as numpy
+    arrays so equivalence against torch can be tested.
+    """
+
+    name: str
+    precisions: tuple[str, ...]
+
+    def available(self, target: Target) -> tuple[bool, str]: ...
+
+    def build(self, model: "torch.nn.Module", example_inputs: Mapping[str, "np.ndarray"],
+              target: Target, options: BuildOptions, out_dir: Path) -> Artifact: ...
+
+    def measure(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord: ...
+
+    def load_and_run(self, artifact: Artifact, inputs: Mapping[str, "np.ndarray"]) -> list["np.ndarray"]: ...

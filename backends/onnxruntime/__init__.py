@@ -1,0 +1,99 @@
+"""ONNX Runtime backend (CPU): fp32 and static int8 QDQ.
+
+On this project's CPUs it is the fastest backend for small convnets (5-8x eager torch,
+see TOOLCHAIN.md), hence the production reference that TVM is compared against.
+Sessions use ``ORT_ENABLE_ALL`` and ``protocol.threads`` intra-op threads (default 2).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ..base import Artifact, BuildOptions, LatencyRecord, MeasureProtocol, MeasurementUnavailable, Target
+from ..common import check_request, prepare_out_dir
+from ..hostinfo import has_vnni, host_triple
+from ..isolation import measure_maybe_isolated
+from ..manifest import library_versions, write_manifest
+from ..timing import make_record, random_inputs, time_calls
+
+__all__ = ["OrtBackend", "make_session"]
+
+
+def make_session(path: Path, threads: int):
+    """A CPU InferenceSession with full graph optimisation and a fixed intra-op thread count."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+class OrtBackend:
+    """ONNX Runtime, CPU execution provider."""
+
+    name = "onnxruntime"
+    precisions = ("fp32", "int8")
+
+    def available(self, target: Target) -> tuple[bool, str]:
+        import importlib.util
+
+        if target.kind != "cpu":
+            return False, f"the onnxruntime backend uses the CPU execution provider; {target.name} is a GPU target"
+        if importlib.util.find_spec("onnxruntime") is None:
+            return False, "onnxruntime is not installed (pip install onnxruntime)"
+        return True, ""
+
+    def build(self, model, example_inputs: Mapping[str, np.ndarray], target: Target,
+              options: BuildOptions, out_dir: Path) -> Artifact:
+        from ..torch_ref.model import inference_copy, input_specs, output_names, run_torch, write_io_check
+        from ..torch_ref.onnx_export import OPSET, export_onnx
+        from .quantize import calibration_batches, quantize_qdq
+
+        check_request(self.name, self.precisions, target, options, example_inputs)
+        out = prepare_out_dir(out_dir)
+        m = inference_copy(model)
+        ref = run_torch(m, example_inputs)
+        names = output_names(len(ref), options.output_names)
+        details: dict[str, object] = {"opset": OPSET, "exporter": "torch.onnx.export(dynamo=False)"}
+        with tempfile.TemporaryDirectory(prefix="nasc-ort-") as tmp:
+            fp32 = export_onnx(m, example_inputs, Path(tmp) / "model.fp32.onnx", names)
+            if options.precision == "int8":
+                specs = input_specs(example_inputs)
+                batches, origin = calibration_batches(specs, options.calib_samples, options.seed,
+                                                      options.calibration)
+                # u8s8 saturates on x86 without VNNI; reduce_range avoids it (TOOLCHAIN.md section 1).
+                reduce = host_triple().startswith("x86_64") and not has_vnni()
+                details["quantization"] = {**quantize_qdq(fp32, out / "model.onnx", batches, reduce_range=reduce),
+                                           "calibration": origin}
+            else:
+                shutil.copyfile(fp32, out / "model.onnx")
+        write_io_check(out, example_inputs, ref, names)
+        return write_manifest(out, backend=self.name, target=target, precision=options.precision,
+                              entry="model.onnx", inputs=input_specs(example_inputs), output_names=names,
+                              options=options, versions=library_versions(), details=details)
+
+    def load_and_run(self, artifact: Artifact, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        sess = make_session(artifact.entry_path, threads=2)
+        return list(sess.run(None, {k: np.ascontiguousarray(v) for k, v in inputs.items()}))
+
+    def measure(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord:
+        return measure_maybe_isolated(artifact, protocol, self._measure_here)
+
+    def _measure_here(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord:
+        if protocol.rpc:
+            raise MeasurementUnavailable("the onnxruntime backend measures locally only; use --backend tvm for RPC")
+        protocol = protocol.resolved(artifact)
+        sess = make_session(artifact.entry_path, threads=protocol.threads)
+        feeds = random_inputs(artifact, protocol.seed)
+        samples = time_calls(lambda: sess.run(None, feeds), protocol)
+        return make_record(samples, artifact=artifact, protocol=protocol, how="measured locally",
+                           extra_dists=["onnxruntime"],
+                           notes=("CPUExecutionProvider, ORT_ENABLE_ALL, inter-op threads 1",))

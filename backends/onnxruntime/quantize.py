@@ -1,0 +1,51 @@
+"""Static int8 QDQ quantisation with ONNX Runtime's tooling (the recipe in TOOLCHAIN.md).
+
+QDQ (QuantizeLinear/DequantizeLinear pairs around float ops) is the format both ORT and
+TensorRT consume, so the same function serves the TensorRT backend (with symmetric
+activations, which TensorRT requires).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+
+def calibration_batches(input_shapes: Mapping[str, tuple[tuple[int, ...], str]], n: int, seed: int,
+                        given: Sequence[Mapping[str, Any]] | None) -> tuple[list[dict[str, np.ndarray]], str]:
+    """The calibration inputs and a sentence saying where they came from (for the manifest)."""
+    if given is not None:
+        return [{k: np.asarray(v) for k, v in b.items()} for b in given], f"{len(given)} user-supplied batches"
+    rng = np.random.default_rng(seed)
+    batches = [{k: rng.standard_normal(shape).astype(dtype) for k, (shape, dtype) in input_shapes.items()}
+               for _ in range(n)]
+    return batches, (f"{n} random-normal batches (seed {seed}): fine for latency, "
+                     "supply real data for accuracy")
+
+
+def quantize_qdq(fp32_onnx: Path, out_onnx: Path, batches: list[dict[str, np.ndarray]], *,
+                 reduce_range: bool, symmetric_activations: bool = False) -> dict[str, Any]:
+    """Write a QDQ int8 model (s8 per-channel weights) and return the settings used."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it: Iterator[dict[str, np.ndarray]] = iter(batches)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._it, None)
+
+    activation = QuantType.QInt8 if symmetric_activations else QuantType.QUInt8
+    extra = {"ActivationSymmetric": True, "WeightSymmetric": True} if symmetric_activations else {}
+    with tempfile.TemporaryDirectory(prefix="nasc-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32_onnx), str(pre))
+        quantize_static(str(pre), str(out_onnx), _Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=activation, weight_type=QuantType.QInt8, per_channel=True,
+                        reduce_range=reduce_range, extra_options=extra)
+    return {"format": "QDQ", "activations": "s8 symmetric" if symmetric_activations else "u8",
+            "weights": "s8 per-channel", "reduce_range": reduce_range}

@@ -1,0 +1,104 @@
+"""Target registry: where an artifact is meant to run.
+
+Jetson targets start from TVM's ``nvidia/jetson-*`` tags (so the CUDA limits TVM's
+schedules rely on are the vendor-checked ones) and override the host CPU where the tag is
+wrong for the board.  ``cpu`` is this host: ``mcpu: native`` is resolved to LLVM's name
+for the host CPU at build time, never hard-coded.  The table is rebuilt on every call
+(it is tiny) so there is no module-level mutable state.
+"""
+
+from __future__ import annotations
+
+from nasc.errors import NascNameError, did_you_mean
+
+from .base import Target
+from .hostinfo import cpu_count, host_triple, local_gpu_arch
+
+AARCH64 = "aarch64-linux-gnu"
+GPU_PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def _cpu() -> Target:
+    return Target(
+        name="cpu",
+        kind="cpu",
+        tvm_target={"kind": "llvm", "mcpu": "native", "mtriple": host_triple(), "num-cores": cpu_count()},
+        backends=("onnxruntime", "tvm", "torch"),
+        precisions=("fp32", "fp16", "int8"),
+        host_triple=host_triple(),
+        description="this machine's CPU (LLVM -mcpu detected at build time)",
+    )
+
+
+def _cuda() -> Target:
+    arch = local_gpu_arch()
+    tvm_target: dict[str, object] = {"kind": "cuda"}
+    if arch:
+        tvm_target["arch"] = arch
+    return Target(
+        name="cuda",
+        kind="cuda",
+        tvm_target=tvm_target,
+        tvm_host={"kind": "llvm", "mcpu": "native", "mtriple": host_triple(), "num-cores": cpu_count()},
+        backends=("tensorrt", "tvm", "torch"),
+        precisions=GPU_PRECISIONS,
+        host_triple=host_triple(),
+        device_arch=arch,
+        description="a local NVIDIA GPU" + ("" if arch else " (none found on this machine)"),
+    )
+
+
+def _jetson(name: str, tag: str, arch: str, software: str, host: dict[str, object] | None,
+            description: str) -> Target:
+    return Target(
+        name=name,
+        kind="jetson",
+        tvm_target=tag,
+        tvm_host=host,
+        backends=("tvm", "tensorrt"),
+        precisions=GPU_PRECISIONS,
+        host_triple=AARCH64,
+        device_arch=arch,
+        description=description,
+        device_software=software,
+    )
+
+
+def known_targets() -> dict[str, Target]:
+    """All targets by name, in display order."""
+    a78 = {"kind": "llvm", "mtriple": AARCH64, "mcpu": "cortex-a78", "num-cores": 6}
+    targets = [
+        _cpu(),
+        _cuda(),
+        _jetson("jetson-orin-nano", "nvidia/jetson-orin-nano", "sm_87",
+                "JetPack 6 (CUDA 12.x) or JetPack 7 (CUDA 13)", a78,
+                "Jetson Orin Nano: Ampere sm_87, 6x Cortex-A78AE (the TVM tag's Carmel host is overridden)"),
+        _jetson("jetson-agx-orin", "nvidia/jetson-agx-orin-64gb", "sm_87",
+                "JetPack 6 (CUDA 12.x) or JetPack 7 (CUDA 13)", None,
+                "Jetson AGX Orin: Ampere sm_87, 12x Cortex-A78AE"),
+        _jetson("jetson-xavier-nx", "nvidia/jetson-agx-xavier", "sm_72", "JetPack 5 (CUDA 11.4)",
+                {"kind": "llvm", "mtriple": AARCH64, "mcpu": "carmel", "num-cores": 6},
+                "Jetson Xavier NX: Volta sm_72, 6x Carmel"),
+        _jetson("jetson-agx-xavier", "nvidia/jetson-agx-xavier", "sm_72", "JetPack 5 (CUDA 11.4)", None,
+                "Jetson AGX Xavier: Volta sm_72, 8x Carmel"),
+        _jetson("jetson-nano", "nvidia/jetson-nano", "sm_53", "JetPack 4.6 (CUDA 10.2, Python 3.6)",
+                {"kind": "llvm", "mtriple": AARCH64, "mcpu": "cortex-a57", "num-cores": 4},
+                "Jetson Nano: Maxwell sm_53, 4x Cortex-A57 (the TVM tag has no host; added here)"),
+    ]
+    return {t.name: t for t in targets}
+
+
+def list_targets() -> list[Target]:
+    return list(known_targets().values())
+
+
+def get_target(name: str | Target) -> Target:
+    """The target called ``name``; an unknown name lists the known ones."""
+    if isinstance(name, Target):
+        return name
+    table = known_targets()
+    try:
+        return table[name]
+    except KeyError:
+        raise NascNameError(f"unknown target '{name}'{did_you_mean(name, table)}. "
+                            f"Known targets: {', '.join(table)}") from None

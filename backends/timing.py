@@ -1,0 +1,63 @@
+"""The one timing loop and statistics every local measurement uses.
+
+Why shared: ``--backend auto`` compares backends, which is only fair when each is timed
+the same way (same warm-up, same sample definition, same inputs from the same seed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+
+from .base import Artifact, KernelTime, LatencyRecord, MeasureProtocol
+from .manifest import library_versions
+
+SAMPLE = "sample = mean wall time of `number` back-to-back calls (time.perf_counter_ns); median/p90 over `repeats` samples"
+
+
+def random_inputs(artifact: Artifact, seed: int) -> dict[str, np.ndarray]:
+    """Standard-normal inputs with the artifact's shapes/dtypes (integers: 0..9)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for name, shape in artifact.input_shapes.items():
+        dtype = np.dtype(artifact.input_dtypes.get(name, "float32"))
+        if np.issubdtype(dtype, np.integer):
+            out[name] = rng.integers(0, 10, size=shape).astype(dtype)
+        else:
+            out[name] = rng.standard_normal(shape).astype(dtype)
+    return out
+
+
+def time_calls(call: Callable[[], object], protocol: MeasureProtocol) -> list[float]:
+    """Run ``warmup`` untimed calls, then return ``repeats`` samples in milliseconds."""
+    for _ in range(protocol.warmup):
+        call()
+    samples: list[float] = []
+    for _ in range(protocol.repeats):
+        t0 = time.perf_counter_ns()
+        for _ in range(protocol.number):
+            call()
+        samples.append((time.perf_counter_ns() - t0) / protocol.number / 1e6)
+    return samples
+
+
+def stats(samples_ms: Iterable[float]) -> tuple[float, float, float]:
+    """(median, p90, min) in ms."""
+    arr = np.asarray(list(samples_ms), dtype=np.float64)
+    return float(np.median(arr)), float(np.percentile(arr, 90)), float(arr.min())
+
+
+def make_record(samples_ms: Iterable[float], *, artifact: Artifact, protocol: MeasureProtocol, how: str,
+                timer: str = SAMPLE, extra_dists: Iterable[str] = (),
+                per_kernel: Iterable[KernelTime] = (), notes: Iterable[str] = ()) -> LatencyRecord:
+    """A measured :class:`LatencyRecord` whose protocol dict says exactly what was done."""
+    median, p90, low = stats(samples_ms)
+    proto: Mapping[str, object] = {**protocol.to_dict(), "timer": timer,
+                                   "inputs": f"random normal, seed {protocol.seed}"}
+    return LatencyRecord(
+        median_ms=median, p90_ms=p90, min_ms=low, repeats=protocol.repeats, source="measured", how=how,
+        protocol=proto, backend=artifact.backend, target=artifact.target, precision=artifact.precision,
+        versions=library_versions(["numpy", "nasc", *extra_dists]), per_kernel=tuple(per_kernel),
+        notes=tuple(notes))

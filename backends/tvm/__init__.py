@@ -1,0 +1,200 @@
+"""TVM backend (apache-tvm 0.27, Relax): host CPU, local CUDA GPU, Jetson cross-compile.
+
+Path: torch module -> (BN folded in torch) -> ``torch.export`` -> ``from_exported_program``
+-> ``tvm.compile`` -> ``export_library``.  TVM itself is only ever imported in child
+processes during builds (see ``compile_worker``) and lazily for measurement.
+
+Jetson artifacts: aarch64 host code (``.so`` through the aarch64 cross g++, else ``.tar``)
+and CUDA device code either compiled to SASS for the board's SM (``binary``, needs nvcc
+and the libcuda stub on a GPU-less build host) or stored as CUDA source that the device
+compiles at first load (``source``).  The manifest says which, and what the device needs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..base import Artifact, BuildError, BuildOptions, LatencyRecord, MeasureProtocol, Target
+from ..common import check_request, prepare_out_dir
+from ..hostinfo import libcuda_loadable, local_gpu_arch, nvcc_version
+from ..isolation import measure_maybe_isolated
+from ..manifest import library_versions, read_manifest, write_manifest
+from .device_code import inspect_file
+from .toolchain import cache_root, cross_compiler_for, cuda_stub_dir, run_worker
+
+__all__ = ["TvmBackend"]
+
+RUNNER = "run_on_device.py"
+COMPILE_TIMEOUT_S = 3600.0
+
+
+class TvmBackend:
+    """Apache TVM Relax compiler."""
+
+    name = "tvm"
+    precisions = ("fp32", "fp16")
+
+    def available(self, target: Target) -> tuple[bool, str]:
+        import importlib.util
+
+        if importlib.util.find_spec("tvm") is None:
+            return False, "apache-tvm is not installed (pip install 'nasc[tvm]')"
+        if target.kind == "cuda" and local_gpu_arch() is None:
+            return False, "target 'cuda' needs a local NVIDIA GPU and driver; none found"
+        return True, ""
+
+    # ------------------------------------------------------------------ build
+    def build(self, model: Any, example_inputs: Mapping[str, np.ndarray], target: Target,
+              options: BuildOptions, out_dir: Path) -> Artifact:
+        import torch
+
+        from ..torch_ref.model import (fold_batchnorm, inference_copy, input_specs, output_names, run_torch,
+                                       to_tensors, write_io_check)
+
+        check_request(self.name, self.precisions, target, options, example_inputs)
+        ok, why = self.available(target)
+        if not ok:
+            raise BuildError(why)
+        if options.tune_trials and target.kind != "cpu":
+            raise BuildError("MetaSchedule tuning is implemented for the cpu target only; GPU targets need "
+                             "a device runner (RPC) that nasc does not drive yet. Build untuned (tune_trials=0).")
+        out = prepare_out_dir(out_dir)
+        cache = cache_root(options.cache_dir)
+        m = inference_copy(model)
+        ref = run_torch(m, example_inputs)
+        names = output_names(len(ref), options.output_names)
+        m, bn_note = fold_batchnorm(m)
+        cross, link_note = cross_compiler_for(target.host_triple)
+        lib_name = "model.tar" if (cross is None and link_note != "native host compiler") else "model.so"
+        with tempfile.TemporaryDirectory(prefix="nasc-tvm-") as tmp:
+            program = Path(tmp) / "model.pt2"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.export.save(torch.export.export(m, to_tensors(example_inputs)), str(program))
+            spec: dict[str, Any] = {
+                "program": str(program), "target": target.to_dict(), "precision": options.precision,
+                "out_dir": str(out), "lib_name": lib_name, "cross_compiler": cross,
+                "tune": ({"trials": options.tune_trials, "cache_dir": str(cache), "seed": options.seed}
+                         if options.tune_trials else None),
+            }
+            result, code_note = self._compile(spec, target, options, cache)
+        write_io_check(out, example_inputs, ref, names)
+        shutil.copyfile(Path(__file__).with_name("device_runner.py"), out / RUNNER)
+        details = self._details(target, result, code_note, out / lib_name, link_note, bn_note)
+        notes = [n for n in (code_note, None if lib_name == "model.so" else link_note) if n]
+        if not options.tune_trials and target.kind == "cpu":
+            notes.append("untuned: TVM's default CPU schedules are far slower than ONNX Runtime; "
+                         "use tune_trials for a competitive CPU build")
+        return write_manifest(out, backend=self.name, target=target, precision=options.precision, entry=lib_name,
+                              inputs=input_specs(example_inputs), output_names=names, options=options,
+                              versions=library_versions(), notes=notes, details=details)
+
+    def _compile(self, spec: dict[str, Any], target: Target, options: BuildOptions,
+                 cache: Path) -> tuple[dict[str, Any], str]:
+        """Run the worker; for GPU targets try compiled device code first, source as fallback."""
+        if target.kind == "cpu":
+            return run_worker(spec, {}, COMPILE_TIMEOUT_S), ""
+        modes = {"auto": ["binary", "source"], "binary": ["binary"], "source": ["source"]}[options.device_code]
+        reasons: list[str] = []
+        for mode in modes:
+            env, why_not = self._device_code_env(mode, cache)
+            if env is None:
+                reasons.append(f"{mode}: {why_not}")
+                continue
+            try:
+                result = run_worker(spec, env, COMPILE_TIMEOUT_S)
+            except BuildError as e:
+                reasons.append(f"{mode}: {e.message.splitlines()[-1][:400]}")
+                continue
+            form = result["device_code"]["form"]
+            if mode == "binary" and form != "binary":
+                reasons.append("binary: TVM stored CUDA source although the CUDA runtime module loaded")
+            note = "" if form == "binary" else (
+                "device code: CUDA source, compiled on the device at first load"
+                + (f" (compiled form not possible here: {'; '.join(reasons)})" if reasons else ""))
+            return result, note
+        raise BuildError(f"no device-code mode worked for {target.name}: " + "; ".join(reasons))
+
+    def _device_code_env(self, mode: str, cache: Path) -> tuple[dict[str, str] | None, str]:
+        if mode == "source":
+            return {}, ""
+        if nvcc_version() is None:
+            return None, "nvcc not found on this machine"
+        env = {"TVM_CUDA_COMPILE_MODE": "nvcc"}
+        if not libcuda_loadable():
+            stub, why = cuda_stub_dir(cache)
+            if stub is None:
+                return None, why
+            env["LD_LIBRARY_PATH"] = f"{stub}:{os.environ.get('LD_LIBRARY_PATH', '')}".rstrip(":")
+        return env, ""
+
+    def _details(self, target: Target, result: Mapping[str, Any], code_note: str, lib: Path,
+                 link_note: str, bn_note: str) -> dict[str, Any]:
+        file_info = inspect_file(lib)
+        details: dict[str, Any] = {
+            "tvm_target": result["tvm_target"],
+            "compile_seconds": result.get("compile_seconds"),
+            "bn_folding": bn_note,
+            "host_code": {"triple": target.host_triple, "format": lib.suffix.lstrip("."), "linker": link_note,
+                          "elf_machines": file_info["host_elf_machines"]},
+            "tuning": result.get("tuning") or "untuned (TVM default schedules; dlight on GPU)",
+        }
+        if target.kind == "cpu":
+            return details
+        form = result["device_code"]["form"]
+        cuda = nvcc_version()
+        sms = sorted({e["sm"] for e in file_info["fatbin"]})
+        details["device_code"] = {
+            "form": form,
+            "arch": target.device_arch,
+            "description": ("compiled cubin (SASS) in a fatbin" if form == "binary"
+                            else "CUDA C source, compiled on the device at first load"),
+            "fatbin_entries": file_info["fatbin"],
+            "verified_from_file": (bool(sms) and all(f"sm_{s}" == target.device_arch for s in sms))
+            if form == "binary" else file_info["cuda_source_embedded"],
+            "compiled_with": f"nvcc {cuda}" if form == "binary" else None,
+            "why": code_note or "libcuda stub made the CUDA runtime module loadable; nvcc produced SASS",
+        }
+        tvm_version = library_versions(["apache-tvm"]).get("apache-tvm", "unknown")
+        details["device_needs"] = {
+            "tvm_runtime": f"TVM {tvm_version} runtime built with CUDA (same version: the VM bytecode format "
+                           "is not stable across releases)",
+            "cuda": (f"a driver that runs CUDA {cuda} cubins for {target.device_arch}; {target.device_software}"
+                     " may need a CUDA 12.x rebuild (nvcc 12 on the build host) if its driver is older"
+                     if form == "binary" else
+                     f"nvcc (or NVRTC via cuda-python) on the device, and TVM's Python package to call it; "
+                     f"{target.device_software}"),
+            "link": ("nothing: the .so is ready" if lib.suffix == ".so"
+                     else "g++ on the device: TVM links the .tar into a .so at load"),
+            "runner": f"python3 {RUNNER} (numpy + tvm)",
+        }
+        return details
+
+    # ------------------------------------------------------------------ run / measure
+    def _kind(self, artifact: Artifact) -> str:
+        return str(read_manifest(artifact.dir)["target"]["kind"])
+
+    def load_and_run(self, artifact: Artifact, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        from .measure import run_local
+
+        return run_local(artifact, inputs, self._kind(artifact))
+
+    def measure(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord:
+        return measure_maybe_isolated(artifact, protocol, self._measure_here)
+
+    def _measure_here(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord:
+        from .measure import measure_local, measure_rpc
+
+        protocol = protocol.resolved(artifact)
+        kind = self._kind(artifact)
+        if protocol.rpc:
+            return measure_rpc(artifact, protocol, kind)
+        return measure_local(artifact, protocol, kind)
+

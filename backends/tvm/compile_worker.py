@@ -1,0 +1,83 @@
+"""Compile worker: ``python -m nasc.backends.tvm.compile_worker SPEC.json``.
+
+Every TVM compile runs in a child process, for three reasons: Jetson builds need
+``LD_LIBRARY_PATH`` (the libcuda stub) and ``TVM_CUDA_COMPILE_MODE`` set before TVM
+loads; MetaSchedule's tensor-intrinsic stub must not leak into the caller's process; and
+a crash inside TVM's C++ (it happens) fails one build instead of killing ``nasc``.
+The parent hands over a ``torch.export`` program file and reads back a result JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+
+def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    import tvm
+    from tvm import relax
+
+    from ..base import Target
+    from .convert import relax_from_program, to_fp16
+    from .device_code import module_device_code
+    from .tvm_target import describe, to_tvm
+
+    t0 = time.perf_counter()
+    target = Target.from_dict(spec["target"])
+    tgt = to_tvm(target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.load(spec["program"])
+    mod = relax_from_program(ep)
+    if spec["precision"] == "fp16":
+        mod = to_fp16(mod)
+    result: dict[str, Any] = {"tvm_target": describe(tgt)}
+    tune = spec.get("tune")
+    if tune:
+        mod, result["tuning"] = _tune(mod, tgt, tune)
+    is_gpu = "gpu" in [str(k) for k in tgt.keys]
+    t1 = time.perf_counter()
+    if is_gpu:
+        with tgt:  # nvcc mode reads the arch from the current target (TOOLCHAIN section 4)
+            ex = tvm.compile(mod, target=tgt)
+    else:
+        # the default "default_build" pipeline on CPU does no fusion (TOOLCHAIN pitfall 4)
+        ex = tvm.compile(mod, target=tgt, relax_pipeline=relax.get_default_pipeline(tgt))
+    result["compile_seconds"] = round(time.perf_counter() - t1, 2)
+    result["device_code"] = module_device_code(ex.mod)
+    lib = Path(spec["out_dir"]) / spec["lib_name"]
+    cross = spec.get("cross_compiler")
+    if cross:
+        from tvm.support import cc
+
+        ex.export_library(str(lib), fcompile=cc.cross_compiler(cross))
+    else:
+        ex.export_library(str(lib))
+    result["total_seconds"] = round(time.perf_counter() - t0, 2)
+    result["tvm_version"] = tvm.__version__
+    return result
+
+
+def _tune(mod: Any, tgt: Any, tune: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    from .tuning import tune_and_apply
+
+    return tune_and_apply(mod, tgt, int(tune["trials"]), Path(tune["cache_dir"]), int(tune.get("seed", 0)))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m nasc.backends.tvm.compile_worker SPEC.json", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(argv[0]).read_text())
+    result = compile_spec(spec)
+    Path(spec["result"]).write_text(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

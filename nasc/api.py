@@ -1,0 +1,124 @@
+"""The library's entry points: load, elaborate, check, freeze.
+
+The CLI is a thin shell over these functions; tests and other stages call them
+directly.  Each call makes its own :class:`~nasc.frontend.resolve.Loader`, so no
+state is shared between calls.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import NascSemanticError, UsageError
+from .frontend import ast as A
+from .frontend.elaborate import Elaborator, Pin
+from .frontend.resolve import LoadedModule, Loader
+from .frontend.values import SpaceRef
+from .ir.analysis import dnf_eval, space_size
+from .ir.cost import arch_cost, space_costs
+from .ir.ops import OpLibrary
+from .ir.space import FALSE, SearchSpace
+
+
+def op_library() -> OpLibrary:
+    """An empty op library for a module of custom ops (``ops = nasc.op_library()``)."""
+    return OpLibrary()
+
+
+@dataclass
+class Compiled:
+    """A loaded file with the loader that read it (diagnostics need its sources)."""
+
+    loader: Loader
+    module: LoadedModule
+
+    def space_names(self) -> list[str]:
+        return [n for n, v in self.module.names.items() if isinstance(v, SpaceRef) and v.module is self.module]
+
+    def elaborate(self, name: str | None = None, pins: dict[str, Pin] | None = None) -> SearchSpace:
+        name = name or self.default_space()
+        space = Elaborator(self.loader, pins).elaborate(self.module, name)
+        space.ops = self.loader.ops  # type: ignore[attr-defined]
+        return space
+
+    def default_space(self) -> str:
+        names = self.space_names()
+        if not names:
+            raise UsageError(f"{self.module.name} defines no space or arch")
+        return names[-1] if len(names) > 1 and _all_extend_last(self.module, names) else names[0]
+
+
+def _all_extend_last(mod: LoadedModule, names: list[str]) -> bool:
+    return False
+
+
+def load(path: str | Path, loader: Loader | None = None) -> Compiled:
+    loader = loader or Loader.from_env()
+    return Compiled(loader, loader.load_file(path))
+
+
+def load_text(text: str, name: str = "<input>", loader: Loader | None = None) -> Compiled:
+    loader = loader or Loader.from_env()
+    return Compiled(loader, loader.load_text(text, name))
+
+
+def summarize(space: SearchSpace) -> dict[str, Any]:
+    """The `nasc check --json` record of one space."""
+    lib = space.ops  # type: ignore[attr-defined]
+    size = space_size(space)
+    costs = space_costs(space, lib)
+    free = space.free
+    out: dict[str, Any] = {
+        "name": space.name,
+        "kind": space.kind,
+        "decisions": len(free),
+        "size": size,
+        "size_log10": round(math.log10(size), 4) if size > 0 else None,
+        "params": list(costs["params"]),
+        "macs": list(costs["macs"]),
+        "constraints": [c.describe() for c in space.constraints],
+    }
+    if not free:
+        out["peak_memory"] = arch_cost(space.graph.prune(), lib).peak_memory
+    return out
+
+
+def pins_from_assignment(assignment: dict[str, int]) -> dict[str, Pin]:
+    return {p: Pin(p, option=o) for p, o in assignment.items()}
+
+
+def random_assignment(space: SearchSpace, seed: int) -> dict[str, int]:
+    """A uniformly random option per free decision (excluded options avoided)."""
+    rng = random.Random(seed)
+    out: dict[str, int] = {}
+    for d in space.decisions:
+        if d.fixed is not None:
+            continue
+        allowed = [o for o in range(d.n) if o not in d.excluded] or list(range(d.n))
+        out[d.path] = rng.choice(allowed)
+    return out
+
+
+def active_assignment(space: SearchSpace, assignment: dict[str, int]) -> dict[str, int]:
+    """Restrict a full assignment to the decisions that are active under it."""
+    by_id = {}
+    for d in space.decisions:
+        if d.fixed is not None:
+            by_id[d.id] = d.fixed
+        elif d.path in assignment:
+            by_id[d.id] = assignment[d.path]
+    out = {}
+    for d in space.decisions:
+        if d.fixed is not None or d.path not in assignment or d.active_if == FALSE:
+            continue
+        needed = {v for t in d.active_if for v, _ in t}
+        if not needed <= set(by_id):
+            missing = sorted(space.decisions[v].path for v in needed - set(by_id))
+            raise NascSemanticError(f"decision '{missing[0]}' is not fixed")
+        if dnf_eval(d.active_if, by_id):
+            out[d.path] = assignment[d.path]
+    return out

@@ -1,0 +1,207 @@
+"""Module loading and name resolution across files.
+
+``import "f.nas" [as m]`` resolves relative to the importing file, then each
+directory of ``$NASC_PATH``, then the standard library (``nasc/stdlib``).  An
+import of a ``.py`` file loads custom ops: the module must define ``ops``, an
+:class:`~nasc.ir.ops.OpLibrary` (see :func:`nasc.op_library`).  Cycles are
+reported with the whole chain.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import NascImportError, NascNameError, NascSemanticError, Note, SourceCache, Span
+from ..ir.ops import OpError, OpLibrary, builtin_library
+from . import ast as A
+from .parse import Parser
+from .values import BlockVal, Namespace, OpVal, SpaceRef
+
+
+@dataclass
+class LoadedModule:
+    """A parsed file with its top-level names (blocks, consts, spaces, experiments, imports)."""
+
+    name: str  # as shown in messages (the path as written or given)
+    path: Path | None
+    ast: A.Module | None
+    names: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, Span] = field(default_factory=dict)
+    experiments: dict[str | None, A.Experiment] = field(default_factory=dict)
+    consts: dict[str, A.Const] = field(default_factory=dict)
+    const_values: dict[str, Any] = field(default_factory=dict)
+    ops: OpLibrary | None = None  # for .py modules of custom ops
+
+    def kind_of(self, name: str) -> str:
+        v = self.names.get(name)
+        if isinstance(v, BlockVal):
+            return "block"
+        if isinstance(v, SpaceRef):
+            return v.space.kind
+        if isinstance(v, Namespace):
+            return "module"
+        if isinstance(v, OpVal):
+            return "op"
+        return "name"
+
+
+@dataclass
+class Loader:
+    """Loads files once each, tracking the import chain to report cycles."""
+
+    parser: Parser = field(default_factory=Parser)
+    sources: SourceCache = field(default_factory=SourceCache)
+    ops: OpLibrary = field(default_factory=builtin_library)
+    search_path: tuple[Path, ...] = ()
+    _cache: dict[Path, LoadedModule] = field(default_factory=dict)
+    _stack: list[tuple[Path, Span | None]] = field(default_factory=list)
+    _shown: dict[Path, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, ops: OpLibrary | None = None) -> "Loader":
+        raw = os.environ.get("NASC_PATH", "")
+        paths = tuple(Path(p) for p in raw.split(os.pathsep) if p)
+        return cls(ops=ops or builtin_library(), search_path=paths)
+
+    def stdlib_dir(self) -> Path:
+        return Path(str(resources.files("nasc.stdlib")))
+
+    # -- entry points
+    def load_file(self, path: str | os.PathLike[str]) -> LoadedModule:
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise NascImportError(f"no such file: {p}") from None
+        except IsADirectoryError:
+            raise NascImportError(f"{p} is a directory, not a .nas file") from None
+        except OSError as err:
+            raise NascImportError(f"cannot read {p}: {err.strerror}") from None
+        return self._load(p.resolve(), str(path), _decode(data, str(path)), None)
+
+    def load_text(self, text: str, name: str = "<input>", base: Path | None = None) -> LoadedModule:
+        fake = (base or Path.cwd()) / f"__text_{abs(hash((name, text)))}.nas"
+        return self._load(fake, name, text, None)
+
+    # -- internals
+    def _load(self, real: Path, shown: str, text: str, span: Span | None) -> LoadedModule:
+        if real in self._cache:
+            return self._cache[real]
+        chain = [p for p, _ in self._stack]
+        if real in chain:
+            start = chain.index(real)
+            names = [self._shown.get(p, p.name) for p in chain[start:]] + [shown]
+            raise NascImportError("import cycle: " + " -> ".join(names), span,
+                                  tuple(Note(f"'{self._shown.get(p, p.name)}' imported here", s)
+                                        for p, s in self._stack[start + 1:] if s))
+        self.sources.add(shown, text)
+        self._shown[real] = shown
+        module_ast = self.parser.parse(text, shown)
+        mod = LoadedModule(shown, real, module_ast)
+        self._stack.append((real, span))
+        try:
+            self._bind_top_level(mod)
+        finally:
+            self._stack.pop()
+        self._cache[real] = mod
+        return mod
+
+    def _define(self, mod: LoadedModule, name: str, value: Any, span: Span) -> None:
+        if name in mod.names:
+            raise NascNameError(f"'{name}' is defined twice in {mod.name}", span,
+                                (Note("first definition", mod.spans.get(name)),))
+        mod.names[name] = value
+        mod.spans[name] = span
+
+    def _bind_top_level(self, mod: LoadedModule) -> None:
+        assert mod.ast is not None
+        for item in mod.ast.items:
+            if isinstance(item, A.Import):
+                target = self.resolve_import(item.path, mod, item.span)
+                alias = item.alias or _default_alias(item.path, item.span)
+                self._define(mod, alias, Namespace(target, alias), item.span)
+            elif isinstance(item, A.BlockDef):
+                self._define(mod, item.name, BlockVal(item, mod, span=item.span), item.name_span)
+            elif isinstance(item, A.SpaceDef):
+                self._define(mod, item.name, SpaceRef(item, mod), item.name_span)
+            elif isinstance(item, A.Const):
+                self._define(mod, item.name, item, item.span)
+                mod.consts[item.name] = item
+            elif isinstance(item, A.Experiment):
+                if item.name in mod.experiments:
+                    label = f"experiment '{item.name}'" if item.name else "an unnamed experiment"
+                    raise NascNameError(f"{label} is defined twice in {mod.name}", item.span)
+                mod.experiments[item.name] = item
+
+    def resolve_import(self, path: str, importer: LoadedModule, span: Span) -> LoadedModule:
+        candidates: list[Path] = []
+        if importer.path is not None:
+            candidates.append(importer.path.parent / path)
+        candidates.extend(d / path for d in self.search_path)
+        std = self.stdlib_dir()
+        candidates.append(std / path)
+        if path.startswith("std/"):
+            candidates.append(std / path[4:])
+        for cand in candidates:
+            if cand.is_file():
+                real = cand.resolve()
+                if real.suffix == ".py":
+                    return self._load_py(real, path, span)
+                try:
+                    text = _decode(real.read_bytes(), path)
+                except OSError as err:
+                    raise NascImportError(f"cannot read '{path}': {err.strerror}", span) from None
+                return self._load(real, path, text, span)
+        looked = ", ".join(str(c.parent) for c in candidates[:3])
+        raise NascImportError(f"cannot find '{path}' (looked in {looked}, $NASC_PATH and the standard "
+                              "library)", span)
+
+    def _load_py(self, real: Path, shown: str, span: Span) -> LoadedModule:
+        if real in self._cache:
+            return self._cache[real]
+        spec = importlib.util.spec_from_file_location(f"nasc_user_ops_{abs(hash(str(real)))}", real)
+        if spec is None or spec.loader is None:
+            raise NascImportError(f"cannot load '{shown}' as a Python module", span)
+        pymod = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(pymod)
+        except Exception as err:  # user code: report, never crash
+            raise NascImportError(f"loading '{shown}' failed: {type(err).__name__}: {err}", span) from None
+        lib = getattr(pymod, "ops", None)
+        if not isinstance(lib, OpLibrary):
+            raise NascImportError(f"'{shown}' must define `ops = nasc.op_library()` and register its ops "
+                                  "on it", span)
+        try:
+            self.ops.merge(lib, f"'{shown}'")
+        except OpError as err:
+            raise NascImportError(str(err), span) from None
+        mod = LoadedModule(shown, real, None, ops=lib)
+        for name, opdef in lib.ops.items():
+            mod.names[name] = OpVal(opdef, self.ops)
+        self._cache[real] = mod
+        return mod
+
+
+def _default_alias(path: str, span: Span) -> str:
+    stem = Path(path).stem
+    if not stem.isidentifier():
+        raise NascSemanticError(f"cannot derive a name from '{path}'; write `import \"{path}\" as NAME`", span)
+    return stem
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        text = data.decode("utf-8", errors="replace")
+        line = text.count("\n", 0, err.start) + 1
+        col = err.start - (text.rfind("\n", 0, err.start) + 1) + 1
+        from ..errors import NascSyntaxError
+
+        raise NascSyntaxError("the file is not valid UTF-8 text (is this a binary file?)",
+                              Span(name, line, col, line, col + 1)) from None
