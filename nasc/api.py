@@ -122,3 +122,80 @@ def active_assignment(space: SearchSpace, assignment: dict[str, int]) -> dict[st
         if dnf_eval(d.active_if, by_id):
             out[d.path] = assignment[d.path]
     return out
+
+
+@dataclass
+class Frozen:
+    """A fully decided architecture: its IR, the assignment, and its two texts."""
+
+    space: SearchSpace  # the free elaboration (decision table, activity)
+    arch: SearchSpace  # the decided elaboration (pruned IR)
+    assignment: dict[str, int]  # active decisions only, path -> option
+    text: str
+    pinned: str
+
+
+def parse_fixes(fixes: list[str]) -> dict[str, Pin]:
+    """`path=value` strings from the command line -> pins (values parsed as .nas expressions)."""
+    from .frontend.parse import Parser
+
+    out: dict[str, Pin] = {}
+    parser = Parser()
+    for raw in fixes:
+        if "=" not in raw:
+            raise UsageError(f"--fix takes path=value, got '{raw}'")
+        path, value = (x.strip() for x in raw.split("=", 1))
+        mod = parser.parse(f"space cli {{ fix {path} = {value} }}", f"--fix {raw}")
+        stmt = mod.items[0].body[0]  # type: ignore[union-attr]
+        assert isinstance(stmt, A.Fix)
+        out[stmt.path.text()] = Pin(stmt.path.text(), stmt.value)
+    return out
+
+
+def freeze(compiled: Compiled, name: str | None = None, fixes: list[str] = (), seed: int | None = None,
+           arch_name: str | None = None, out_dir: Path | None = None) -> Frozen:
+    """Pin every active decision (from `fixes`, then a random draw) and print the arch."""
+    from .ir.archtext import arch_text, darts_genotype, fix_lines, nb201_string, pinned_text, space_hash
+
+    space = compiled.elaborate(name)
+    pins: dict[str, Pin] = {}
+    if seed is not None:
+        pins.update(pins_from_assignment(random_assignment(space, seed)))
+    pins.update(parse_fixes(list(fixes)))
+    arch = compiled.elaborate(space.name, pins)
+    if arch.free:
+        d = arch.free[0]
+        raise UsageError(f"decision '{d.path}' is not fixed; pass --fix {d.path}=VALUE (one of: "
+                         f"{', '.join(d.labels)}) or --random SEED")
+    chosen = {d.path: d.fixed for d in arch.decisions if d.fixed is not None}
+    assignment = active_assignment(space, chosen)  # type: ignore[arg-type]
+    arch.graph = arch.graph.prune()
+    lib = compiled.loader.ops
+    cost = arch_cost(arch.graph, lib)
+    header = [f"nasc arch v1 -- frozen from {compiled.module.name} :: {space.name}",
+              f"space sha256: {space_hash(space)}",
+              f"params: {cost.params:,}  macs: {cost.macs:,}  peak activation memory: {cost.peak_memory:,} B "
+              "(exact, batch 1, fp32)"]
+    nb = nb201_string(space, assignment)
+    if nb:
+        header.append(f"nb201: {nb}")
+    gen = darts_genotype(space, assignment)
+    if gen:
+        header.append(f"genotype: {gen}")
+    exp = _experiment_ref(compiled)
+    if exp:
+        header.append(f"experiment: {compiled.module.name} :: {exp}")
+    header += fix_lines(space, assignment)
+    arch_name = arch_name or f"{space.name}_arch"
+    text = arch_text(arch, lib, arch_name, header)
+    src = compiled.module.path or Path(compiled.module.name)
+    pinned = pinned_text(space, assignment, src, out_dir or Path.cwd(), f"{arch_name}_pinned", header[:2])
+    return Frozen(space, arch, assignment, text, pinned)
+
+
+def _experiment_ref(compiled: Compiled) -> str | None:
+    exps = compiled.module.experiments
+    if not exps:
+        return None
+    name = next(iter(exps))
+    return name or "<unnamed>"

@@ -326,6 +326,7 @@ class Elaborator:
         for name, value in zip(stmt.targets, values):
             if isinstance(value, Tensor):
                 value = Tensor(value.node, value.shape, value.span, name)
+                self.graph.hints.setdefault(value.node, name)
             env.assign(name, value)
 
     def _exec_repeat(self, stmt: A.Repeat, env: Env, where: str) -> None:

@@ -63,6 +63,7 @@ class IRGraph:
         self._nodes: dict[int, Node] = {}
         self.inputs: list[int] = []
         self.outputs: list[int] = []
+        self.hints: dict[int, str] = {}  # node -> the source name it was bound to (for printing)
 
     # -- building
     def add(self, kind: str, op: str | None, attrs: dict[str, Any], inputs: tuple[int, ...],
@@ -121,6 +122,8 @@ class IRGraph:
                           instance=n.instance, span=n.span, decision=n.decision, select=n.select,
                           name=n.name, label=n.label)
             remap[n.id] = new.id
+            if n.id in self.hints:
+                out.hints[new.id] = self.hints[n.id]
         return out
 
     def is_decided(self) -> bool:

@@ -1,0 +1,217 @@
+"""`nasc` command line: thin subcommands over :mod:`nasc.api`.
+
+Exit codes: 0 success; 2 a user error (bad input, bad usage), printed as
+``file:line:col: error: message`` with the source line and a caret; 3 ``fmt
+--check`` found a file that is not formatted; 1 an internal error (a bug in nasc,
+printed with its traceback so it can be reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from .errors import NascError, SourceCache
+
+EXIT_USER = 2
+EXIT_UNFORMATTED = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 as well; keep its usage line
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"nasc: error: {message}\n")
+        raise SystemExit(EXIT_USER)
+
+
+def _sources(state: dict) -> SourceCache | None:
+    return state.get("sources")
+
+
+def _load(path: str, state: dict):
+    from . import api
+    from .frontend.resolve import Loader
+
+    loader = Loader.from_env()
+    state["sources"] = loader.sources  # filled as files load, so a parse error can quote its line
+    return api.load(path, loader)
+
+
+def _print_warnings(space, sources: SourceCache | None) -> None:
+    for w in space.warnings:
+        sys.stderr.write(w.render(sources).replace(": error: ", ": warning: ", 1) + "\n")
+
+
+def cmd_check(args: argparse.Namespace, state: dict) -> int:
+    from . import api
+
+    compiled = _load(args.file, state)
+    records = []
+    for name in compiled.space_names():
+        space = compiled.elaborate(name)
+        _print_warnings(space, compiled.loader.sources)
+        records.append(api.summarize(space))
+    if args.json:
+        print(json.dumps({"spaces": records}, indent=None))
+        return 0
+    if not records:
+        print(f"{args.file}: ok (no space or arch)")
+    for r in records:
+        print(f"{r['kind']} {r['name']}: {r['decisions']} decisions, {r['size']:,} architectures "
+              f"(10^{r['size_log10']:.2f})")
+        print(f"  params {r['params'][0]:,} .. {r['params'][1]:,}   macs {r['macs'][0]:,} .. {r['macs'][1]:,}")
+        for c in r["constraints"]:
+            print(f"  constraint {c}")
+    return 0
+
+
+def cmd_fmt(args: argparse.Namespace, state: dict) -> int:
+    from .frontend.parse import Parser
+    from .frontend.printer import format_module
+    from .frontend.resolve import _decode
+
+    path = Path(args.file)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise NascError(f"cannot read {path}: {err.strerror}") from None
+    text = _decode(raw, args.file)
+    sources = SourceCache()
+    sources.add(args.file, text)
+    state["sources"] = sources
+    out = format_module(Parser().parse(text, args.file))
+    if args.check:
+        if out != text:
+            sys.stderr.write(f"{args.file}: would reformat\n")
+            return EXIT_UNFORMATTED
+        return 0
+    if args.write:
+        if out != text:
+            path.write_text(out)
+        return 0
+    sys.stdout.write(out)
+    return 0
+
+
+def cmd_freeze(args: argparse.Namespace, state: dict) -> int:
+    from . import api
+
+    compiled = _load(args.file, state)
+    out_path = Path(args.out) if args.out else None
+    frozen = api.freeze(compiled, args.space, args.fix or [], args.random, args.name,
+                       out_dir=out_path.parent if out_path else None)
+    text = frozen.pinned if args.pinned else frozen.text
+    if out_path:
+        out_path.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_ir(args: argparse.Namespace, state: dict) -> int:
+    from . import api
+
+    compiled = _load(args.file, state)
+    pins = api.parse_fixes(args.fix or [])
+    space = compiled.elaborate(args.space, pins)
+    graph = space.graph.prune() if space.graph.is_decided() else space.graph
+    if args.json:
+        doc = {"space": space.name, "kind": space.kind,
+               "decisions": [{"id": d.id, "path": d.path, "kind": d.kind, "labels": list(d.labels), "k": d.k,
+                              "group": d.group, "fixed": d.fixed, "excluded": sorted(d.excluded),
+                              "active_if": _dnf_json(d.active_if, space)} for d in space.decisions],
+               "graph": graph.to_json(),
+               "constraints": [c.describe() for c in space.constraints]}
+        print(json.dumps(doc))
+    elif args.dot:
+        sys.stdout.write(graph.to_dot())
+    else:
+        for d in space.decisions:
+            state_txt = f"= {d.option_label(d.fixed)}" if d.fixed is not None else f"{d.n} options"
+            print(f"# d{d.id} {d.path}: {d.kind} {state_txt} [{', '.join(d.labels)}]")
+        sys.stdout.write(graph.dump())
+    return 0
+
+
+def _dnf_json(dnf, space) -> object:
+    if dnf == frozenset({frozenset()}):
+        return True
+    if not dnf:
+        return False
+    return [{space.decisions[d].path: sorted(s) for d, s in term} for term in dnf]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nasc", description="A compiler for hardware-aware neural architecture search.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("check", help="parse, elaborate and summarize every space in a file")
+    c.add_argument("file")
+    c.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    c.set_defaults(fn=cmd_check)
+
+    f = sub.add_parser("fmt", help="print the canonical formatting of a file")
+    f.add_argument("file")
+    g = f.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true", help="exit 3 if the file is not formatted")
+    g.add_argument("--write", "-w", action="store_true", help="rewrite the file in place")
+    f.set_defaults(fn=cmd_fmt)
+
+    z = sub.add_parser("freeze", help="pin every decision and print the architecture")
+    z.add_argument("file")
+    z.add_argument("--space", help="which space of the file (default: the first)")
+    z.add_argument("--fix", action="append", metavar="PATH=VALUE", help="pin one decision (repeatable)")
+    z.add_argument("--random", type=int, metavar="SEED", help="draw the decisions not pinned by --fix")
+    z.add_argument("--name", help="name of the printed arch")
+    z.add_argument("--pinned", action="store_true", help="print the pinned form (extends + fix)")
+    z.add_argument("--out", "-o", help="write to this file instead of stdout")
+    z.set_defaults(fn=cmd_freeze)
+
+    i = sub.add_parser("ir", help="print the IR of a space (or of an architecture with --fix)")
+    i.add_argument("file")
+    i.add_argument("--space")
+    i.add_argument("--fix", action="append", metavar="PATH=VALUE")
+    g2 = i.add_mutually_exclusive_group()
+    g2.add_argument("--json", action="store_true")
+    g2.add_argument("--dot", action="store_true")
+    i.set_defaults(fn=cmd_ir)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    state: dict = {}
+    fn: Callable[[argparse.Namespace, dict], int] = args.fn
+    try:
+        return fn(args, state)
+    except NascError as err:
+        sys.stderr.write(err.render(_sources(state)) + "\n")
+        return EXIT_USER
+    except RecursionError:
+        sys.stderr.write(f"{getattr(args, 'file', 'nasc')}: error: input nested too deeply\n")
+        return EXIT_USER
+    except KeyboardInterrupt:
+        sys.stderr.write("nasc: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:  # a bug in nasc: say so, with the traceback
+        sys.stderr.write("nasc: internal error (please report this with the input that caused it)\n")
+        traceback.print_exc()
+        return 1
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
