@@ -184,12 +184,13 @@ class ModulePrinter:
     def run(self) -> str:
         first = True
         for item in self.module.items:
-            self._own_comments_before(item.span.line, 0, top=True, first=first)
             if not first:
-                self._blank()
+                self._blank()  # top-level items are always separated by one blank line
+            self._own_comments_before(item.span.line, 0, first=first)
+            self._gap(item.span.line, first and not self.out)
             self._item(item)
             first = False
-        self._own_comments_before(10**9, 0, top=True, first=first)
+        self._own_comments_before(10**9, 0, first=first)
         text = "\n".join(self.out).rstrip("\n")
         return text + "\n" if text else ""
 
@@ -205,12 +206,9 @@ class ModulePrinter:
         if not first_in_block and line - self.last_line > 1:
             self._blank()
 
-    def _own_comments_before(self, line: int, indent: int, top: bool = False, first: bool = False) -> None:
+    def _own_comments_before(self, line: int, indent: int, first: bool = False) -> None:
         for cl in sorted(k for k in self.comments if k < line):
-            if top and not first:
-                self._gap(cl, False) if cl - self.last_line > 1 else None
-            elif not top:
-                self._gap(cl, False)
+            self._gap(cl, first and not self.out)
             for c in self.comments.pop(cl):
                 self._emit(indent, c)
             self.last_line = cl
@@ -231,7 +229,7 @@ class ModulePrinter:
         for lst in lists:
             if lst.span is not None and any(lst.span.line <= k <= lst.span.end_line for k in interior):
                 ctx.break_lists.add(id(lst))
-        line = text.format(*[_ex(e, _Ctx(set(), indent)) for e in exprs]) if exprs else text
+        line = text.format(*[_ex(e, _Ctx(set(), indent)) for e in exprs])
         if not ctx.break_lists and len(INDENT * indent + line) > WIDTH and lists:
             ctx.break_lists.add(id(max(lists, key=lambda lst: len(fmt_expr(lst)))))
         if ctx.break_lists:

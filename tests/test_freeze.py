@@ -1,0 +1,79 @@
+"""`nasc freeze`: the printed arch re-parses as an `arch` with an isomorphic IR and equal costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nasc import api
+from nasc.cli import main
+from nasc.frontend.printer import format_module
+from nasc.frontend.parse import Parser
+from nasc.ir.cost import arch_cost
+
+from .conftest import EXAMPLES
+
+SPACES = ["digits_tiny", "nb201", "edge_budget", "mbv2_macro", "darts"]
+COMPILED = {name: api.load(EXAMPLES / f"{name}.nas") for name in SPACES}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(SPACES), st.integers(0, 10**6))
+def test_freeze_round_trip(name: str, seed: int) -> None:
+    compiled = COMPILED[name]
+    frozen = api.freeze(compiled, seed=seed)
+    lib = compiled.loader.ops
+    reparsed = api.load_text(frozen.text, "frozen.nas").elaborate()
+    assert reparsed.kind == "arch" and not reparsed.free
+    graph = reparsed.graph.prune()
+    assert graph.isomorphic(frozen.arch.graph)
+    assert arch_cost(graph, lib) == arch_cost(frozen.arch.graph, lib)
+    # the printed text is already canonical
+    assert format_module(Parser().parse(frozen.text, "f.nas")) == frozen.text
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_pinned_form_is_equivalent(name: str, tmp_path: Path) -> None:
+    compiled = COMPILED[name]
+    frozen = api.freeze(compiled, seed=7, out_dir=tmp_path)
+    pinned = tmp_path / "pinned.nas"
+    pinned.write_text(frozen.pinned)
+    arch = api.load(pinned).elaborate()
+    assert arch.kind == "arch" and not arch.free
+    assert arch.graph.prune().isomorphic(frozen.arch.graph)
+
+
+def test_nb201_exporter_string() -> None:
+    fixes = ["nb201_cell.e01=nor_conv_3x3", "nb201_cell.e02=nor_conv_3x3", "nb201_cell.e12=nor_conv_3x3",
+             "nb201_cell.e03=skip_connect", "nb201_cell.e13=nor_conv_3x3", "nb201_cell.e23=nor_conv_3x3"]
+    frozen = api.freeze(COMPILED["nb201"], fixes=fixes)
+    assert "# nb201: |nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|" \
+           "nor_conv_3x3~2|" in frozen.text
+
+
+def test_darts_genotype_and_kept_edges() -> None:
+    frozen = api.freeze(COMPILED["darts"], seed=3)
+    assert "# genotype: normal=[" in frozen.text
+    for path, option in frozen.assignment.items():
+        d = frozen.space.decision(path)
+        assert option not in d.excluded  # 'none' never wins on a kept edge
+
+
+def test_inactive_decisions_are_not_printed() -> None:
+    frozen = api.freeze(COMPILED["mbv2_macro"], fixes=["s2.depth=2", "s2.h[1].op=skip"], seed=1)
+    assert "s2.h[1].k" not in frozen.assignment and "s2.h[2].op" not in frozen.assignment
+    assert "s2.h[0].k" in frozen.assignment
+
+
+def test_freeze_cli_reports_missing_pin(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["freeze", str(EXAMPLES / "nb201.nas"), "--fix", "nb201_cell.e01=skip_connect"]) == 2
+    err = capsys.readouterr().err
+    assert "is not fixed" in err and "--random" in err
+
+
+def test_freeze_cli_bad_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["freeze", str(EXAMPLES / "nb201.nas"), "--random", "1", "--fix", "nb201_cell.e01=conv9"]) == 2
+    assert "not a candidate of 'nb201_cell.e01'" in capsys.readouterr().err
