@@ -50,13 +50,16 @@ def cmd_check(args: argparse.Namespace, state: dict) -> int:
     from . import api
 
     compiled = _load(args.file, state)
+    from .experiment import resolve
+
+    experiments = {name or "": resolve(exp) for name, exp in compiled.module.experiments.items()}
     records = []
     for name in compiled.space_names():
         space = compiled.elaborate(name)
         _print_warnings(space, compiled.loader.sources)
         records.append(api.summarize(space))
     if args.json:
-        print(json.dumps({"spaces": records}, indent=None))
+        print(json.dumps({"spaces": records, "experiments": sorted(experiments)}, indent=None))
         return 0
     if not records:
         print(f"{args.file}: ok (no space or arch)")

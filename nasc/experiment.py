@@ -1,0 +1,179 @@
+"""`experiment` sections: a typed schema, validation with positions, and `--set` overrides.
+
+Experiments hold the dataset, split, seed and the search/train settings.  They
+are not part of the space: never hashed into it, never copied into a frozen
+arch.  Every key is checked against :data:`SCHEMA` (unknown keys and wrong types
+are errors at the offending line and column), and values may only be literals
+(an experiment cannot refer to space variables).  Precedence: ``--set`` >
+the experiment section > :data:`SCHEMA` defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ExperimentError, Span, UsageError, did_you_mean
+from .frontend import ast as A
+from .frontend.values import UNITS
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its type and default (None = no default, the stage decides)."""
+
+    type: str  # int | float | bool | str | time | choice
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+
+SCHEMA: dict[str, Any] = {
+    "dataset": Key("str", "sklearn:digits", doc="sklearn:digits | npz:PATH | folder:PATH"),
+    "seed": Key("int", 0),
+    "device": Key("str", "cpu"),
+    "split": {
+        "train": Key("float", 0.6), "val": Key("float", 0.2), "test": Key("float", 0.2),
+    },
+    "search": {
+        "algo": Key("choice", "darts", ("darts", "gdas", "fairdarts", "snas", "pcdarts")),
+        "order": Key("int", 1, doc="1 = first-order DARTS, 2 = second-order (finite differences)"),
+        "epochs": Key("int", 50),
+        "batch": Key("int", 64),
+        "w_lr": Key("float", 0.025), "w_lr_min": Key("float", 0.001), "w_momentum": Key("float", 0.9),
+        "w_wd": Key("float", 3e-4), "grad_clip": Key("float", 5.0),
+        "a_lr": Key("float", 3e-4), "a_wd": Key("float", 1e-3), "a_beta1": Key("float", 0.5),
+        "a_beta2": Key("float", 0.999),
+        "tau_start": Key("float", 10.0), "tau_end": Key("float", 0.1),
+        "tau_schedule": Key("choice", "linear", ("linear", "exponential")),
+        "partial_channels": Key("int", 1, doc="PC-DARTS K (1 = off)"),
+        "latency_weight": Key("float", 0.0), "penalty": Key("float", 1.0),
+        "l1": Key("float", 0.0), "beta_reg": Key("float", 0.0), "aux_skip": Key("float", 0.0),
+        "zero_one": Key("float", 0.0), "pcgrad": Key("bool", False),
+        "skip_warn": Key("float", 0.5), "early_stop": Key("bool", False), "beam": Key("int", 8),
+        "warmup": Key("int", 0),
+    },
+    "train": {
+        "epochs": Key("int", 20), "batch": Key("int", 64), "lr": Key("float", 0.05),
+        "momentum": Key("float", 0.9), "wd": Key("float", 3e-4), "grad_clip": Key("float", 5.0),
+    },
+    "budget": {"wallclock": Key("time", None)},
+}
+
+
+def defaults(schema: dict[str, Any] = SCHEMA) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in schema.items():
+        out[k] = defaults(v) if isinstance(v, dict) else v.default
+    return out
+
+
+def _literal(e: A.Expr, key: str) -> Any:
+    while isinstance(e, A.Paren):
+        e = e.expr
+    if isinstance(e, (A.Int, A.Float, A.Str, A.Bool)):
+        return e.value
+    if isinstance(e, A.Unary) and e.op == "-" and isinstance(e.operand, (A.Int, A.Float)):
+        return -e.operand.value
+    if isinstance(e, A.Quantity):
+        dim, factor = UNITS[e.unit]
+        return (dim, e.number * factor)
+    raise ExperimentError(f"'{key}' must be a literal (experiments cannot refer to names or compute)", e.span)
+
+
+def _coerce(key: str, spec: Key, value: Any, span: Span | None) -> Any:
+    t = spec.type
+    if t == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if t == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if t == "bool" and isinstance(value, bool):
+        return value
+    if t == "str" and isinstance(value, str):
+        return value
+    if t == "choice" and isinstance(value, str):
+        if value not in spec.choices:
+            raise ExperimentError(f"'{key}' must be one of {', '.join(spec.choices)}; got {value!r}"
+                                  f"{did_you_mean(value, spec.choices)}", span)
+        return value
+    if t == "time" and isinstance(value, tuple) and value[0] == "time":
+        return value[1]
+    want = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+            "choice": "a string", "time": "a time such as 60s"}[t]
+    return _fail(key, want, value, span)
+
+
+def _fail(key: str, want: str, value: Any, span: Span | None) -> Any:
+    if isinstance(value, tuple):
+        shown = f"{value[1]:g} ({value[0]})"
+    elif isinstance(value, bool):
+        shown = "true" if value else "false"
+    elif isinstance(value, str):
+        shown = f'"{value}"'
+    else:
+        shown = repr(value)
+    raise ExperimentError(f"'{key}' must be {want}, got {shown}", span)
+
+
+def _apply(items: tuple[A.Setting | A.Section, ...], schema: dict[str, Any], out: dict[str, Any],
+           prefix: str) -> None:
+    for it in items:
+        if isinstance(it, A.Section):
+            sub = schema.get(it.name)
+            if not isinstance(sub, dict):
+                raise ExperimentError(f"unknown experiment section '{prefix}{it.name}'"
+                                      f"{did_you_mean(it.name, [k for k, v in schema.items() if isinstance(v, dict)])}",
+                                      it.span)
+            _apply(it.items, sub, out[it.name], f"{prefix}{it.name}.")
+            continue
+        node, target = schema, out
+        for part in it.key[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                raise ExperimentError(f"unknown experiment section '{prefix}{part}'"
+                                      f"{did_you_mean(part, list(node))}", it.span)
+            node, target = nxt, target[part]
+        last = it.key[-1]
+        full = prefix + ".".join(it.key)
+        spec = node.get(last)
+        if not isinstance(spec, Key):
+            raise ExperimentError(f"unknown experiment key '{full}'{did_you_mean(last, list(node))}", it.span)
+        target[last] = _coerce(full, spec, _literal(it.value, full), it.value.span)
+
+
+def resolve(exp: A.Experiment | None, overrides: list[str] = ()) -> dict[str, Any]:
+    """Defaults, then the section's settings, then ``--set key=value`` overrides."""
+    cfg = copy.deepcopy(defaults())
+    if exp is not None:
+        _apply(exp.items, SCHEMA, cfg, "")
+    for raw in overrides:
+        apply_override(cfg, raw)
+    split = cfg["split"]
+    total = split["train"] + split["val"] + split["test"]
+    if abs(total - 1.0) > 1e-6:
+        raise ExperimentError(f"split fractions must sum to 1, got {total:g}", exp.span if exp else None)
+    return cfg
+
+
+def apply_override(cfg: dict[str, Any], raw: str) -> None:
+    """``--set search.epochs=2``: the value is parsed as a .nas literal and type-checked."""
+    if "=" not in raw:
+        raise UsageError(f"--set takes key=value, got '{raw}'")
+    key, text = (x.strip() for x in raw.split("=", 1))
+    parts = key.split(".")
+    node: Any = SCHEMA
+    target = cfg
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise UsageError(f"--set: unknown experiment section '{p}'{did_you_mean(p, list(node))}")
+        node, target = node[p], target[p]
+    spec = node.get(parts[-1])
+    if not isinstance(spec, Key):
+        raise UsageError(f"--set: unknown experiment key '{key}'{did_you_mean(parts[-1], list(node))}")
+    from .frontend.parse import Parser
+
+    mod = Parser().parse(f"experiment {{ v = {text} }}", f"--set {raw}")
+    setting = mod.items[0].items[0]  # type: ignore[union-attr]
+    value = _literal(setting.value, key) if not isinstance(setting.value, A.Name) else setting.value.id
+    target[parts[-1]] = _coerce(key, spec, value, None)
