@@ -77,3 +77,15 @@ def test_freeze_cli_reports_missing_pin(capsys: pytest.CaptureFixture[str]) -> N
 def test_freeze_cli_bad_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["freeze", str(EXAMPLES / "nb201.nas"), "--random", "1", "--fix", "nb201_cell.e01=conv9"]) == 2
     assert "not a candidate of 'nb201_cell.e01'" in capsys.readouterr().err
+
+
+def test_pinned_form_reinstantiates_at_other_parameters(tmp_path: Path) -> None:
+    """DARTS' search-then-evaluate: the same cells at C = 36, 20 layers."""
+    frozen = api.freeze(COMPILED["darts"], seed=11, out_dir=tmp_path, arch_name="found")
+    (tmp_path / "found.nas").write_text(frozen.pinned)
+    (tmp_path / "eval.nas").write_text('import "found.nas" as f\n\narch darts_eval extends f.found_pinned(C = 36, '
+                                       "layers = 20) {}\n")
+    small = api.summarize(api.load(tmp_path / "found.nas").elaborate())
+    big = api.summarize(api.load(tmp_path / "eval.nas").elaborate())
+    assert big["decisions"] == small["decisions"] == 0
+    assert big["params"][0] > 5 * small["params"][0]

@@ -192,7 +192,11 @@ def pinned_text(space: SearchSpace, assignment: dict[str, int], source: Path, ou
     out = [f"# {h}" if h else "#" for h in header]
     out.append(f"import {fmt_string(rel)} as src")
     out.append("")
-    out.append(f"arch {name} extends src.{space.name} {{")
+    # plain space parameters are forwarded, so `extends NAME(C = 36)` re-instantiates the result
+    plain = {k: v for k, v in space.params.items() if isinstance(v, (bool, int, float, str))}
+    params = "(" + ", ".join(f"{k} = {fmt_expr(_lit(v))}" for k, v in plain.items()) + ")" if plain else ""
+    fwd = "(" + ", ".join(f"{k} = {k}" for k in plain) + ")" if plain else ""
+    out.append(f"arch {name}{params} extends src.{space.name}{fwd} {{")
     out.extend("    " + line for line in fix_lines(space, assignment))
     out.append("}")
     return "\n".join(out) + "\n"
