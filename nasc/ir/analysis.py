@@ -271,15 +271,19 @@ def space_size(space: SearchSpace) -> int:
     return int(total)
 
 
-def bounds(space: SearchSpace, node_values: dict[int, Any]) -> tuple[int, int]:
-    """Min and max over the space of sum(node value over live nodes); values may be Syms."""
+def cost_factors(space: SearchSpace, node_values: dict[int, Any]) -> tuple[float, list[Factor]]:
+    """Sum of per-node values gated by liveness, as (constant, factors over decision scopes).
+
+    Nodes with the same scope are summed into one factor, so the number of factors
+    stays small.  The total for an assignment is ``constant + sum(f(assignment))``.
+    """
     cond: dict[int, DNF] = getattr(space, "node_conditions")
     sizes = {d.id: d.n for d in space.decisions}
     grouped: dict[tuple[int, ...], list[tuple[DNF, Any]]] = {}
-    constant = 0
+    constant: Any = 0
     for nid, value in node_values.items():
         c = cond.get(nid, FALSE)
-        if c == FALSE or value == 0:
+        if c == FALSE or (not isinstance(value, Sym) and value == 0):
             continue
         deps: dict[int, int] = {}
         collect(value, deps)
@@ -288,18 +292,26 @@ def bounds(space: SearchSpace, node_values: dict[int, Any]) -> tuple[int, int]:
             constant += value
             continue
         grouped.setdefault(scope, []).append((c, value))
+    factors = []
+    for scope, items in grouped.items():
+        def fn(a: dict[int, int], items: list = items) -> Any:
+            total = 0
+            for c, v in items:
+                if dnf_eval(c, a):
+                    total += v.at(a) if isinstance(v, Sym) else v
+            return total
+        factors.append(make_factor(scope, sizes, fn))
+    return constant, factors
+
+
+def bounds(space: SearchSpace, node_values: dict[int, Any]) -> tuple[int, int]:
+    """Min and max over the space of sum(node value over live nodes); values may be Syms."""
+    sizes = {d.id: d.n for d in space.decisions}
+    constant, value_factors = cost_factors(space, node_values)
     results = []
     for mode in ("min", "max"):
         bad = math.inf if mode == "min" else -math.inf
-        factors = []
-        for scope, items in grouped.items():
-            def fn(a: dict[int, int], items: list = items) -> Any:
-                total = 0
-                for c, v in items:
-                    if dnf_eval(c, a):
-                        total += v.at(a) if isinstance(v, Sym) else v
-                return total
-            factors.append(make_factor(scope, sizes, fn))
+        factors = list(value_factors)
         for d in space.decisions:
             if d.free and d.excluded and d.active_if != FALSE:
                 scope = tuple(sorted(dnf_vars(d.active_if) | {d.id}))
