@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from .errors import NascError, SourceCache
+from .errors import NascError, SourceCache, UsageError
 
 EXIT_USER = 2
 EXIT_UNFORMATTED = 3
@@ -140,6 +140,70 @@ def cmd_ir(args: argparse.Namespace, state: dict) -> int:
     return 0
 
 
+def _experiment_for_space(args: argparse.Namespace, compiled) -> tuple[dict, str | None]:
+    """The experiment of a search: --experiment NAME or FILE:NAME, else the file's own, else defaults."""
+    import os
+
+    from . import api
+    from .experiment import resolve, select
+
+    spec = args.experiment
+    module = compiled.module
+    if spec and ":" in spec:
+        path, name = spec.rsplit(":", 1)
+        module = api.load(path, compiled.loader).module
+        spec = name
+    exp, name = select(module, spec)
+    cfg = resolve(exp, args.set or [])
+    ref = None
+    if exp is not None and module.path is not None:
+        base = Path(args.out) if getattr(args, "out", None) else Path.cwd()
+        ref = f"{os.path.relpath(module.path, base.resolve())} :: {name}"
+    return cfg, ref
+
+
+def cmd_search(args: argparse.Namespace, state: dict) -> int:
+    from .search.run import search
+
+    out = Path(args.resume or args.out or "")
+    if not args.resume and not args.out:
+        raise UsageError("nasc search needs --out DIR (or --resume DIR)")
+    compiled = _load(args.file, state)
+    cfg, ref = _experiment_for_space(args, compiled)
+    res = search(compiled, cfg, out, args.space, resume=bool(args.resume), target=args.target,
+                 experiment_ref=ref)
+    print(f"wrote {out / 'arch.nas'} ({res.summary['params']:,} params, {res.summary['macs']:,} MACs) "
+          f"in {res.summary['seconds']:.1f}s")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, state: dict) -> int:
+    import os
+
+    from . import api
+    from .experiment import header_reference, resolve, select
+    from .train import train
+
+    compiled = _load(args.file, state)
+    if args.experiment:
+        path, _, name = args.experiment.rpartition(":")
+        module = api.load(path, compiled.loader).module if path else compiled.module
+        exp, _ = select(module, name or None)
+    else:
+        ref = header_reference(Path(args.file).read_text())
+        if ref is not None:
+            src = Path(os.path.dirname(os.path.abspath(args.file))) / ref[0]
+            exp, _ = select(api.load(src, compiled.loader).module, ref[1] or None)
+        else:
+            exp, _ = select(compiled.module, None)
+    cfg = resolve(exp, args.set or [])
+    res = train(compiled, cfg, Path(args.out), args.space, progress=sys.stderr if args.verbose else None)
+    m = res.metrics
+    print(f"test accuracy {m['test_accuracy']:.4f} ({m['test_samples']} held-out samples), {m['params']:,} params, "
+          f"{m['epochs']} epochs in {m['seconds']:.1f}s; wrote {Path(args.out) / 'weights.safetensors'}")
+    return 0
+
+
 def _dnf_json(dnf, space) -> object:
     if dnf == frozenset({frozenset()}):
         return True
@@ -182,6 +246,25 @@ def build_parser() -> argparse.ArgumentParser:
     g2.add_argument("--json", action="store_true")
     g2.add_argument("--dot", action="store_true")
     i.set_defaults(fn=cmd_ir)
+
+    s = sub.add_parser("search", help="differentiable architecture search on the space's experiment")
+    s.add_argument("file")
+    s.add_argument("--space")
+    s.add_argument("--experiment", help="NAME (in FILE) or OTHER.nas:NAME")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an experiment key (repeatable)")
+    s.add_argument("--out", "-o", help="output directory")
+    s.add_argument("--resume", metavar="DIR", help="continue an interrupted search in DIR")
+    s.add_argument("--target", help="hardware target of latency terms (default: the constraints' or cpu)")
+    s.set_defaults(fn=cmd_search)
+
+    t = sub.add_parser("train", help="retrain an arch from scratch; report test accuracy")
+    t.add_argument("file")
+    t.add_argument("--space")
+    t.add_argument("--experiment", help="FILE:NAME (default: the one the arch records, or its own)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE")
+    t.add_argument("--out", "-o", required=True)
+    t.add_argument("--verbose", "-v", action="store_true", help="print a line per epoch")
+    t.set_defaults(fn=cmd_train)
     return p
 
 

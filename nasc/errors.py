@@ -44,9 +44,19 @@ class NascError(Exception):
         self.message = message
         self.span = span
         self.notes = tuple(notes)
+        # The text of the file the span points into, for errors raised before the file
+        # reaches a SourceCache (e.g. a file that is not valid UTF-8).
+        self.source_text: str | None = None
 
     def render(self, sources: "SourceCache | None" = None) -> str:
         """Format as ``file:line:col: error: msg`` plus the source line and a caret."""
+        if self.source_text is not None and self.span is not None and (
+                sources is None or self.span.file not in sources.texts):
+            fallback = SourceCache()
+            if sources is not None:
+                fallback.texts.update(sources.texts)
+            fallback.add(self.span.file, self.source_text)
+            sources = fallback
         return _render(self.kind, self.message, self.span, self.notes, sources)
 
 
@@ -95,9 +105,11 @@ class SourceCache:
         text = self.texts.get(name)
         if text is None:
             return None
-        lines = text.splitlines()
+        # Only '\n' ends a line, as in the lexer (str.splitlines() would also split at
+        # \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029 and shift every later line).
+        lines = text.split("\n")
         if 1 <= line <= len(lines):
-            return lines[line - 1]
+            return lines[line - 1].rstrip("\r")
         return None
 
 
@@ -105,12 +117,26 @@ def _caret_block(span: Span, sources: SourceCache | None) -> list[str]:
     src = sources.line(span.file, span.line) if sources else None
     if src is None:
         return []
-    shown = src.expandtabs(4) if "\t" not in src else src.replace("\t", " ")
+    # one column per character, as the lexer counts them: a tab shows as one space and
+    # control or invisible characters (a NUL in a binary file) as '?'
+    shown = "".join(" " if ch == "\t" else ("?" if not ch.isprintable() else ch) for ch in src)
+    col = max(1, span.col)
     width = 1
-    if span.end_line == span.line and span.end_col > span.col:
-        width = span.end_col - span.col
-    width = max(1, min(width, max(1, len(shown) - span.col + 1)))
-    return [f"    {shown}", "    " + " " * (span.col - 1) + "^" + "~" * (width - 1)]
+    if span.end_line == span.line and span.end_col > col:
+        width = span.end_col - col
+    width = max(1, min(width, max(1, len(shown) - col + 1)))
+    if len(shown) > _MAX_QUOTE:
+        # a very long line (generated or minified input): quote a window around the column
+        start = max(0, min(col - 1 - _MAX_QUOTE // 2, len(shown) - _MAX_QUOTE))
+        head = "..." if start > 0 else ""
+        tail = "..." if start + _MAX_QUOTE < len(shown) else ""
+        shown = head + shown[start:start + _MAX_QUOTE] + tail
+        col = col - start + len(head)
+        width = max(1, min(width, _MAX_QUOTE - (col - len(head) - 1)))
+    return [f"    {shown}", "    " + " " * (col - 1) + "^" + "~" * (width - 1)]
+
+
+_MAX_QUOTE = 160
 
 
 def _render(kind: str, message: str, span: Span | None, notes: tuple[Note, ...],

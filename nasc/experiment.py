@@ -177,3 +177,33 @@ def apply_override(cfg: dict[str, Any], raw: str) -> None:
     setting = mod.items[0].items[0]  # type: ignore[union-attr]
     value = _literal(setting.value, key) if not isinstance(setting.value, A.Name) else setting.value.id
     target[parts[-1]] = _coerce(key, spec, value, None)
+
+
+def select(module: Any, name: str | None) -> tuple[A.Experiment | None, str | None]:
+    """The experiment section `name` of a loaded module (or its only one); (None, None) if it has none."""
+    exps = module.experiments
+    if name is not None:
+        if name not in exps:
+            known = [n for n in exps if n]
+            raise UsageError(f"{module.name} has no experiment '{name}'{did_you_mean(name, known)}"
+                             + (f"; it has: {', '.join(known)}" if known else ""))
+        return exps[name], name
+    if not exps:
+        return None, None
+    if len(exps) > 1:
+        raise UsageError(f"{module.name} has several experiments ({', '.join(n or '<unnamed>' for n in exps)}); "
+                         "pick one with --experiment NAME")
+    (only,) = exps
+    return exps[only], only or ""
+
+
+def header_reference(text: str) -> tuple[str, str] | None:
+    """The `# experiment: PATH :: NAME` line that `nasc search` writes into an arch."""
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        body = line[1:].strip()
+        if body.startswith("experiment:") and "::" in body:
+            path, name = body[len("experiment:"):].split("::", 1)
+            return path.strip(), name.strip()
+    return None

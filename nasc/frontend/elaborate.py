@@ -35,6 +35,9 @@ METRICS = {"params": "count", "flops": "count", "macs": "count", "latency": "tim
            "peak_memory": "bytes", "depth": "count"}
 PREDICATES = ("connected", "min_path_ops")
 MAX_UNROLL = 10_000  # total repeat iterations + comprehension elements per elaboration
+MAX_WORK = 100_000  # ops + block instances per elaboration (blocks calling blocks can grow exponentially)
+MAX_BLOCK_NESTING = 50  # block instances inside block instances (keeps elaboration off Python's stack limit)
+MAX_INT_BITS = 63  # compile-time integers are bounded like int64
 
 
 class _Return(Exception):
@@ -144,7 +147,10 @@ class Elaborator:
         self.unrolled = 0
         self.constraint_mode = False
         self._group_seen: list[set[str]] = []
+        self._group_calls: list[Span] = []  # call sites of the shared-block instances being elaborated
         self._call_stack: list[str] = []
+        self._instances: list[Span] = []  # call sites of the block instances being elaborated
+        self.work = 0  # ops and block instances created (bounded by MAX_WORK)
 
     # ================================================================ spaces
     def elaborate(self, mod: LoadedModule, name: str, args: dict[str, Any] | None = None) -> SearchSpace:
@@ -153,7 +159,12 @@ class Elaborator:
             spaces = [n for n, v in mod.names.items() if isinstance(v, SpaceRef)]
             raise NascNameError(f"{mod.name} has no space or arch '{name}'{did_you_mean(name, spaces)}")
         space = ref.space
-        params, body_env = self._instantiate_space(ref, args or {}, outer_fixes=(), kind=space.kind)
+        try:
+            params, body_env = self._instantiate_space(ref, args or {}, outer_fixes=(), kind=space.kind)
+        except RecursionError:
+            # the parser bounds nesting so this should not happen; if it does, fail as a user error
+            raise NascSemanticError(f"{space.kind} '{space.name}' nests blocks and expressions too deeply to "
+                                    "elaborate", space.name_span) from None
         self._finish_pins()
         result = SearchSpace(space.name, space.kind, mod.name, self.decisions, self.graph, self.constraints,
                              params, warnings=self.warnings)
@@ -168,7 +179,9 @@ class Elaborator:
                 d = free[0]
                 more = f" (and {len(free) - 1} more)" if len(free) > 1 else ""
                 raise NascSemanticError(f"arch '{space.name}' leaves decision '{d.path}' free{more}; "
-                                        "use 'space', or pin it with 'fix'", d.span)
+                                        f"pin it with 'fix {d.path} = ...' (candidates: {', '.join(d.labels)}), "
+                                        "or declare a 'space'", d.span,
+                                        (Note(f"arch '{space.name}' is defined here", space.name_span),))
         for d in result.decisions:
             if d.free and d.active_if == frozenset():
                 self.warnings.append(NascError(f"decision '{d.path}' never reaches an output", d.span))
@@ -216,10 +229,10 @@ class Elaborator:
             if isinstance(stmt, A.Fix):
                 path = stmt.path.text()
                 if path in self.pins and self.pins[path].expr is not None:
-                    raise NascSemanticError(f"decision '{path}' is fixed twice", stmt.span,
+                    raise NascSemanticError(f"decision '{path}' is fixed twice", stmt.path.span,
                                             (Note("first fixed here", self.pins[path].span),))
                 if path not in self.pins:
-                    self.pins[path] = Pin(path, stmt.value, span=stmt.span)
+                    self.pins[path] = Pin(path, stmt.value, span=stmt.path.span)
         if kind == "arch" and space.extends is None:
             for node in _walk_stmts(space.body):
                 if isinstance(node, (A.Choice, A.Choose)):
@@ -280,7 +293,8 @@ class Elaborator:
                 declared = self._eval_type(stmt.type, env)
                 if not _shapes_match(declared, t.shape):
                     raise NascSemanticError(f"output '{stmt.name}' is declared {fmt_shape(declared)} but its "
-                                            f"value has shape {fmt_shape(t.shape)}", stmt.value.span)
+                                            f"value has shape {fmt_shape(t.shape)}", stmt.value.span,
+                                            (Note(f"declared {fmt_shape(declared)} here", stmt.type.span),))
             self.graph.add("output", None, {}, (t.node,), t.shape, name=stmt.name, span=stmt.span,
                            instance=self.scope.inst)
             env.vars[stmt.name] = t
@@ -304,7 +318,8 @@ class Elaborator:
             self._exec_constraint(stmt, env)
         elif isinstance(stmt, A.Fix):
             if where != "space":
-                raise NascSemanticError("'fix' is only allowed in a space or arch body", stmt.span)
+                raise NascSemanticError("'fix' is only allowed in a space or arch body; pin the decision from the "
+                                        "space instead (fix <instance>.<name> = value)", stmt.span)
         else:  # pragma: no cover - the parser produces nothing else
             raise NascSemanticError(f"unsupported statement {type(stmt).__name__}", getattr(stmt, "span", None))
 
@@ -380,7 +395,8 @@ class Elaborator:
             if all(isinstance(p, Tensor) for p in per):
                 select = tuple(frozenset(o for o, v in enumerate(values) if v == dv) for dv in distinct)
                 shape = self._unify_shapes([p.shape for p in per], decision, select, stmt.span,
-                                           f"'{name}' after the repeat")
+                                           f"'{name}' after the repeat",
+                                           labels=tuple(f"{v} iteration{'s' if v != 1 else ''}" for v in distinct))
                 node = self.graph.add("repeat_gate", None, {}, tuple(p.node for p in per), shape,
                                       decision=decision, select=select, instance=self.scope.inst, span=stmt.span)
                 env.assign(name, Tensor(node.id, shape, stmt.span, name))
@@ -439,6 +455,12 @@ class Elaborator:
         common = dict(target=target, target_args=targs, hard=hard, weight=weight, scope=self.scope.inst,
                       span=stmt.span)
         if isinstance(expr, A.Compare) and len(expr.ops) == 1:
+            for side, other in zip(expr.operands, expr.operands[::-1]):
+                other = _strip_parens(other)
+                if isinstance(side, A.Name) and not self._is_known(side.id, env) and not (
+                        isinstance(other, A.Name) and other.id in METRICS):
+                    raise NascNameError(f"unknown metric '{side.id}'" + (did_you_mean(side.id, METRICS) or
+                                        "; a constraint bounds one of: " + ", ".join(METRICS)), side.span)
             lhs = self.eval(expr.operands[0], env)
             rhs = self.eval(expr.operands[1], env)
             op = expr.ops[0]
@@ -461,6 +483,10 @@ class Elaborator:
         value = self.eval(expr, env)
         if isinstance(value, Predicate):
             return ConstraintSpec(value.name, None, None, "", "", nodes=value.nodes, **common)
+        if isinstance(value, Metric):
+            example = {"time": "5ms", "count": "1M", "bytes": "2MB"}[METRICS[value.name]]
+            raise NascSemanticError(f"a constraint on '{value.name}' needs a bound, e.g. "
+                                    f"'constraint {value.name} <= {example}'", stmt.expr.span)
         raise NascSemanticError("a constraint compares a metric (" + ", ".join(METRICS) + ") with a bound, or "
                                 "is a predicate (connected(a, b), min_path_ops(...) >= n)", stmt.expr.span)
 
@@ -483,8 +509,9 @@ class Elaborator:
         from ..targets import TARGET_NAMES
 
         if t.name not in TARGET_NAMES:
-            raise NascSemanticError(f"unknown target '{t.name}'{did_you_mean(t.name, TARGET_NAMES)}; known targets: "
-                                    + ", ".join(TARGET_NAMES), t.span)
+            hint = did_you_mean(t.name, TARGET_NAMES)
+            raise NascSemanticError(f"unknown target '{t.name}'" + (hint or "; known targets: " + ", ".join(TARGET_NAMES)),
+                                    _head_span(t.span, t.name) if not t.quoted else t.span)
         args = []
         for arg in t.args or ():
             if arg.name is None:
@@ -539,17 +566,20 @@ class Elaborator:
                 return Func(e.id)
         raise NascNameError(f"unknown name '{e.id}'" + self._suggest(e.id, env), e.span)
 
+    def _is_known(self, name: str, env: Env) -> bool:
+        """Whether a bare name resolves (to a variable, definition, op, function or metric)."""
+        return (env.lookup(name)[0] or name in env.module.names or name in self.loader.ops or name in FUNCTIONS
+                or name in METRICS or name in PREDICATES)
+
     def _suggest(self, name: str, env: Env) -> str:
-        pool = env.visible() | set(env.module.names) | set(self.loader.ops.ops) | set(FUNCTIONS)
-        if self.constraint_mode:
-            pool |= set(METRICS) | set(PREDICATES)
-        hint = did_you_mean(name, pool)
-        if hint:
-            return hint
+        # an exact name in an imported module beats a merely similar local name
         for alias, v in env.module.names.items():
             if isinstance(v, Namespace) and name in v.module.names:
                 return f"; did you mean '{alias}.{name}' (imported from {v.module.name})?"
-        return ""
+        pool = env.visible() | set(env.module.names) | set(self.loader.ops.ops) | set(FUNCTIONS)
+        if self.constraint_mode:
+            pool |= set(METRICS) | set(PREDICATES)
+        return did_you_mean(name, pool)
 
     def _module_value(self, mod: LoadedModule, name: str, span: Span) -> Any:
         v = mod.names[name]
@@ -574,17 +604,17 @@ class Elaborator:
         return v
 
     def _e_Attr(self, e: A.Attr, env: Env) -> Any:
-        return self._attr_of(self.eval(e.obj, env), e.name, e.span)
+        return self._attr_of(self.eval(e.obj, env), e.name, e.span, _tail_span(e.span, e.name))
 
-    def _attr_of(self, obj: Any, name: str, span: Span) -> Any:
+    def _attr_of(self, obj: Any, name: str, span: Span, name_span: Span | None = None) -> Any:
         if isinstance(obj, Namespace):
             mod = obj.module
             if name not in mod.names:
                 what = "block" if any(isinstance(v, BlockVal) for v in mod.names.values()) else "name"
                 raise NascNameError(f"module '{mod.name}' has no {what} '{name}'"
-                                    f"{did_you_mean(name, list(mod.names))}", span)
+                                    f"{did_you_mean(name, list(mod.names))}", name_span or span)
             return self._module_value(mod, name, span)
-        raise NascSemanticError(f"{kind_of(obj)} has no attribute '{name}'", span)
+        raise NascSemanticError(f"{kind_of(obj)} has no attribute '{name}'", name_span or span)
 
     def _e_Index(self, e: A.Index, env: Env) -> Any:
         obj = self.eval(e.obj, env)
@@ -609,6 +639,8 @@ class Elaborator:
     def _e_Range(self, e: A.Range, env: Env) -> Any:
         if e.hi < e.lo:
             raise NascSemanticError(f"empty range {e.lo}..{e.hi}", e.span)
+        if e.hi - e.lo >= MAX_UNROLL:
+            raise NascSemanticError(f"range {e.lo}..{e.hi} has more than {MAX_UNROLL:,} elements", e.span)
         return tuple(range(e.lo, e.hi + 1))
 
     def _e_Comprehension(self, e: A.Comprehension, env: Env) -> Any:
@@ -723,6 +755,8 @@ class Elaborator:
             return self._op_node(opname, {}, [a, b], e.span,
                                  operand_spans=(e.left.span, e.right.span))
         if isinstance(a, tuple) and isinstance(b, tuple) and op == "+":
+            if len(a) + len(b) > MAX_UNROLL:
+                raise NascSemanticError(f"list of more than {MAX_UNROLL:,} elements", e.span)
             return a + b
         if isinstance(a, QuantityVal) or isinstance(b, QuantityVal):
             return self._quantity_arith(op, a, b, e.span)
@@ -746,10 +780,23 @@ class Elaborator:
                 return x // y
             return x % y
 
+        def checked(x: Any, y: Any) -> Any:
+            r = fn(x, y)
+            if isinstance(r, int) and r.bit_length() > MAX_INT_BITS:
+                raise _Overflow()
+            if isinstance(r, float) and not math.isfinite(r):
+                raise _Overflow()
+            return r
+
         try:
-            return self._lift(fn, a, b, span=e.span)
+            return self._lift(checked, a, b, span=e.span)
         except _DivZero:
             raise NascSemanticError("division by zero", e.span) from None
+        except _Overflow:
+            raise NascSemanticError(f"arithmetic overflow: the result of '{op}' does not fit in 64 bits", e.span) \
+                from None
+        except OverflowError:
+            raise NascSemanticError(f"arithmetic overflow in '{op}'", e.span) from None
 
     def _quantity_arith(self, op: str, a: Any, b: Any, span: Span) -> Any:
         if isinstance(a, QuantityVal) and isinstance(b, (int, float)) and op in ("*", "/"):
@@ -804,6 +851,15 @@ class Elaborator:
         spans: dict[str, Span] = {}
         positional = True
         base = self.scope.local(self.scope.binding)
+        defined = (Note(f"'{f.block.name}' is defined here", f.block.name_span),) if isinstance(f, BlockVal) else ()
+
+        def too_many(at: Span) -> NascSemanticError:
+            if not names:
+                fname = f.opdef.name if isinstance(f, OpVal) else f.block.name
+                return NascSemanticError(f"{owner} takes no meta arguments; write '{fname}', not "
+                                         f"'{fname}(...)'", at, defined)
+            return NascSemanticError(f"{owner} takes {len(names)} meta argument{'s' if len(names) != 1 else ''} "
+                                     f"({', '.join(names)}), got {len(e.args)}", at, defined)
         if isinstance(f, OpVal) and e.args and all(a.name is None for a in e.args):
             # `relu(x)` applies an op to tensors; `conv(16, 3)` binds its meta arguments
             values = []
@@ -813,9 +869,7 @@ class Elaborator:
             if all(_is_tensorish(v) for v in values):
                 return self.apply(f, values, e.func.span, e.span)
             if len(values) > len(names):
-                raise NascSemanticError(f"{owner} takes {len(names)} meta argument"
-                                        f"{'s' if len(names) != 1 else ''}, got {len(e.args)}",
-                                        e.args[len(names)].span)
+                raise too_many(e.args[len(names)].span)
             for name, a, v in zip(names, e.args, values):
                 bound[name] = v
                 spans[name] = a.value.span
@@ -823,19 +877,21 @@ class Elaborator:
             for i, a in enumerate(e.args):
                 if a.name is None:
                     if not positional:
-                        raise NascSemanticError("a positional argument cannot follow a named one", a.span)
+                        hint = (f"; name it ('{names[i]} = ...') or move it before the named ones"
+                                if i < len(names) else "")
+                        raise NascSemanticError(f"a positional argument cannot follow a named one{hint}", a.span)
                     if i >= len(names):
-                        raise NascSemanticError(f"{owner} takes {len(names)} meta argument"
-                                                f"{'s' if len(names) != 1 else ''}, got {len(e.args)}", a.span)
+                        raise too_many(a.span)
                     pname = names[i]
                 else:
                     positional = False
                     pname = a.name
                     if pname not in names:
                         raise NascNameError(f"{owner} has no parameter '{pname}'{did_you_mean(pname, names)}",
-                                            a.span)
+                                            _head_span(a.span, pname), defined)
                 if pname in bound:
-                    raise NascSemanticError(f"parameter '{pname}' is given twice", a.span)
+                    raise NascSemanticError(f"parameter '{pname}' of {owner} is given twice", a.span,
+                                            (Note("first given here", spans[pname]),))
                 with self._naming(join(base, pname), raw=True):
                     bound[pname] = self.eval(a.value, env)
                 spans[pname] = a.value.span
@@ -957,21 +1013,24 @@ class Elaborator:
                 if missing:
                     raise NascSemanticError(f"op '{f.opdef.name}' needs parameter '{missing[0]}' "
                                             f"(write {f.opdef.name}(...))", fspan)
-            return self._op_node(f.opdef.name, dict(f.args), args, span, lib=f.lib)
+            return self._op_node(f.opdef.name, dict(f.args), args, span, lib=f.lib, err_span=fspan)
         if isinstance(f, BlockVal):
             if not f.bound and f.block.curried:
                 need = [p.name for p in f.block.meta if p.default is None]
                 if need:
                     raise NascSemanticError(f"block '{f.block.name}' needs meta arguments ({', '.join(need)}); "
                                             f"write {f.block.name}(...)", fspan)
-            return self._instantiate_block(f, args, span)
+            return self._instantiate_block(f, args, span, fspan)
         if isinstance(f, ChoiceOp):
             return self._mixed(f, args, span)
         raise NascSemanticError(f"cannot apply a {kind_of(f)} {_show(f)} to tensors", fspan)
 
     def _op_node(self, op: str, attrs: dict[str, Any], args: list[Any], span: Span, lib: Any = None,
-                 operand_spans: tuple[Span, ...] = ()) -> Tensor:
+                 operand_spans: tuple[Span, ...] = (), err_span: Span | None = None) -> Tensor:
+        """Add one op node; `err_span` is where a bad input or attribute is reported (the op
+        itself in `x |> op(...)`), `span` the node's own span."""
         lib = lib or self.loader.ops
+        at = err_span or span
         opdef = lib.get(op)
         tensors = []
         if opdef.arity < 0 and len(args) == 1 and isinstance(args[0], tuple):
@@ -984,7 +1043,7 @@ class Elaborator:
         try:
             full = lib.bind(opdef, attrs)
         except OpError as err:
-            raise NascSemanticError(str(err), span) from None
+            raise NascSemanticError(str(err), at) from None
         if "identity" in opdef.flags and len(tensors) == 1:
             return tensors[0]
         shapes = [t.shape for t in tensors]
@@ -996,13 +1055,20 @@ class Elaborator:
             shape = distribute(lift(rule, shapes, full))
         except OpError as err:
             msg = str(err)
+            notes: tuple[Note, ...] = ()
             if op in ("add", "mul") and len(tensors) == 2 and operand_spans:
                 a, b = tensors
                 msg = (f"cannot {'add' if op == 'add' else 'multiply'} {fmt_shape(a.shape)}"
                        f"{_where(a, operand_spans[0])} and {fmt_shape(b.shape)}{_where(b, operand_spans[1])}")
-            raise NascSemanticError(msg, span) from None
+                notes = tuple(Note(f"'{t.name}' is {fmt_shape(t.shape)} here", t.span) for t in (a, b)
+                              if t.name and t.span is not None)
+            elif op in ("add", "mean", "concat") and len(tensors) > 1:
+                notes = tuple(Note(f"input {i} is {fmt_shape(t.shape)}", t.span) for i, t in enumerate(tensors)
+                              if t.span is not None)
+            raise NascSemanticError(msg, at, notes) from None
         except SymError as err:
-            raise NascSemanticError(str(err), span) from None
+            raise NascSemanticError(str(err), at) from None
+        self._work(at)
         node = self.graph.add("op", op, full, tuple(t.node for t in tensors), shape,
                               instance=self.scope.inst, span=span)
         return Tensor(node.id, shape, span)
@@ -1014,12 +1080,17 @@ class Elaborator:
             raise NascSemanticError(f"{what}: reduce the result of 'choose' with sum(), mean() or concat()", span)
         raise NascSemanticError(f"{what} must be a tensor, got {kind_of(v)} {_show(v)}", span)
 
-    def _instantiate_block(self, f: BlockVal, args: list[Any], span: Span) -> Any:
+    def _instantiate_block(self, f: BlockVal, args: list[Any], span: Span, fspan: Span | None = None) -> Any:
         block = f.block
-        if len(self._call_stack) > 200 or block.name in self._call_stack:
-            chain = " -> ".join(self._call_stack[self._call_stack.index(block.name):] + [block.name]) \
-                if block.name in self._call_stack else block.name
-            raise NascSemanticError(f"blocks cannot recurse: {chain}", span)
+        call = fspan or span  # the block as written at the call site: `cell(C)` in `x |> cell(C)`
+        if block.name in self._call_stack:
+            chain = " -> ".join(self._call_stack[self._call_stack.index(block.name):] + [block.name])
+            raise NascSemanticError(f"blocks cannot recurse: {chain}", call,
+                                    (Note(f"'{block.name}' is defined here", block.name_span),))
+        if len(self._instances) >= MAX_BLOCK_NESTING:
+            raise NascSemanticError(f"blocks are nested more than {MAX_BLOCK_NESTING} deep (block "
+                                    f"'{block.name}' instantiated inside '{self._call_stack[-1]}')", call)
+        self._work(call)
         if len(args) != len(block.tensors):
             raise NascSemanticError(f"block '{block.name}' takes {len(block.tensors)} tensor input"
                                     f"{'s' if len(block.tensors) != 1 else ''}, got {len(args)}", span,
@@ -1062,34 +1133,43 @@ class Elaborator:
         outer = self.scope
         self.scope = Scope(path, inst, group or outer.group)
         self._call_stack.append(block.name)
+        self._instances.append(call)
         first_instance = False
         if group is not None:
             if group not in self.groups:
-                self.groups[group] = _Group(block.name, span)
+                self.groups[group] = _Group(block.name, call)
                 first_instance = True
             elif self.groups[group].block != block.name:
                 raise NascSemanticError(f"shared group '{group}' is used by two blocks: "
                                         f"'{self.groups[group].block}' and '{block.name}'", span)
             self._group_seen.append(set())
+            self._group_calls.append(call)
         try:
             try:
                 self._exec_body(block.body, env, where="block")
             except _Return as r:
                 result = r.value
             else:
-                raise NascSemanticError(f"block '{block.name}' ends without 'return'", block.span)
+                end = Span(block.span.file, block.span.end_line, max(1, block.span.end_col - 1),
+                           block.span.end_line, max(2, block.span.end_col))
+                raise NascSemanticError(f"block '{block.name}' ends without 'return' (a block must return its "
+                                        "output, e.g. 'return x')", end,
+                                        (Note(f"'{block.name}' is defined here", block.name_span),))
         finally:
             self.scope = outer
             self._call_stack.pop()
+            self._instances.pop()
             seen = self._group_seen.pop() if group is not None else None
+            if group is not None:
+                self._group_calls.pop()
         if group is not None and first_instance:
             self.groups[group].complete = True
         if group is not None and not first_instance and seen is not None:
             rec = self.groups[group]
             missing = sorted(set(rec.decisions) - seen)
             if missing:
-                raise NascSemanticError(f"instances of shared block '{block.name}' disagree: this instance has "
-                                        f"no decision '{missing[0]}'", span,
+                raise NascSemanticError(f"instances of shared block '{block.name}' disagree: the first instance "
+                                        f"has decision '{missing[0]}', this one does not", call,
                                         (Note("first instance", rec.span),))
         return result
 
@@ -1122,7 +1202,7 @@ class Elaborator:
             if rec.decisions.get(path) != sig:
                 raise NascSemanticError(f"instances of shared block '{rec.block}' disagree at decision '{path}': "
                                         f"{_sig_text(sig)} here, {_sig_text(rec.decisions.get(path))} in the "
-                                        "first instance", span, (Note("first instance", rec.span),))
+                                        "first instance", span, self._instance_notes(rec))
             if self._group_seen:
                 self._group_seen[-1].add(path)
             return existing, existing.fixed
@@ -1142,12 +1222,18 @@ class Elaborator:
             rec = self.groups[scope.group]
             if rec.complete:
                 raise NascSemanticError(f"instances of shared block '{rec.block}' disagree: decision '{path}' "
-                                        "does not exist in the first instance", span,
-                                        (Note("first instance", rec.span),))
+                                        "does not exist in the first instance", span, self._instance_notes(rec))
             rec.decisions[path] = (kind, d.n, value_kind)
             if self._group_seen:
                 self._group_seen[-1].add(path)
         return d, d.fixed
+
+    def _instance_notes(self, rec: _Group) -> tuple[Note, ...]:
+        notes = []
+        if self._group_calls:
+            notes.append(Note("in this instance", self._group_calls[-1]))
+        notes.append(Note("first instance", rec.span))
+        return tuple(notes)
 
     def _resolve_pin(self, d: Decision, pin: Pin) -> int:
         if pin.option is not None:
@@ -1186,7 +1272,10 @@ class Elaborator:
             for i, (lab, ct) in enumerate(zip(d.labels, d.candidate_text or d.labels)):
                 if text in (lab, ct):
                     return i
-        raise NascSemanticError(f"not a candidate of '{d.path}'; candidates: " + ", ".join(d.labels), e.span)
+        shown = text if text is not None else self._text(e)
+        hint = did_you_mean(shown, [lab for lab in d.labels if not lab.isdigit()]) if text is not None else ""
+        raise NascSemanticError(f"'{shown}' is not a candidate of '{d.path}'" + (hint or "") +
+                                " (candidates: " + ", ".join(d.labels) + ")", e.span)
 
     def _cands(self, e: A.Expr, env: Env) -> tuple[list[Any], list[str], list[str], list[Span]]:
         """Evaluate a candidate list: values, labels, candidate source texts and spans."""
@@ -1241,7 +1330,8 @@ class Elaborator:
         if vk == "tensor":
             tensors = [self._expect_tensor(v, s, "candidate") for v, s in zip(values, spans)]
             select = tuple(frozenset({i}) for i in range(len(tensors)))
-            shape = self._unify_shapes([t.shape for t in tensors], d.id, select, e.span, f"choice '{d.path}'")
+            shape = self._unify_shapes([t.shape for t in tensors], d.id, select, e.span, f"choice '{d.path}'",
+                                       labels=tuple(labels), spans=spans)
             node = self.graph.add("input_choice", None, {"k": 1, "reduce": "pick"}, tuple(t.node for t in tensors),
                                   shape, decision=d.id, select=tuple(range(len(tensors))), instance=self.scope.inst,
                                   span=e.span)
@@ -1260,8 +1350,11 @@ class Elaborator:
             raise NascSemanticError(f"choose needs a plain integer count, got {_show(k)}", e.k.span)
         values, labels, texts, spans = self._cands(e.cands, env)
         if not 1 <= k <= len(values):
-            raise NascSemanticError(f"cannot choose {k} of {len(values)} candidate{'s' if len(values) != 1 else ''}",
-                                    e.k.span if k < 1 else e.span)
+            n = len(values)
+            bounds = (f"the count must be between 1 and {n}" if n > 1 else
+                      ("the count must be 1" if n == 1 else "the list is empty"))
+            raise NascSemanticError(f"cannot choose {k} of {n} candidate{'s' if n != 1 else ''}; {bounds}",
+                                    e.k.span)
         vk = self._homogeneous(values, spans)
         d, fixed = self._new_decision("choose", tuple(labels), vk, e.span, k=k, cand_text=tuple(texts))
         if fixed is not None:
@@ -1297,7 +1390,8 @@ class Elaborator:
         select = tuple(frozenset({i}) for i in range(len(outs)))
         d = self.decisions[ch.decision]
         shape = self._unify_shapes([t.shape for t in outs], ch.decision, select, span, f"choice '{d.path}'",
-                                   labels=ch.labels)
+                                   labels=ch.labels, spans=[c.span if getattr(c, "span", None) else
+                                                            (ch.span or span) for c in ch.cands])
         node = self.graph.add("mixed", None, {}, tuple(t.node for t in outs), shape, decision=ch.decision,
                               select=tuple(range(len(outs))), instance=self.scope.inst, span=span,
                               label=d.path)
@@ -1322,21 +1416,30 @@ class Elaborator:
         return Tensor(node.id, shape, span)
 
     def _unify_shapes(self, shapes: list[tuple[Any, ...]], decision: int, select: tuple[frozenset[int], ...],
-                      span: Span, what: str, labels: tuple[str, ...] | None = None) -> tuple[Any, ...]:
+                      span: Span, what: str, labels: tuple[str, ...] | None = None,
+                      spans: list[Span] | None = None) -> tuple[Any, ...]:
         first = shapes[0]
         if all(_shapes_match(s, first) for s in shapes):
             return first
         for i, s in enumerate(shapes):
             if len(s) != len(first) or s[0] != first[0] or s[2:] != first[2:]:
-                la = labels[0] if labels else "0"
-                lb = labels[i] if labels else str(i)
+                la = f"'{labels[0]}'" if labels else "the first"
+                lb = f"'{labels[i]}'" if labels else f"option {i}"
+                at = spans[i] if spans and i < len(spans) else span
+                notes = (Note(f"{la} is here", spans[0]),) if spans and spans[0] != at else ()
                 raise NascSemanticError(f"candidates of {what} produce different shapes: {la} gives "
-                                        f"{fmt_shape(first)}, {lb} gives {fmt_shape(s)}", span)
+                                        f"{fmt_shape(first)}, {lb} gives {fmt_shape(s)}", at, notes)
         d = self.decisions[decision]
         option_to_input = [next(j for j, sel in enumerate(select) if o in sel) for o in range(d.n)]
         chan = self._lift(lambda o, *cs: cs[option_to_input[o]], leaf(decision, list(range(d.n))),
                           *[s[1] for s in shapes], span=span)
         return (first[0], chan, *first[2:])
+
+    def _work(self, span: Span) -> None:
+        self.work += 1
+        if self.work > MAX_WORK:
+            raise NascSemanticError(f"elaboration creates more than {MAX_WORK:,} ops and block instances; do "
+                                    "blocks call other blocks many times over?", span)
 
     def _tick(self, span: Span) -> None:
         self.unrolled += 1
@@ -1355,11 +1458,17 @@ class _DivZero(Exception):
     pass
 
 
+class _Overflow(Exception):
+    pass
+
+
 def _sig_text(sig: tuple[str, int, str] | None) -> str:
     if sig is None:
         return "nothing"
     kind, n, vk = sig
-    return f"a {kind} over {n} option{'s' if n != 1 else ''} of {vk}s"
+    if kind == "oneof":
+        return f"a choice of {n} {vk}{'s' if n != 1 else ''}"
+    return f"a choose with {n} combination{'s' if n != 1 else ''} of {vk}s"
 
 
 def _local_of(path: str, prefix: str) -> str:
@@ -1383,9 +1492,29 @@ def _auto_label(v: Any, text: str | None, i: int) -> str:
     return str(i)
 
 
+def _strip_parens(e: A.Expr) -> A.Expr:
+    while isinstance(e, A.Paren):
+        e = e.expr
+    return e
+
+
+def _head_span(span: Span, name: str) -> Span:
+    """The span of the leading NAME of `NAME = value` (a named argument's name)."""
+    return Span(span.file, span.line, span.col, span.line, span.col + len(name))
+
+
+def _tail_span(span: Span, name: str) -> Span:
+    """The span of the trailing NAME of `obj.NAME` (the attribute's own name)."""
+    if span.end_line >= span.line and span.end_col - len(name) >= 1:
+        return Span(span.file, span.end_line, span.end_col - len(name), span.end_line, span.end_col)
+    return span
+
+
 def _where(t: Tensor, span: Span) -> str:
-    name = f"{t.name}, " if t.name else ""
-    return f" ({name}{span.line}:{span.col})"
+    """`(name, l:c)`: where a named tensor was defined, else where the operand is written."""
+    if t.name and t.span is not None:
+        return f" ({t.name}, {t.span.line}:{t.span.col})"
+    return f" ({span.line}:{span.col})"
 
 
 def _shapes_match(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:

@@ -7,11 +7,14 @@ rather than at import time, and callers that parse many files keep one around.
 
 from __future__ import annotations
 
+import math
 import re
+import threading
 from functools import cached_property
 from importlib import resources
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree, v_args
+from lark.visitors import Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from ..errors import NascSyntaxError, Span
@@ -23,10 +26,18 @@ RESERVED = frozenset({
     "not", "in", "true", "false", "choice", "choose", "of", "for",
 })
 
+_INT_MAX = (1 << 63) - 1
+
 UNITS = ("ms", "us", "ns", "s", "KB", "MB", "GB", "K", "M", "G", "T")
 
 #: Maximum nesting depth of brackets; deeper input is rejected before Lark recurses.
 MAX_NESTING = 200
+
+#: Maximum depth of the syntax tree (every expression, argument, list item and nested
+#: statement is one level).  Later stages (elaboration, the printer) walk the tree
+#: recursively, so deeper input is rejected here with a position instead of
+#: overflowing Python's stack there.
+MAX_DEPTH = 160
 
 _HUMAN = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
@@ -44,7 +55,7 @@ def _tspan(file: str, tok: Token) -> Span:
     return Span(file, tok.line, tok.column, end_line, end_col)
 
 
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):
     """Lark tree -> AST dataclasses; checks reserved words on every NAME it keeps."""
 
     def __init__(self, file: str) -> None:
@@ -115,7 +126,7 @@ class _ToAst(Transformer):
 
     def dim(self, c):
         tok = c[0]
-        return int(tok) if tok.type == "INT" else tok.value
+        return self._int(tok) if tok.type == "INT" else tok.value
 
     def body(self, c):
         return self._clean(c)
@@ -171,7 +182,7 @@ class _ToAst(Transformer):
     def path(self, meta, c):
         parts: list[str | int] = []
         for tok in c:
-            parts.append(int(tok) if tok.type == "INT" else tok.value)
+            parts.append(self._int(tok) if tok.type == "INT" else tok.value)
         return A.PathExpr(tuple(parts), self._s(meta))
 
     @v_args(meta=True)
@@ -276,18 +287,32 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def int(self, meta, c):
-        return A.Int(int(c[0]), self._s(meta))
+        return A.Int(self._int(c[0]), self._s(meta))
 
     @v_args(meta=True)
     def float(self, meta, c):
-        return A.Float(float(c[0]), self._s(meta))
+        value = float(c[0])
+        if not math.isfinite(value):
+            raise NascSyntaxError(f"number {_short(c[0].value)} is too large", _tspan(self.file, c[0]))
+        return A.Float(value, self._s(meta))
+
+    def _int(self, tok: Token) -> int:
+        """An integer literal, at most 63 bits (compile-time integers are int64)."""
+        digits = tok.value.lstrip("0") or "0"
+        if len(digits) > 19 or int(digits) > _INT_MAX:
+            raise NascSyntaxError(f"integer {_short(tok.value)} is too large (the largest is {_INT_MAX})",
+                                  _tspan(self.file, tok))
+        return int(digits)
 
     @v_args(meta=True)
     def quantity(self, meta, c):
         text = c[0].value
         m = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]+)", text)
         assert m is not None
-        return A.Quantity(float(m.group(1)), m.group(2), text, self._s(meta))
+        number = float(m.group(1))
+        if not math.isfinite(number) or len(m.group(1)) > 40:
+            raise NascSyntaxError(f"quantity {_short(text)} is too large", _tspan(self.file, c[0]))
+        return A.Quantity(number, m.group(2), text, self._s(meta))
 
     @v_args(meta=True)
     def string(self, meta, c):
@@ -316,7 +341,7 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def range(self, meta, c):
-        return A.Range(int(c[0]), int(c[1]), self._s(meta))
+        return A.Range(self._int(c[0]), self._int(c[1]), self._s(meta))
 
     @v_args(meta=True)
     def paren(self, meta, c):
@@ -352,23 +377,37 @@ def _unquote(tok: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
+_LARK: Lark | None = None
+_LARK_LOCK = threading.Lock()
+_SINK = threading.local()  # the comment collector of the parse in progress on this thread
+
+
+def _on_comment(tok: Token) -> None:
+    # Comments are %ignored by the grammar; this callback collects them (into the list
+    # of the parse in progress) so the formatter can put every one back.
+    sink = getattr(_SINK, "fn", None)
+    if sink is not None:
+        sink(tok)
+
+
+def _shared_lark() -> Lark:
+    """The Lark parser, built once per process (building the LALR tables costs ~80 ms,
+    which every `Parser()` -- one per CLI command, per `--set` -- would otherwise pay)."""
+    global _LARK
+    with _LARK_LOCK:
+        if _LARK is None:
+            text = resources.files("nasc.grammar").joinpath("nas.lark").read_text()
+            _LARK = Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
+                         maybe_placeholders=True, cache=False, lexer_callbacks={"COMMENT": _on_comment})
+        return _LARK
+
+
 class Parser:
-    """A reusable `.nas` parser (builds the Lark LALR tables once)."""
+    """A reusable `.nas` parser (the Lark LALR tables are built once per process)."""
 
-    @cached_property
+    @property
     def _lark(self) -> Lark:
-        text = resources.files("nasc.grammar").joinpath("nas.lark").read_text()
-        return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
-                    maybe_placeholders=True, cache=False,
-                    lexer_callbacks={"COMMENT": self._on_comment})
-
-    def _on_comment(self, tok: Token) -> None:
-        # Comments are %ignored by the grammar; this callback collects them (into the
-        # list of the parse in progress) so the formatter can put every one back.
-        if self._comment_sink is not None:
-            self._comment_sink(tok)
-
-    _comment_sink = None
+        return _shared_lark()
 
     @cached_property
     def _terminal_text(self) -> dict[str, str]:
@@ -396,15 +435,17 @@ class Parser:
             if isinstance(err.orig_exc, NascSyntaxError):
                 raise err.orig_exc from None
             raise
+        _check_depth(items, file)
         return A.Module(file, items, tuple(comments))
 
     def _parse_with_comments(self, text: str, keep) -> Tree:
         lark = self._lark
-        self._comment_sink = keep
+        saved = getattr(_SINK, "fn", None)
+        _SINK.fn = keep
         try:
             return lark.parse(text)
         finally:
-            self._comment_sink = None
+            _SINK.fn = saved
 
     def _syntax_error(self, err: UnexpectedInput, text: str, file: str) -> NascSyntaxError:
         unclosed = _unclosed_bracket(text, file)
@@ -414,35 +455,115 @@ class Parser:
             line, col = _end_position(text)
             return NascSyntaxError("unexpected end of file" + self._expected(err), Span(file, line, col, line, col + 1))
         if isinstance(err, UnexpectedCharacters):
-            ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
+            pos = err.pos_in_stream if err.pos_in_stream is not None else 0
+            ch = text[pos] if pos < len(text) else "?"
             span = Span(file, err.line, err.column, err.line, err.column + 1)
+            unit = _spaced_unit(text, file, pos, pos)
+            if unit is not None:
+                return unit
             if ch == '"':
-                return NascSyntaxError("unterminated string", span)
-            return NascSyntaxError(f"unexpected character {ch!r}", span)
+                return NascSyntaxError("unterminated string (a string must end with '\"' on the same line)", span)
+            if ch == "'":
+                return NascSyntaxError("strings are written with double quotes (\"...\"), not single quotes", span)
+            if ch == "." and text.startswith("..", pos):
+                return NascSyntaxError("a range is written INT..INT with integer literals, e.g. choice 1..4", span)
+            return NascSyntaxError(f"unexpected character {_show_char(ch)}", span)
         assert isinstance(err, UnexpectedToken)
         tok = err.token
         span = _tspan(file, tok)
-        unit = _spaced_unit(text, tok)
+        unit = _spaced_unit(text, file, tok.start_pos, tok.end_pos if tok.end_pos is not None else tok.start_pos)
         if unit is not None:
-            return NascSyntaxError(f"a unit must be glued to its number: write '{unit[0]}{unit[1]}', not "
-                                   f"'{unit[0]} {unit[1]}'", span)
+            return unit
         if tok.type == "RBRACE" and unclosed is None and _unmatched_close(text, tok):
             return NascSyntaxError("unmatched '}'", span)
-        shown = tok.value if len(tok.value) <= 20 else tok.value[:17] + "..."
-        return NascSyntaxError(f"unexpected {_describe(tok)} {shown!r}" + self._expected(err), span)
+        accepts = _accepted(err)
+        inner = _open_bracket_before(text, tok.start_pos)
+        if inner is not None:
+            opener, where = inner
+            closer = {"(": ")", "[": "]", "{": "}"}[opener]
+            line, col = _pos(text, where)
+            before = f"before {_describe(tok)} {_short(tok.value)!r} at {tok.line}:{tok.column}"
+            if opener == "{" and tok.type in _TOP_LEVEL and not _balanced(text):
+                return NascSyntaxError(f"unclosed '{{' (expected '}}' {before})", Span(file, line, col, line, col + 1))
+            if (opener != "{" and self._terminal_text.get(_CLOSE_TERMINAL[closer]) and
+                    _CLOSE_TERMINAL[closer] in accepts and line < tok.line and not _balanced(text)):
+                return NascSyntaxError(f"unclosed '{opener}' (expected '{closer}' {before})",
+                                       Span(file, line, col, line, col + 1))
+        if _TOP_LEVEL <= accepts and tok.type not in _TOP_LEVEL:
+            return NascSyntaxError(f"unexpected {_describe(tok)} {_short(tok.value)!r} at the top level; expected "
+                                   "'import', 'const', 'block', 'space', 'arch' or 'experiment' (statements go "
+                                   "inside a space or block body)", span)
+        prev = _prev_token(text, tok.start_pos)
+        if prev is not None and prev[1] in RESERVED and tok.type != "NAME" and prev[1] not in _KEYWORDS_OF(accepts):
+            # a keyword where it cannot start anything: the contextual lexer read it as a name
+            pstart, word = prev
+            line, col = _pos(text, pstart)
+            pspan = Span(file, line, col, line, col + len(word))
+            if word == "else":
+                return NascSyntaxError("'else' without 'if': 'else' must follow the '}' of an 'if' body", pspan)
+            if word in _STATEMENT_KEYWORDS and _STATEMENT_KEYWORDS[word]:
+                return NascSyntaxError(f"unexpected keyword '{word}': {_STATEMENT_KEYWORDS[word]}", pspan)
+        return NascSyntaxError(f"unexpected {_describe(tok)} {_short(tok.value)!r}" + self._expected(err), span)
 
     def _expected(self, err: UnexpectedInput) -> str:
-        expected = getattr(err, "expected", None) or getattr(err, "accepts", None) or set()
-        names = sorted({self._terminal_text.get(e, _HUMAN.get(e, e.lower())) for e in expected
-                        if not e.startswith("_") and e != "COMMENT"})
-        if not names:
+        expected = _accepted(err)
+        names: set[str] = set()
+        if _EXPR_START <= expected:
+            names.add("an expression")
+            expected = expected - _EXPR_START - {"NOT"}
+        names |= {self._terminal_text.get(e, _HUMAN.get(e, e.lower())) for e in expected
+                  if not e.startswith("_") and e != "COMMENT"}
+        ordered = sorted(names, key=lambda n: (not n.startswith("an expression"), n))
+        if not ordered:
             return ""
-        if len(names) > 8:
-            names = names[:8] + ["..."]
-        return "; expected " + (names[0] if len(names) == 1 else "one of " + ", ".join(names))
+        if len(ordered) > 8:
+            ordered = ordered[:8] + ["..."]
+        return "; expected " + (ordered[0] if len(ordered) == 1 else "one of " + ", ".join(ordered))
+
+
+#: Terminals that can start an expression; an expected set holding all of them says "an expression".
+_EXPR_START = frozenset({"NAME", "INT", "FLOAT", "QUANTITY", "STRING", "LPAR", "LSQB", "MINUS", "TRUE", "FALSE",
+                         "CHOICE", "CHOOSE"})
+_TOP_LEVEL = frozenset({"IMPORT", "CONST", "BLOCK", "SHARED", "SPACE", "ARCH", "EXPERIMENT"})
+_CLOSE_TERMINAL = {")": "RPAR", "]": "RSQB", "}": "RBRACE"}
+_STATEMENT_KEYWORDS = {
+    "input": "'input' declarations belong in a space or arch body",
+    "output": "'output' declarations belong in a space or arch body",
+    "repeat": "statements belong in a space or block body",
+    "if": "statements belong in a space or block body",
+    "return": "'return' belongs in a block body",
+    "fix": "'fix' belongs in a space or arch body",
+    "constraint": "statements belong in a space or block body",
+}
+
+
+def _KEYWORDS_OF(accepts: frozenset[str]) -> set[str]:
+    return {t.lower() for t in accepts if t.isalpha() and t.isupper()}
+
+
+def _accepted(err: UnexpectedInput) -> frozenset[str]:
+    """The terminals the parser would have accepted (Lark's `accepts`, which, unlike
+    `expected`, includes keywords reached through reductions)."""
+    try:
+        acc = getattr(err, "accepts", None)
+    except Exception:  # computing `accepts` replays the parser; never let that hide the real error
+        acc = None
+    return frozenset(acc or getattr(err, "expected", None) or getattr(err, "allowed", None) or ())
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 20 else value[:17] + "..."
+
+
+def _show_char(ch: str) -> str:
+    if ch.isprintable() and not ch.isspace():
+        return repr(ch)
+    return f"U+{ord(ch):04X}"
 
 
 def _describe(tok: Token) -> str:
+    if tok.value in RESERVED:
+        return "keyword"
     if tok.type == "NAME":
         return "name"
     if tok.type in ("INT", "FLOAT", "QUANTITY"):
@@ -454,25 +575,55 @@ def _describe(tok: Token) -> str:
     return "token"
 
 
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")
+
+#: Largest source accepted (characters).  `.nas` files are written by hand or printed by
+#: `nasc freeze`; megabytes of input mean something else was passed in, and parsing it
+#: would take minutes.
+MAX_SOURCE_CHARS = 1 << 20
+
+
 def _check_text(text: str, file: str) -> None:
-    """Reject binary input and absurd nesting before Lark sees them."""
-    for i, ch in enumerate(text):
-        if ch == "\x00" or (ord(ch) < 32 and ch not in "\t\n\r\f") or ch == "\ufffd":
-            line = text.count("\n", 0, i) + 1
-            col = i - (text.rfind("\n", 0, i) + 1) + 1
-            raise NascSyntaxError(f"unexpected control character U+{ord(ch):04X} (is this a binary file?)",
-                                  Span(file, line, col, line, col + 1))
+    """Reject binary input, huge files and absurd nesting before Lark sees them."""
+    if len(text) > MAX_SOURCE_CHARS:
+        raise NascSyntaxError(f"file too large: {len(text):,} characters (a .nas file may have at most "
+                              f"{MAX_SOURCE_CHARS:,})", Span(file, 1, 1, 1, 2))
+    m = _BAD_CHARS.search(text)
+    if m is not None:
+        i = m.start()
+        ch = text[i]
+        line, col = _pos(text, i)
+        raise NascSyntaxError(f"unexpected control character U+{ord(ch):04X} (is this a binary file?)",
+                              Span(file, line, col, line, col + 1))
     depth = 0
     for i, ch in _code_chars(text):
         if ch in "([{":
             depth += 1
             if depth > MAX_NESTING:
-                line = text.count("\n", 0, i) + 1
-                col = i - (text.rfind("\n", 0, i) + 1) + 1
+                line, col = _pos(text, i)
                 raise NascSyntaxError(f"brackets nested deeper than {MAX_NESTING} levels",
                                       Span(file, line, col, line, col + 1))
         elif ch in ")]}":
             depth = max(0, depth - 1)
+
+
+def _check_depth(items, file: str) -> None:
+    """Reject syntax trees deeper than :data:`MAX_DEPTH` (walked without recursion)."""
+    stack: list[tuple[object, int]] = [(it, 1) for it in items]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            span = getattr(node, "span", None)
+            raise NascSyntaxError(f"this expression is nested too deeply (more than {MAX_DEPTH} levels); "
+                                  "split it with intermediate names", span)
+        for name in getattr(node, "__dataclass_fields__", ()):
+            if name in ("span", "name_span"):
+                continue
+            v = getattr(node, name)
+            if isinstance(v, tuple):
+                stack.extend((x, depth + 1) for x in v if hasattr(x, "__dataclass_fields__"))
+            elif hasattr(v, "__dataclass_fields__"):
+                stack.append((v, depth + 1))
 
 
 def _code_chars(text: str):
@@ -537,14 +688,85 @@ def _end_position(text: str) -> tuple[int, int]:
     return _pos(text, len(stripped) - 1)
 
 
-def _spaced_unit(text: str, tok: Token) -> tuple[str, str] | None:
-    """Detect ``5 ms`` (a number, a space, a unit) right before or at the error token."""
-    line = text.splitlines()[tok.line - 1] if tok.line and tok.line <= len(text.splitlines()) else ""
-    for m in re.finditer(r"(\d+(?:\.\d+)?)\s+(" + "|".join(UNITS) + r")(?![A-Za-z0-9_])", line):
-        start_col = m.start(2) + 1
-        if abs(start_col - tok.column) <= 1 or m.start(1) + 1 <= tok.column <= m.end(2) + 1:
-            return m.group(1), m.group(2)
+_UNIT_RE = "|".join(sorted(UNITS, key=len, reverse=True))
+_SPACED_UNIT = re.compile(r"(?<![A-Za-z0-9_.])(\d+(?:\.\d+)?)([ \t]+)(" + _UNIT_RE + r")(?![A-Za-z0-9_])")
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?|\S')
+
+
+def _spaced_unit(text: str, file: str, start: int, end: int) -> NascSyntaxError | None:
+    """Detect ``5 ms`` (a number, blanks, a unit) where parsing failed: the unit is the
+    offending token, or the token just before it (``5`` ends an expression and ``ms``
+    starts a new statement, which then fails)."""
+    lo = text.rfind("\n", 0, max(0, text.rfind("\n", 0, start)))  # the error line and the one before
+    for m in _SPACED_UNIT.finditer(text, max(0, lo), max(start, end)):
+        unit_start, unit_end = m.start(3), m.end(3)
+        if unit_start == start or (unit_end <= start and _only_blank(text, unit_end, start)):
+            if not _in_code(text, m.start(1)):
+                continue
+            line, col = _pos(text, m.start(1))
+            number, unit = m.group(1), m.group(3)
+            return NascSyntaxError(f"a unit must be glued to its number: write '{number}{unit}', not "
+                                   f"'{number}{m.group(2)}{unit}'",
+                                   Span(file, line, col, line, col + unit_end - m.start(1)))
     return None
+
+
+def _only_blank(text: str, a: int, b: int) -> bool:
+    """Only whitespace and comments between a and b."""
+    return re.sub(r"#[^\n]*", "", text[a:b]).strip() == ""
+
+
+def _in_code(text: str, i: int) -> bool:
+    """Whether position i is outside comments and strings (checked on its own line)."""
+    ls = text.rfind("\n", 0, i) + 1
+    for m in _TOKEN.finditer(text, ls, i + 1):
+        if m.start() <= i < m.end():
+            return m.group()[0] not in '#"'
+    return True
+
+
+def _prev_token(text: str, pos: int) -> tuple[int, str] | None:
+    """The code token (not a comment) that ends last before `pos`, as (start, text)."""
+    ls = pos
+    for _ in range(64):  # look back a few lines at most
+        ls = text.rfind("\n", 0, ls)
+        found = None
+        for m in _TOKEN.finditer(text, ls + 1, pos):
+            if not m.group().startswith("#"):
+                found = (m.start(), m.group())
+        if found is not None:
+            # a line that starts inside a multi-line string cannot happen (strings are one line)
+            return found
+        if ls <= 0:
+            return None
+    return None
+
+
+def _open_bracket_before(text: str, pos: int) -> tuple[str, int] | None:
+    """The innermost bracket still open at `pos`, as (bracket, index)."""
+    stack: list[tuple[str, int]] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for i, ch in _code_chars(text):
+        if i >= pos:
+            break
+        if ch in "([{":
+            stack.append((ch, i))
+        elif ch in pairs and stack and stack[-1][0] == pairs[ch]:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def _balanced(text: str) -> bool:
+    stack: list[str] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for _, ch in _code_chars(text):
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in pairs:
+            if not stack or stack[-1] != pairs[ch]:
+                return False
+            stack.pop()
+    return not stack
 
 
 def _own_line(text: str, tok: Token) -> bool:

@@ -36,6 +36,7 @@ class LoadedModule:
     consts: dict[str, A.Const] = field(default_factory=dict)
     const_values: dict[str, Any] = field(default_factory=dict)
     ops: OpLibrary | None = None  # for .py modules of custom ops
+    file: str | None = None  # the file name in diagnostics' positions (default: `name`)
 
     def kind_of(self, name: str) -> str:
         v = self.names.get(name)
@@ -89,20 +90,24 @@ class Loader:
         return self._load(fake, name, text, None)
 
     # -- internals
-    def _load(self, real: Path, shown: str, text: str, span: Span | None) -> LoadedModule:
+    def _load(self, real: Path, shown: str, text: str, span: Span | None, file: str | None = None) -> LoadedModule:
+        """Parse and bind one file; `shown` names the module in messages (the import path as
+        written), `file` names it in positions (a path the user can open)."""
+        file = file or shown
         if real in self._cache:
             return self._cache[real]
         chain = [p for p, _ in self._stack]
         if real in chain:
             start = chain.index(real)
-            names = [self._shown.get(p, p.name) for p in chain[start:]] + [shown]
-            raise NascImportError("import cycle: " + " -> ".join(names), span,
-                                  tuple(Note(f"'{self._shown.get(p, p.name)}' imported here", s)
+            names = [self._shown.get(p, p.name) for p in chain[start:]] + [file]
+            what = f"'{file}' imports itself" if len(names) == 2 else "import cycle: " + " -> ".join(names)
+            raise NascImportError(what, self._string_span(span) if span else None,
+                                  tuple(Note(f"'{self._shown.get(p, p.name)}' imported here", self._string_span(s))
                                         for p, s in self._stack[start + 1:] if s))
-        self.sources.add(shown, text)
-        self._shown[real] = shown
-        module_ast = self.parser.parse(text, shown)
-        mod = LoadedModule(shown, real, module_ast)
+        self.sources.add(file, text)
+        self._shown[real] = file
+        module_ast = self.parser.parse(text, file)
+        mod = LoadedModule(shown, real, module_ast, file=file)
         self._stack.append((real, span))
         try:
             self._bind_top_level(mod)
@@ -147,19 +152,50 @@ class Loader:
         candidates.append(std / path)
         if path.startswith("std/"):
             candidates.append(std / path[4:])
-        for cand in candidates:
-            if cand.is_file():
+        for i, cand in enumerate(candidates):
+            try:
+                found = cand.is_file()
+            except (OSError, ValueError):  # a path too long or with a NUL byte: not a file
+                found = False
+            if found:
                 real = cand.resolve()
+                # positions name the file as the user can open it: next to the importer, the
+                # importer's directory joined with the path; elsewhere, the path as written
+                file = path
+                if i == 0 and importer.path is not None:
+                    file = os.path.normpath(os.path.join(os.path.dirname(importer.file or importer.name), path))
                 if real.suffix == ".py":
                     return self._load_py(real, path, span)
                 try:
-                    text = _decode(real.read_bytes(), path)
+                    data = real.read_bytes()
                 except OSError as err:
                     raise NascImportError(f"cannot read '{path}': {err.strerror}", span) from None
-                return self._load(real, path, text, span)
-        looked = ", ".join(str(c.parent) for c in candidates[:3])
-        raise NascImportError(f"cannot find '{path}' (looked in {looked}, $NASC_PATH and the standard "
-                              "library)", span)
+                return self._load(real, path, _decode(data, file), span, file)
+        hint = ""
+        import difflib
+
+        near: list[str] = []
+        for base in candidates[:1] + [std / path]:
+            folder = base.parent
+            try:
+                near += [os.path.join(os.path.dirname(path), p.name) for p in folder.iterdir()
+                         if p.suffix in (".nas", ".py") and p.is_file()]
+            except (OSError, ValueError):
+                continue
+        close = difflib.get_close_matches(path, sorted(set(near)), n=1, cutoff=0.6)
+        if close:
+            hint = f"; did you mean '{close[0]}'?"
+        raise NascImportError(f"cannot find '{path}' (searched next to the importing file, in $NASC_PATH and in "
+                              f"the standard library){hint}", self._string_span(span))
+
+    def _string_span(self, span: Span) -> Span:
+        """The span of the quoted path in `import "path" ...` (the statement's span otherwise)."""
+        line = self.sources.line(span.file, span.line) or ""
+        start = line.find('"', span.col - 1)
+        end = line.find('"', start + 1) if start >= 0 else -1
+        if start < 0 or end < 0:
+            return span
+        return Span(span.file, span.line, start + 1, span.line, end + 2)
 
     def _load_py(self, real: Path, shown: str, span: Span) -> LoadedModule:
         if real in self._cache:
@@ -203,5 +239,7 @@ def _decode(data: bytes, name: str) -> str:
         col = err.start - (text.rfind("\n", 0, err.start) + 1) + 1
         from ..errors import NascSyntaxError
 
-        raise NascSyntaxError("the file is not valid UTF-8 text (is this a binary file?)",
-                              Span(name, line, col, line, col + 1)) from None
+        error = NascSyntaxError(f"the file is not valid UTF-8 text: byte 0x{data[err.start]:02X} cannot be "
+                                "decoded (is this a binary file?)", Span(name, line, col, line, col + 1))
+        error.source_text = text
+        raise error from None

@@ -82,8 +82,9 @@ class ArchParams(nn.Module):
 class Gates:
     """The weights one forward pass uses: mixing weights and option probabilities per decision."""
 
-    def __init__(self, arch: ArchParams, cfg: GateConfig, tau: float, generator: torch.Generator | None = None
-                 ) -> None:
+    def __init__(self, arch: ArchParams, cfg: GateConfig, tau: float, generator: torch.Generator | None = None,
+                 uniforms: dict[int, torch.Tensor] | None = None) -> None:
+        self.aux_skip = 0.0  # DARTS-: weight of an auxiliary skip added to every shape-preserving mixed op
         self.mix: dict[int, torch.Tensor] = {}
         self.probs: dict[int, torch.Tensor] = {}
         self.hard_index: dict[int, int] = {}
@@ -98,7 +99,8 @@ class Gates:
                 self.mix[d] = g
                 self.probs[d] = g / g.sum()
             elif cfg.mode == "gumbel":
-                u = torch.rand(a.shape, generator=generator).clamp_(1e-9, 1 - 1e-9)
+                u = uniforms[d] if uniforms is not None else torch.rand(a.shape, generator=generator)
+                u = u.clamp(1e-9, 1 - 1e-9).to(a.dtype)
                 soft = F.softmax((a - torch.log(-torch.log(u))) / tau, dim=-1)
                 if cfg.hard:
                     idx = int(soft.argmax())
@@ -335,6 +337,7 @@ class Supernet(nn.Module):
                     if isinstance(ch, int) and out_ch is not None and ch < out_ch:
                         self.adapters[f"{n.id}_{pos}"] = nn.Conv2d(ch, out_ch, 1, bias=False)
         self._order = [n.id for n in graph if n.id in live]
+        self.aux_sources = self._aux_plan()
         self._free_ids = {d.id for d in free}
         init_weights(self)
 
@@ -365,6 +368,39 @@ class Supernet(nn.Module):
                     plan[c.id] = k
             self.partial[n.id] = (src, k)
         return plan
+
+    def _aux_plan(self) -> dict[int, int]:
+        """Mixed nodes whose candidates all read one tensor of the same shape (DARTS- auxiliary skip)."""
+        g = self.graph
+        out: dict[int, int] = {}
+        for n in g:
+            if n.kind != "mixed" or n.id in self.partial:
+                continue
+            srcs = {c.inputs[0] if c.kind in ("op", "param_choice") and len(c.inputs) == 1 else c.id
+                    for c in (g.node(i) for i in n.inputs)}
+            if len(srcs) == 1:
+                (src,) = srcs
+                if tuple(map(str, g.node(src).shape)) == tuple(map(str, n.shape)):
+                    out[n.id] = src
+        return out
+
+    def skip_share(self) -> float:
+        """Share of op decisions whose argmax is an identity (skip) candidate -- the collapse signal.
+
+        A skip candidate's output is its input tensor itself, which other candidates also read,
+        while every other candidate is an op node feeding only this mixed node.
+        """
+        total = skips = 0
+        g = self.graph
+        for n in g:
+            if n.kind != "mixed" or n.decision is None or n.decision not in self._free_ids:
+                continue
+            total += 1
+            pos = n.select.index(int(self.arch.vector(n.decision).argmax()))
+            src = g.node(n.inputs[pos])
+            if src.kind not in ("op", "param_choice") or len(g.consumers(src.id)) > 1:
+                skips += 1
+        return skips / total if total else 0.0
 
     def weights(self) -> list[nn.Parameter]:
         arch_ids = {id(p) for p in self.arch.parameters()}
@@ -454,6 +490,8 @@ class Supernet(nn.Module):
                 term = w[n.select[pos]] * y
                 total = term if total is None else total + term
             assert total is not None
+            if gates.aux_skip and n.id in self.aux_sources:
+                total = total + gates.aux_skip * vals[self.aux_sources[n.id]]
             if n.id in self.partial:
                 src, k = self.partial[n.id]
                 rest = pc_cache[src][1] if src in pc_cache else vals[src][:, vals[src].shape[1] // k:]

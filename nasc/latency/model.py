@@ -1,0 +1,77 @@
+"""Latency models: the interface the search optimizes against, and an analytic prior.
+
+A :class:`LatencyModel` gives each IR node a latency in seconds (a Sym when it
+depends on decisions), so the search can take its expectation under α exactly.
+Until measured tables exist for a target, :class:`RooflineModel` predicts from
+MACs, bytes moved and a per-kernel overhead.  Every number it produces is a
+*prediction* and is labelled with the model's name wherever it is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..ir.graph import IRGraph, Node
+from ..ir.ops import OpLibrary
+from ..ir.sym import lift
+
+BYTES = 4
+
+
+class LatencyModel(Protocol):
+    name: str
+
+    def node_latency(self, lib: OpLibrary, graph: IRGraph, node: Node) -> Any:
+        """Seconds for one node at batch 1 (a Sym if it depends on decisions)."""
+
+
+@dataclass(frozen=True)
+class RooflineModel:
+    """max(compute, memory) per primitive plus a fixed launch/dispatch overhead."""
+
+    name: str
+    macs_per_s: float
+    bytes_per_s: float
+    overhead_s: float
+
+    def _prim(self, lib: OpLibrary, op: str, in_shapes: list, attrs: dict) -> float:
+        out = lib.shape(op, in_shapes, attrs)
+        cost = lib.cost(op, in_shapes, attrs)
+        numel = lambda s: float(__import__("math").prod(d if isinstance(d, int) else 1 for d in s))  # noqa: E731
+        moved = (sum(numel(s) for s in in_shapes) + numel(out) + cost.params) * BYTES
+        return max(cost.macs / self.macs_per_s, moved / self.bytes_per_s) + self.overhead_s
+
+    def node_latency(self, lib: OpLibrary, graph: IRGraph, node: Node) -> Any:
+        if node.kind not in ("op", "param_choice") or node.op is None:
+            return 0.0
+        shapes = [graph.node(i).shape for i in node.inputs]
+
+        def one(sh: list, at: dict) -> float:
+            opdef = lib.get(node.op or "")
+            if not opdef.composite:
+                return self._prim(lib, node.op or "", sh, at)
+            exp = lib.expand(node.op or "", sh, at)
+            total = 0.0
+            for n in exp.nodes:
+                ins = [exp.nodes[i].shape if i >= 0 else sh[-1 - i] for i in n.inputs]
+                total += self._prim(lib, n.op, ins, dict(n.attrs))
+            return total
+
+        return lift(one, shapes, dict(node.attrs))
+
+
+#: Roofline priors per target (order-of-magnitude device figures, not measurements).
+PRIORS: dict[str, RooflineModel] = {
+    "cpu": RooflineModel("roofline-prior:cpu", 30e9, 15e9, 5e-6),
+    "cuda": RooflineModel("roofline-prior:cuda", 5e12, 300e9, 5e-6),
+    "jetson-orin-nano": RooflineModel("roofline-prior:jetson-orin-nano", 600e9, 50e9, 8e-6),
+    "jetson-agx-orin": RooflineModel("roofline-prior:jetson-agx-orin", 2e12, 150e9, 6e-6),
+    "jetson-xavier-nx": RooflineModel("roofline-prior:jetson-xavier-nx", 400e9, 40e9, 10e-6),
+    "jetson-agx-xavier": RooflineModel("roofline-prior:jetson-agx-xavier", 1e12, 100e9, 8e-6),
+    "jetson-nano": RooflineModel("roofline-prior:jetson-nano", 120e9, 20e9, 15e-6),
+}
+
+
+def prior_for(target: str | None) -> RooflineModel:
+    return PRIORS.get(target or "cpu", PRIORS["cpu"])

@@ -1,0 +1,299 @@
+"""`nasc search`: the search loop, its log, checkpoints and outputs.
+
+Order of one epoch (and why): the temperature and the DARTS- auxiliary-skip weight
+are functions of the epoch; then, per mini-batch, an α step on a validation batch
+(after `warmup` epochs) followed by a w step on a training batch -- DARTS'
+alternation.  At the end of the epoch the log line is written and a checkpoint
+saved atomically (write, then rename), so a search killed at any point resumes
+from the last finished epoch and, because every random stream is a function of
+(seed, epoch) or restored from the checkpoint, ends with the same architecture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..api import Compiled, active_assignment, pins_from_assignment
+from ..errors import NascError, NascSemanticError
+from ..ir.archtext import arch_text, darts_genotype, fix_lines, nb201_string, pinned_text, space_hash
+from ..ir.cost import arch_cost
+from ..lower.supernet import GateConfig, Gates, Supernet
+from .bilevel import Bilevel
+from .data import Dataset, load_dataset
+from .discretize import ConstraintChecker, discretize, holds
+from .objectives import Objective
+
+ALGOS = {"darts": GateConfig("softmax"), "pcdarts": GateConfig("softmax"), "snas": GateConfig("gumbel", False),
+         "gdas": GateConfig("gumbel", True), "fairdarts": GateConfig("sigmoid")}
+
+
+@dataclass
+class SearchResult:
+    out: Path
+    assignment: dict[str, int]
+    summary: dict[str, Any]
+
+
+def tau_at(s: dict[str, Any], epoch: int) -> float:
+    """Temperature schedule from tau_start to tau_end over the epochs (linear or exponential)."""
+    if s["algo"] not in ("gdas", "snas"):
+        return 1.0
+    frac = epoch / max(1, s["epochs"] - 1)
+    if s["tau_schedule"] == "exponential":
+        return s["tau_start"] * (s["tau_end"] / s["tau_start"]) ** frac
+    return s["tau_start"] + (s["tau_end"] - s["tau_start"]) * frac
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _check_input(space, data: Dataset) -> None:
+    g = space.graph
+    shape = g.node(g.inputs[0]).shape
+    want = tuple(shape[1:])
+    if tuple(data.input_shape) != want:
+        raise NascSemanticError(f"the dataset's samples are {list(data.input_shape)} but the space's input is "
+                                f"{list(want)}", g.node(g.inputs[0]).span)
+    out = g.node(g.outputs[0]).shape
+    if len(out) != 2 or out[1] != data.classes:
+        raise NascSemanticError(f"the space outputs {list(out[1:])} values per sample but the dataset has "
+                                f"{data.classes} classes", g.node(g.outputs[0]).span)
+
+
+def _probs(net: Supernet) -> dict[int, torch.Tensor]:
+    return {d: net.arch.option_probs(d) for d in net.arch.ids()}
+
+
+def evaluate(net: Supernet, split, batch: int, gate: GateConfig) -> tuple[float, float]:
+    net.eval()
+    loss = correct = 0.0
+    with torch.no_grad():
+        g = Gates(net.arch, GateConfig("softmax") if gate.mode == "gumbel" else gate, 1.0)
+        for x, y in split.batches(batch, 0, 0, shuffle=False):
+            logits = net(x, g)
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += float((logits.argmax(1) == y).sum())
+    net.train()
+    n = max(1, len(split))
+    return loss / n, correct / n
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _progress(stream: TextIO, epoch: int, epochs: int, rec: dict[str, Any]) -> None:
+    width = 20
+    done = int(width * (epoch + 1) / epochs)
+    bar = "=" * done + " " * (width - done)
+    stream.write(f"epoch {epoch + 1:3d}/{epochs} [{bar}] train {rec['train_loss']:.3f}/{rec['train_acc']:.3f}  "
+                 f"val {rec['val_loss']:.3f}/{rec['val_acc']:.3f}  skip {rec['skip_share']:.2f}  "
+                 f"{rec['seconds']:.1f}s\n")
+    stream.flush()
+
+
+def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str | None = None,
+           resume: bool = False, target: str | None = None, progress: TextIO | None = sys.stderr,
+           experiment_ref: str | None = None) -> SearchResult:
+    s = cfg["search"]
+    if s["algo"] not in ALGOS:
+        raise NascError(f"unknown search algorithm '{s['algo']}'")
+    gate = ALGOS[s["algo"]]
+    seed = int(cfg["seed"])
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    log_path = out / "search.jsonl"
+    if resume and not ckpt_path.exists():
+        raise NascError(f"nothing to resume: {ckpt_path} does not exist")
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    _seed_all(seed)
+    data = load_dataset(cfg["dataset"], cfg["split"], seed)
+    space = compiled.elaborate(space_name)
+    _check_input(space, data)
+    lib = compiled.loader.ops
+    gen = torch.Generator().manual_seed(seed)
+    net = Supernet(space, lib, partial_channels=s["partial_channels"] if s["algo"] == "pcdarts" or
+                   s["partial_channels"] > 1 else 1, generator=gen)
+    objective = Objective(space, lib, cfg, target)
+    steps = math.ceil(len(data.train) / s["batch"])
+    opt = Bilevel(net, cfg, steps, gate)
+    start = 0
+    records: list[dict[str, Any]] = []
+    t_start = time.perf_counter()
+    elapsed_before = 0.0
+    noise = torch.Generator().manual_seed(seed + 1)
+    if resume:
+        state = torch.load(ckpt_path, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        noise.set_state(state["noise"])
+        torch.set_rng_state(state["torch_rng"])
+        start = state["epoch"] + 1
+        records = state["records"]
+        elapsed_before = state["seconds"]
+        objective._lat0 = state.get("lat0")
+    with log_path.open("w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    wall = cfg["budget"]["wallclock"]
+    stopped_early = None
+    for epoch in range(start, s["epochs"]):
+        t0 = time.perf_counter()
+        tau = tau_at(s, epoch)
+        aux = s["aux_skip"] * (1 - epoch / max(1, s["epochs"])) if s["aux_skip"] else 0.0
+        tl = ta = 0.0
+        nb = 0
+        cos: list[float] = []
+        cost_losses: list[float] = []
+        val_iter = _cycle(data.val, s["batch"], seed, epoch)
+        for xt, yt in data.train.batches(s["batch"], seed, epoch):
+            if epoch >= s["warmup"]:
+                xv, yv = next(val_iter)
+                uniforms = {d: torch.rand(net.arch.vector(d).shape, generator=noise) for d in net.arch.ids()} \
+                    if gate.mode == "gumbel" else None
+
+                def cost_fn(g: Gates) -> torch.Tensor:
+                    loss, _ = objective.cost_loss(g.probs)
+                    alphas = {d: net.arch.vector(d) for d in net.arch.ids()}
+                    return loss + objective.regularizers(alphas, gate.mode)
+
+                st = opt.arch_step(xt, yt, xv, yv, tau, uniforms, cost_fn, aux)
+                if st.cosine is not None:
+                    cos.append(st.cosine)
+                cost_losses.append(st.cost_loss)
+            with torch.no_grad():
+                uniforms = {d: torch.rand(net.arch.vector(d).shape, generator=noise) for d in net.arch.ids()} \
+                    if gate.mode == "gumbel" else None
+                g = opt.gates(tau, uniforms, aux)
+            loss, acc = opt.weight_step(xt, yt, g)
+            tl += loss
+            ta += acc
+            nb += 1
+        opt.sched.step()
+        val_loss, val_acc = evaluate(net, data.val, 256, gate)
+        with torch.no_grad():
+            _, expected = objective.cost_loss(_probs(net))
+        rec = {"epoch": epoch, "train_loss": tl / max(1, nb), "train_acc": ta / max(1, nb), "val_loss": val_loss,
+               "val_acc": val_acc, "tau": tau, "aux_skip": aux, "w_lr": opt.lr,
+               "skip_share": net.skip_share(), "alpha_entropy": _entropy(net),
+               "grad_cosine": float(np.mean(cos)) if cos else None,
+               "cost_penalty": float(np.mean(cost_losses)) if cost_losses else 0.0,
+               "expected": {"params": expected["params"], "macs": expected["macs"],
+                            "latency_s": expected["latency"], "latency_source": f"predicted ({objective.latency_model.name})",
+                            "activation_bytes_proxy": expected["peak_memory"]},
+               "alpha": {space.decisions[d].path: [round(float(v), 5) for v in net.arch.option_probs(d)]
+                         if space.decisions[d].kind == "oneof" else
+                         [round(float(v), 5) for v in net.arch.edge_weights(d)] for d in net.arch.ids()},
+               "seconds": time.perf_counter() - t0}
+        warn = None
+        if rec["skip_share"] > s["skip_warn"]:
+            warn = f"skip connections win {rec['skip_share']:.0%} of op decisions (collapse risk)"
+            rec["warning"] = warn
+        records.append(rec)
+        with log_path.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if progress is not None:
+            _progress(progress, epoch, s["epochs"], rec)
+            if warn:
+                progress.write(f"warning: {warn}\n")
+        _atomic_save({"net": net.state_dict(), "opt": opt.state_dict(), "noise": noise.get_state(),
+                      "torch_rng": torch.get_rng_state(), "epoch": epoch, "records": records,
+                      "seconds": elapsed_before + time.perf_counter() - t_start, "lat0": objective._lat0}, ckpt_path)
+        if warn and s["early_stop"]:
+            stopped_early = epoch
+            break
+        if wall and elapsed_before + time.perf_counter() - t_start > wall:
+            stopped_early = epoch
+            if progress is not None:
+                progress.write(f"stopping: the wallclock budget of {wall:g}s is spent\n")
+            break
+    return _finish(compiled, space, net, lib, cfg, out, records, elapsed_before + time.perf_counter() - t_start,
+                   stopped_early, experiment_ref)
+
+
+def _cycle(split, batch: int, seed: int, epoch: int):
+    k = 0
+    while True:
+        yield from split.batches(batch, seed + 7919, epoch * 1000 + k)
+        k += 1
+
+
+def _entropy(net: Supernet) -> float:
+    ents = []
+    for d in net.arch.ids():
+        p = net.arch.option_probs(d).detach()
+        ents.append(float(-(p * torch.log(p + 1e-12)).sum()))
+    return float(np.mean(ents)) if ents else 0.0
+
+
+def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], out: Path,
+            records: list[dict[str, Any]], seconds: float, stopped_early: int | None,
+            experiment_ref: str | None) -> SearchResult:
+    def elaborate(assignment: dict[str, int]):
+        return compiled.elaborate(space.name, pins_from_assignment(assignment))
+
+    checker = ConstraintChecker(space, lib, elaborate)
+    raw, tried = discretize(net, checker, budget=max(1, cfg["search"]["beam"]) * 1000)
+    arch = elaborate(raw)
+    chosen = {d.path: d.fixed for d in arch.decisions if d.fixed is not None}
+    assignment = active_assignment(space, chosen)  # type: ignore[arg-type]
+    arch.graph = arch.graph.prune()
+    cost = arch_cost(arch.graph, lib)
+    header = [f"nasc arch v1 -- found by `nasc search` on {compiled.module.name} :: {space.name}",
+              f"space sha256: {space_hash(space)}",
+              f"search: algo={cfg['search']['algo']} order={cfg['search']['order']} seed={cfg['seed']} "
+              f"epochs={len(records)} dataset={cfg['dataset']}",
+              f"params: {cost.params:,}  macs: {cost.macs:,}  peak activation memory: {cost.peak_memory:,} B "
+              "(exact, batch 1, fp32)"]
+    nb = nb201_string(space, assignment)
+    if nb:
+        header.append(f"nb201: {nb}")
+    gen = darts_genotype(space, assignment)
+    if gen:
+        header.append(f"genotype: {gen}")
+    if experiment_ref:
+        header.append(f"experiment: {experiment_ref}")
+    header += fix_lines(space, assignment)
+    text = arch_text(arch, lib, f"{space.name}_found", header)
+    (out / "arch.nas").write_text(text)
+    src = compiled.module.path or Path(compiled.module.name)
+    (out / "pinned.nas").write_text(pinned_text(space, assignment, src, out, f"{space.name}_found_pinned",
+                                                header[:2]))
+    checks = []
+    for c in space.constraints:
+        if c.metric in ("params", "flops", "macs", "peak_memory") and c.scope == "":
+            value = {"params": cost.params, "flops": cost.macs, "macs": cost.macs,
+                     "peak_memory": cost.peak_memory}[c.metric]
+            checks.append({"constraint": c.describe(), "value": value, "source": "exact cost model",
+                           "holds": holds(value, c)})
+        elif c.metric == "latency":
+            checks.append({"constraint": c.describe(), "value": None,
+                           "source": "not measured here (see nasc build / nasc measure)", "holds": None})
+    summary = {"seconds": seconds, "seed": cfg["seed"], "arch_sha256": hashlib.sha256(text.encode()).hexdigest(),
+               "decisions": {p: space.decision(p).option_label(o) for p, o in sorted(assignment.items())},
+               "params": cost.params, "macs": cost.macs, "peak_memory": cost.peak_memory,
+               "epochs": len(records), "stopped_early_at": stopped_early, "constraints": checks,
+               "discretization": {"assignments_tried": tried},
+               "final": records[-1] if records else None}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return SearchResult(out, assignment, summary)
+
+

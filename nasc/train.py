@@ -1,0 +1,91 @@
+"""`nasc train`: retrain a discretized architecture from scratch and report test accuracy.
+
+The model is the arch's reference module (:class:`nasc.lower.arch.ArchNet`, BN with
+affine parameters), trained on the train and validation splits together with SGD,
+momentum, weight decay and a cosine schedule, and evaluated once on the held-out
+test split (which the search never saw).  Weights are saved as safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+import torch.nn.functional as F
+
+from .api import Compiled
+from .errors import NascSemanticError
+from .ir.cost import arch_cost
+from .lower.arch import ArchNet
+from .search.data import Split, load_dataset
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, Any]
+    model: ArchNet
+
+
+def accuracy(model: torch.nn.Module, split: Split, batch: int = 512) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in split.batches(batch, 0, 0, shuffle=False):
+            correct += int((model(x).argmax(1) == y).sum())
+    model.train()
+    return correct / max(1, len(split))
+
+
+def train(compiled: Compiled, cfg: dict[str, Any], out: Path, name: str | None = None,
+          progress: TextIO | None = None) -> TrainResult:
+    t0 = time.perf_counter()
+    arch = compiled.elaborate(name)
+    if arch.free:
+        raise NascSemanticError(f"'{arch.name}' still has {len(arch.free)} free decisions; train an arch "
+                                "(nasc freeze or nasc search produce one)")
+    graph = arch.graph.prune()
+    lib = compiled.loader.ops
+    seed = int(cfg["seed"])
+    torch.manual_seed(seed)
+    data = load_dataset(cfg["dataset"], cfg["split"], seed)
+    shape = graph.node(graph.inputs[0]).shape
+    if tuple(shape[1:]) != tuple(data.input_shape):
+        raise NascSemanticError(f"the dataset's samples are {list(data.input_shape)} but the arch's input is "
+                                f"{list(shape[1:])}", graph.node(graph.inputs[0]).span)
+    model = ArchNet(graph, lib)
+    t = cfg["train"]
+    train_split = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
+    opt = torch.optim.SGD(model.parameters(), lr=t["lr"], momentum=t["momentum"], weight_decay=t["wd"],
+                          nesterov=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, t["epochs"]))
+    for epoch in range(t["epochs"]):
+        total = 0.0
+        for x, y in train_split.batches(t["batch"], seed, epoch):
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
+            opt.step()
+            total += float(loss.detach()) * len(y)
+        sched.step()
+        if progress is not None:
+            progress.write(f"train epoch {epoch + 1:3d}/{t['epochs']}  loss {total / len(train_split):.4f}\n")
+    cost = arch_cost(graph, lib)
+    metrics = {"test_accuracy": accuracy(model, data.test), "train_accuracy": accuracy(model, train_split),
+               "params": cost.params, "macs": cost.macs, "epochs": t["epochs"],
+               "seconds": time.perf_counter() - t0, "seed": seed, "dataset": cfg["dataset"],
+               "test_samples": len(data.test)}
+    out.mkdir(parents=True, exist_ok=True)
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    tmp = out / "weights.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"arch": arch.name, "format": "nasc-archnet-v1"})
+    os.replace(tmp, out / "weights.safetensors")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return TrainResult(metrics, model)
