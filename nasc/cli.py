@@ -140,7 +140,7 @@ def cmd_ir(args: argparse.Namespace, state: dict) -> int:
     return 0
 
 
-def _experiment_for_space(args: argparse.Namespace, compiled) -> tuple[dict, str | None]:
+def _experiment_for_space(args: argparse.Namespace, compiled, out: Path) -> tuple[dict, str | None]:
     """The experiment of a search: --experiment NAME or FILE:NAME, else the file's own, else defaults."""
     import os
 
@@ -157,8 +157,7 @@ def _experiment_for_space(args: argparse.Namespace, compiled) -> tuple[dict, str
     cfg = resolve(exp, args.set or [])
     ref = None
     if exp is not None and module.path is not None:
-        base = Path(args.out) if getattr(args, "out", None) else Path.cwd()
-        ref = f"{os.path.relpath(module.path, base.resolve())} :: {name}"
+        ref = f"{os.path.relpath(module.path, out.resolve())} :: {name}"
     return cfg, ref
 
 
@@ -169,7 +168,7 @@ def cmd_search(args: argparse.Namespace, state: dict) -> int:
     if not args.resume and not args.out:
         raise UsageError("nasc search needs --out DIR (or --resume DIR)")
     compiled = _load(args.file, state)
-    cfg, ref = _experiment_for_space(args, compiled)
+    cfg, ref = _experiment_for_space(args, compiled, out)
     res = search(compiled, cfg, out, args.space, resume=bool(args.resume), target=args.target,
                  experiment_ref=ref)
     print(f"wrote {out / 'arch.nas'} ({res.summary['params']:,} params, {res.summary['macs']:,} MACs) "

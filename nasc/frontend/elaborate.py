@@ -34,6 +34,8 @@ from .values import (FUNCTIONS, UNITS, BlockVal, ChoiceOp, ChosenList, Func, Met
 METRICS = {"params": "count", "flops": "count", "macs": "count", "latency": "time",
            "peak_memory": "bytes", "depth": "count"}
 PREDICATES = ("connected", "min_path_ops")
+_OUTCOMES = frozenset({"accuracy", "acc", "top1", "top5", "top1_accuracy", "loss", "error", "val_acc",
+                       "val_loss"})
 MAX_UNROLL = 10_000  # total repeat iterations + comprehension elements per elaboration
 MAX_WORK = 100_000  # ops + block instances per elaboration (blocks calling blocks can grow exponentially)
 MAX_BLOCK_NESTING = 50  # block instances inside block instances (keeps elaboration off Python's stack limit)
@@ -151,6 +153,9 @@ class Elaborator:
         self._call_stack: list[str] = []
         self._instances: list[Span] = []  # call sites of the block instances being elaborated
         self.work = 0  # ops and block instances created (bounded by MAX_WORK)
+        self._extends_chain: list[str] = []  # `space B extends A`: the spaces being extended, outermost first
+        self._extends_specs: list[A.SpaceDef] = []
+        self._io: dict[str, tuple[str, Span]] = {}  # input/output names of the space -> (kind, span)
 
     # ================================================================ spaces
     def elaborate(self, mod: LoadedModule, name: str, args: dict[str, Any] | None = None) -> SearchSpace:
@@ -211,14 +216,26 @@ class Elaborator:
         params = self._bind_space_params(space, env, args)
         base = self._resolve_dotted(ext.name, env, ext.span)
         if not isinstance(base, SpaceRef):
-            raise NascSemanticError(f"'{'.'.join(ext.name)}' is a {kind_of(base)}, not a space or arch", ext.span)
+            what = "a block" if isinstance(base, BlockVal) else _a(kind_of(base))
+            raise NascSemanticError(f"'{'.'.join(ext.name)}' is {what}, not a space or arch", ext.span)
+        chain = self._extends_chain + [space.name]
+        if any(s is base.space for s in self._extends_specs + [space]):
+            what = (f"{space.kind} '{space.name}' extends itself" if base.space is space else
+                    f"'extends' forms a cycle: {' -> '.join(chain + [base.space.name])}")
+            raise NascSemanticError(what, ext.span)
         base_args: dict[str, Any] = {}
         for arg in ext.args or ():
             if arg.name is None:
                 raise NascSemanticError("arguments of 'extends' must be named (C = 36)", arg.span)
             base_args[arg.name] = (self.eval(arg.value, env), arg.span)
         self._collect_fixes(space, kind)
-        _, base_env = self._instantiate_space(base, base_args, outer_fixes, kind=base.space.kind)
+        self._extends_chain.append(space.name)
+        self._extends_specs.append(space)
+        try:
+            _, base_env = self._instantiate_space(base, base_args, outer_fixes, kind=base.space.kind)
+        finally:
+            self._extends_chain.pop()
+            self._extends_specs.pop()
         for stmt in space.body:
             if isinstance(stmt, A.Constraint):
                 self._exec_stmt(stmt, base_env, where="space")
@@ -278,6 +295,7 @@ class Elaborator:
         elif isinstance(stmt, A.InputDecl):
             if where != "space":
                 raise NascSemanticError("'input' is only allowed in a space or arch body", stmt.span)
+            self._declare_io("input", stmt.name, stmt.span)
             shape = self._eval_type(stmt.type, env)
             node = self.graph.add("input", None, {}, (), shape, name=stmt.name, span=stmt.span,
                                   instance=self.scope.inst)
@@ -286,6 +304,7 @@ class Elaborator:
             if where != "space":
                 raise NascSemanticError("'output' is only allowed in a space or arch body; a block returns "
                                         "its result with 'return'", stmt.span)
+            self._declare_io("output", stmt.name, stmt.span)
             with self._naming(stmt.name):
                 value = self.eval(stmt.value, env)
             t = self._expect_tensor(value, stmt.value.span, f"output '{stmt.name}'")
@@ -310,7 +329,8 @@ class Elaborator:
             self._exec_body(branch, env, where)
         elif isinstance(stmt, A.Return):
             if where != "block":
-                raise NascSemanticError("'return' is only allowed in a block", stmt.span)
+                raise NascSemanticError("'return' is only allowed in a block; a space or arch ends with 'output' "
+                                        "declarations", stmt.span)
             with self._naming(""):
                 values = tuple(self.eval(v, env) for v in stmt.values)
             raise _Return(values[0] if len(values) == 1 else values)
@@ -322,6 +342,13 @@ class Elaborator:
                                         "space instead (fix <instance>.<name> = value)", stmt.span)
         else:  # pragma: no cover - the parser produces nothing else
             raise NascSemanticError(f"unsupported statement {type(stmt).__name__}", getattr(stmt, "span", None))
+
+    def _declare_io(self, kind: str, name: str, span: Span) -> None:
+        if name in self._io:
+            first_kind, first = self._io[name]
+            raise NascSemanticError(f"'{name}' is declared twice (first as an {first_kind})", span,
+                                    (Note("first declared here", first),))
+        self._io[name] = (kind, span)
 
     def _exec_assign(self, stmt: A.Assign, env: Env) -> None:
         n_t, n_v = len(stmt.targets), len(stmt.values)
@@ -459,6 +486,10 @@ class Elaborator:
                 other = _strip_parens(other)
                 if isinstance(side, A.Name) and not self._is_known(side.id, env) and not (
                         isinstance(other, A.Name) and other.id in METRICS):
+                    if side.id.lower() in _OUTCOMES:
+                        raise NascSemanticError(f"'{side.id}' cannot be constrained: constraints bound cost metrics "
+                                                f"({', '.join(METRICS)}); accuracy and loss are what the search "
+                                                "optimizes, configured in an 'experiment' section", side.span)
                     raise NascNameError(f"unknown metric '{side.id}'" + (did_you_mean(side.id, METRICS) or
                                         "; a constraint bounds one of: " + ", ".join(METRICS)), side.span)
             lhs = self.eval(expr.operands[0], env)
@@ -500,7 +531,8 @@ class Elaborator:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise NascSemanticError(f"the bound of a {metric} constraint must be {names[dim]}, got {_show(v)}", span)
         if dim == "time":
-            raise NascSemanticError(f"{metric} needs a time unit: write e.g. {v}ms", span)
+            raise NascSemanticError(f"{metric} needs a time unit: write '{_show(v)}ms' (or us, ns, s), not "
+                                    f"'{_show(v)}'", span)
         return float(v), str(v)
 
     def _target(self, t: A.TargetRef | None, env: Env) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
@@ -564,6 +596,9 @@ class Elaborator:
                 return Metric(e.id, e.span)
             if e.id in PREDICATES:
                 return Func(e.id)
+        elif e.id in METRICS or e.id in PREDICATES:
+            what = "metric" if e.id in METRICS else "predicate"
+            raise NascNameError(f"'{e.id}' is a {what}: it can only be used in a 'constraint'", e.span)
         raise NascNameError(f"unknown name '{e.id}'" + self._suggest(e.id, env), e.span)
 
     def _is_known(self, name: str, env: Env) -> bool:
@@ -586,7 +621,8 @@ class Elaborator:
         if isinstance(v, A.Const):
             if name not in mod.const_values:
                 if name in self._call_stack:
-                    raise NascSemanticError(f"const '{name}' refers to itself", span)
+                    chain = self._call_stack[self._call_stack.index(name):] + [name]
+                    raise NascSemanticError(f"const '{name}' depends on itself: {' -> '.join(chain)}", span)
                 self._call_stack.append(name)
                 try:
                     saved = self.scope
@@ -627,7 +663,7 @@ class Elaborator:
             return obj[idx]
         if isinstance(obj, Sym) and isinstance(idx, int):
             return self._lift(lambda o: o[idx], obj, span=e.span)
-        raise NascSemanticError(f"cannot index a {kind_of(obj)}", e.span)
+        raise NascSemanticError(f"cannot index {_a(kind_of(obj))}", e.span)
 
     def _e_ListExpr(self, e: A.ListExpr, env: Env) -> Any:
         for it in e.items:
@@ -705,7 +741,7 @@ class Elaborator:
     def _compare(self, op: str, a: Any, b: Any, span: Span) -> Any:
         for v in (a, b):
             if isinstance(v, (Tensor, ChosenList)):
-                raise NascSemanticError(f"cannot compare a {kind_of(v)}; use spatial(x) or channels(x)", span)
+                raise NascSemanticError(f"cannot compare {_a(kind_of(v))}; use spatial(x) or channels(x)", span)
         if isinstance(a, QuantityVal) or isinstance(b, QuantityVal):
             if not (isinstance(a, QuantityVal) and isinstance(b, QuantityVal) and a.dim == b.dim):
                 raise NascSemanticError(f"cannot compare {_show(a)} and {_show(b)}: units differ", span)
@@ -720,6 +756,9 @@ class Elaborator:
             for v in (a, b):
                 if not isinstance(v, Sym) and (isinstance(v, bool) or not isinstance(v, (int, float, str))):
                     raise NascSemanticError(f"cannot order {kind_of(v)} values with '{op}'", span)
+            if not isinstance(a, Sym) and not isinstance(b, Sym) and isinstance(a, str) != isinstance(b, str):
+                raise NascSemanticError(f"cannot compare {kind_of(a)} {_show(a)} and {kind_of(b)} {_show(b)} with "
+                                        f"'{op}'", span)
         try:
             return self._lift(fns[op], a, b, span=span)
         except TypeError:
@@ -747,7 +786,7 @@ class Elaborator:
     def _arith(self, op: str, a: Any, b: Any, e: A.Binary) -> Any:
         if isinstance(a, Tensor) or isinstance(b, Tensor):
             if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
-                raise NascSemanticError(f"cannot apply '{op}' to a tensor and a {kind_of(b if isinstance(a, Tensor) else a)}",
+                raise NascSemanticError(f"cannot apply '{op}' to a tensor and {_a(kind_of(b if isinstance(a, Tensor) else a))}",
                                         e.span)
             opname = {"+": "add", "*": "mul"}.get(op)
             if opname is None:
@@ -900,14 +939,19 @@ class Elaborator:
                 if isinstance(v, (Tensor, ChosenList)):
                     raise NascSemanticError(f"parameter '{k}' of {owner} must be a value, got a tensor "
                                             f"(apply ops with x |> {f.opdef.name}(...))", spans[k])
+                param = f.opdef.param(k)
+                want = _PARAM_KINDS.get(param.kind) if param is not None else None
+                if want is not None and not all(want[0](x) for x in (v.values() if isinstance(v, Sym) else [v])):
+                    raise NascSemanticError(f"parameter '{k}' of {owner} must be {want[1]}, got {kind_of(v)} "
+                                            f"{_show(v)}".rstrip(), spans[k])
             missing = [p.name for p in f.opdef.params if p.required and p.name not in bound]
             if missing:
-                raise NascSemanticError(f"{owner} needs parameter '{missing[0]}'", e.span)
+                raise NascSemanticError(f"{owner} needs a value for parameter '{missing[0]}'", e.span)
             return OpVal(f.opdef, f.lib, tuple(bound.items()), True, e.span)
         for p in f.block.meta:
             if p.name not in bound:
                 if p.default is None:
-                    raise NascSemanticError(f"{owner} needs parameter '{p.name}'", e.span,
+                    raise NascSemanticError(f"{owner} needs a value for parameter '{p.name}'", e.span,
                                             (Note(f"'{f.block.name}' is defined here", f.block.name_span),))
         return BlockVal(f.block, f.module, tuple(bound.items()), True, e.span)
 
@@ -925,12 +969,23 @@ class Elaborator:
         got: dict[str, Any] = {}
         for i, a in enumerate(e.args):
             key = a.name if a.name is not None else (names[i] if i < len(names) else None)
-            if key is None or key not in names:
-                raise NascSemanticError(f"{name}() takes {', '.join(names)}", a.span)
+            if key is None:
+                raise NascSemanticError(f"{name}() takes at most {len(names)} arguments ({', '.join(names)}), got "
+                                        f"{len(e.args)}", a.span)
+            if key not in names:
+                raise NascNameError(f"{name}() has no parameter '{key}'{did_you_mean(key, names)}",
+                                    _head_span(a.span, key))
+            if key in got:
+                raise NascSemanticError(f"parameter '{key}' of {name}() is given twice", a.span)
             got[key] = self.eval(a.value, env)
         for key in ("from", "to"):
-            if not isinstance(got.get(key), Tensor):
-                raise NascSemanticError(f"{name}() needs tensors for 'from' and 'to'", e.span)
+            if key not in got:
+                raise NascSemanticError(f"{name}() needs '{key}' (a tensor)", e.span)
+            if not isinstance(got[key], Tensor):
+                raise NascSemanticError(f"'{key}' of {name}() must be a tensor, got {kind_of(got[key])}",
+                                        next((a.value.span for i, a in enumerate(e.args)
+                                              if (a.name or (names[i] if i < len(names) else None)) == key),
+                                             e.span))
         if name == "connected":
             return Predicate("connected", (got["from"].node, got["to"].node))
         excl = got.get("exclude", ())
@@ -1023,7 +1078,9 @@ class Elaborator:
             return self._instantiate_block(f, args, span, fspan)
         if isinstance(f, ChoiceOp):
             return self._mixed(f, args, span)
-        raise NascSemanticError(f"cannot apply a {kind_of(f)} {_show(f)} to tensors", fspan)
+        shown = f" ({_show(f)})" if _show(f) and not isinstance(f, Tensor) else ""
+        raise NascSemanticError(f"cannot apply {_a(kind_of(f))}{shown} to a tensor: only ops, blocks and choices "
+                                "of ops can be applied", fspan)
 
     def _op_node(self, op: str, attrs: dict[str, Any], args: list[Any], span: Span, lib: Any = None,
                  operand_spans: tuple[Span, ...] = (), err_span: Span | None = None) -> Tensor:
@@ -1065,9 +1122,15 @@ class Elaborator:
             elif op in ("add", "mean", "concat") and len(tensors) > 1:
                 notes = tuple(Note(f"input {i} is {fmt_shape(t.shape)}", t.span) for i, t in enumerate(tensors)
                               if t.span is not None)
+            elif f"'{op}'" not in msg and f"{op} " not in msg:
+                msg = f"op '{op}': {msg}"  # name the op when its rule (or a sub-op's) did not
             raise NascSemanticError(msg, at, notes) from None
         except SymError as err:
             raise NascSemanticError(str(err), at) from None
+        except (TypeError, ValueError, ArithmeticError, KeyError, IndexError) as err:
+            # a shape rule that choked on its arguments (custom ops are user code)
+            raise NascSemanticError(f"op '{op}' cannot be applied to these inputs and arguments "
+                                    f"({type(err).__name__}: {err})", at) from None
         self._work(at)
         node = self.graph.add("op", op, full, tuple(t.node for t in tensors), shape,
                               instance=self.scope.inst, span=span)
@@ -1092,8 +1155,9 @@ class Elaborator:
                                     f"'{block.name}' instantiated inside '{self._call_stack[-1]}')", call)
         self._work(call)
         if len(args) != len(block.tensors):
+            names = f" ({', '.join(p.name for p in block.tensors)})" if block.tensors else ""
             raise NascSemanticError(f"block '{block.name}' takes {len(block.tensors)} tensor input"
-                                    f"{'s' if len(block.tensors) != 1 else ''}, got {len(args)}", span,
+                                    f"{'s' if len(block.tensors) != 1 else ''}{names}, got {len(args)}", call,
                                     (Note(f"'{block.name}' is defined here", block.name_span),))
         env = Env(f.module)
         bound = dict(f.args)
@@ -1122,11 +1186,12 @@ class Elaborator:
             else:
                 key = self.eval(block.shared.key, env)
                 if isinstance(key, Sym) or not isinstance(key, (str, int, bool)):
-                    raise NascSemanticError("a shared(key) key must be a plain string or number", block.shared.span)
+                    raise NascSemanticError("a shared(key) key must be a plain string or number, not "
+                                            f"{_a(kind_of(key))}", block.shared.key.span)
                 group = str(key).lower() if isinstance(key, bool) else str(key)
                 if not group.isidentifier():
-                    raise NascSemanticError(f"shared group key {group!r} must be a name-like string",
-                                            block.shared.span)
+                    raise NascSemanticError(f"shared group key {group!r} must be a name (letters, digits and "
+                                            "'_')", block.shared.key.span)
             path = group
         else:
             path = join(self.scope.path, local)
@@ -1462,6 +1527,19 @@ class _Overflow(Exception):
     pass
 
 
+def _a(word: str) -> str:
+    """`word` with its indefinite article: 'an int', 'a tensor'."""
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+_PARAM_KINDS = {
+    "int": (lambda x: isinstance(x, int) and not isinstance(x, bool), "an integer"),
+    "float": (lambda x: isinstance(x, (int, float)) and not isinstance(x, bool), "a number"),
+    "bool": (lambda x: isinstance(x, bool), "true or false"),
+    "str": (lambda x: isinstance(x, str), "a string"),
+}
+
+
 def _sig_text(sig: tuple[str, int, str] | None) -> str:
     if sig is None:
         return "nothing"
@@ -1544,7 +1622,11 @@ def _show(v: Any) -> str:
         return fmt_shape(v.shape)
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, (int, float, Sym)):
+    if isinstance(v, Sym):
+        vals = v.values()
+        shown = [_show(x) or kind_of(x) for x in vals[:6]]
+        return "{" + "|".join(shown) + ("|..." if len(vals) > 6 else "") + "}"
+    if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
         return repr(v)
@@ -1554,6 +1636,9 @@ def _show(v: Any) -> str:
         return v.opdef.name
     if isinstance(v, BlockVal):
         return v.block.name
+    if isinstance(v, tuple):
+        inner = ", ".join(_show(x) or kind_of(x) for x in v[:6])
+        return f"[{inner}{', ...' if len(v) > 6 else ''}]"
     return ""
 
 

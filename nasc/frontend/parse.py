@@ -283,7 +283,12 @@ class _ToAst(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def var(self, meta, c):
-        return A.Name(self._name(c[0]), self._s(meta))
+        tok = c[0]
+        if tok.value in RESERVED:
+            # the contextual lexer reads a keyword as a name where only a name can follow
+            # (`h = x +` at the end of a line, then `output ...` on the next one)
+            raise NascSyntaxError(f"expected an expression, found keyword '{tok.value}'", _tspan(self.file, tok))
+        return A.Name(tok.value, self._s(meta))
 
     @v_args(meta=True)
     def int(self, meta, c):
@@ -485,14 +490,17 @@ class Parser:
             before = f"before {_describe(tok)} {_short(tok.value)!r} at {tok.line}:{tok.column}"
             if opener == "{" and tok.type in _TOP_LEVEL and not _balanced(text):
                 return NascSyntaxError(f"unclosed '{{' (expected '}}' {before})", Span(file, line, col, line, col + 1))
-            if (opener != "{" and self._terminal_text.get(_CLOSE_TERMINAL[closer]) and
-                    _CLOSE_TERMINAL[closer] in accepts and line < tok.line and not _balanced(text)):
+            if opener != "{" and _CLOSE_TERMINAL[closer] in accepts and line < tok.line and not _balanced(text):
                 return NascSyntaxError(f"unclosed '{opener}' (expected '{closer}' {before})",
                                        Span(file, line, col, line, col + 1))
+        if accepts == {"INT"} and (prev := _prev_token(text, tok.start_pos)) is not None and prev[1] == "..":
+            return NascSyntaxError("a range is written with integer literals (1..4); for computed bounds write "
+                                   "[i for i in range(lo, hi + 1)]", span)
         if _TOP_LEVEL <= accepts and tok.type not in _TOP_LEVEL:
+            hint = (" (statements go inside a space or block body)"
+                    if tok.type == "NAME" or tok.value in _STATEMENT_KEYWORDS else "")
             return NascSyntaxError(f"unexpected {_describe(tok)} {_short(tok.value)!r} at the top level; expected "
-                                   "'import', 'const', 'block', 'space', 'arch' or 'experiment' (statements go "
-                                   "inside a space or block body)", span)
+                                   f"'import', 'const', 'block', 'space', 'arch' or 'experiment'{hint}", span)
         prev = _prev_token(text, tok.start_pos)
         if prev is not None and prev[1] in RESERVED and tok.type != "NAME" and prev[1] not in _KEYWORDS_OF(accepts):
             # a keyword where it cannot start anything: the contextual lexer read it as a name
@@ -503,6 +511,18 @@ class Parser:
                 return NascSyntaxError("'else' without 'if': 'else' must follow the '}' of an 'if' body", pspan)
             if word in _STATEMENT_KEYWORDS and _STATEMENT_KEYWORDS[word]:
                 return NascSyntaxError(f"unexpected keyword '{word}': {_STATEMENT_KEYWORDS[word]}", pspan)
+        if prev is not None and accepts and accepts <= {"COMMA", "EQUAL"} and _is_name(prev[1]):
+            # `h = x y`: the name `y` was read as the start of an assignment
+            pstart, word = prev
+            line, col = _pos(text, pstart)
+            ls = text.rfind("\n", 0, pstart) + 1
+            before = text[ls:pstart].strip()
+            if before.endswith(","):
+                return NascSyntaxError(f"expected ',' or '=' after '{word}'", Span(file, line, col, line,
+                                                                                  col + len(word)))
+            hint = f"; is an operator missing before '{word}'?" if before and not before.startswith("#") else ""
+            return NascSyntaxError(f"expected '=' after '{word}' (a statement that starts with a name assigns to "
+                                   f"it){hint}", Span(file, line, col, line, col + len(word)))
         return NascSyntaxError(f"unexpected {_describe(tok)} {_short(tok.value)!r}" + self._expected(err), span)
 
     def _expected(self, err: UnexpectedInput) -> str:
@@ -511,19 +531,30 @@ class Parser:
         if _EXPR_START <= expected:
             names.add("an expression")
             expected = expected - _EXPR_START - {"NOT"}
-        names |= {self._terminal_text.get(e, _HUMAN.get(e, e.lower())) for e in expected
-                  if not e.startswith("_") and e != "COMMENT"}
-        ordered = sorted(names, key=lambda n: (not n.startswith("an expression"), n))
+        for e in expected:
+            if e in self._terminal_text:
+                names.add(self._terminal_text[e])
+            elif e in _HUMAN:
+                names.add(_HUMAN[e])
+            elif not e.startswith("_") and e != "COMMENT":
+                names.add(e.lower())
+        if len(names & _BINARY_OPS) >= len(_BINARY_OPS) - 2:
+            names = (names - _BINARY_OPS) | {"an operator"}
+        ordered = sorted(names, key=lambda n: (not n.startswith("an "), n))
         if not ordered:
             return ""
+        if len(ordered) == 1:
+            return "; expected " + ordered[0]
         if len(ordered) > 8:
-            ordered = ordered[:8] + ["..."]
-        return "; expected " + (ordered[0] if len(ordered) == 1 else "one of " + ", ".join(ordered))
+            return "; expected one of " + ", ".join(ordered[:8]) + ", ..."
+        return "; expected " + ", ".join(ordered[:-1]) + " or " + ordered[-1]
 
 
 #: Terminals that can start an expression; an expected set holding all of them says "an expression".
 _EXPR_START = frozenset({"NAME", "INT", "FLOAT", "QUANTITY", "STRING", "LPAR", "LSQB", "MINUS", "TRUE", "FALSE",
                          "CHOICE", "CHOOSE"})
+_BINARY_OPS = frozenset({"'or'", "'and'", "'|>'", "'+'", "'-'", "'*'", "'/'", "'//'", "'%'", "'=='", "'!='",
+                         "'<'", "'<='", "'>'", "'>='", "'in'", "'?'"})
 _TOP_LEVEL = frozenset({"IMPORT", "CONST", "BLOCK", "SHARED", "SPACE", "ARCH", "EXPERIMENT"})
 _CLOSE_TERMINAL = {")": "RPAR", "]": "RSQB", "}": "RBRACE"}
 _STATEMENT_KEYWORDS = {
@@ -549,6 +580,10 @@ def _accepted(err: UnexpectedInput) -> frozenset[str]:
     except Exception:  # computing `accepts` replays the parser; never let that hide the real error
         acc = None
     return frozenset(acc or getattr(err, "expected", None) or getattr(err, "allowed", None) or ())
+
+
+def _is_name(word: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", word)) and word not in RESERVED
 
 
 def _short(value: str) -> str:
@@ -690,7 +725,7 @@ def _end_position(text: str) -> tuple[int, int]:
 
 _UNIT_RE = "|".join(sorted(UNITS, key=len, reverse=True))
 _SPACED_UNIT = re.compile(r"(?<![A-Za-z0-9_.])(\d+(?:\.\d+)?)([ \t]+)(" + _UNIT_RE + r")(?![A-Za-z0-9_])")
-_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?|\S')
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?|\.\.|\|>|//|[=!<>]=|\S')
 
 
 def _spaced_unit(text: str, file: str, start: int, end: int) -> NascSyntaxError | None:

@@ -9,6 +9,7 @@ reported with the whole chain.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 from dataclasses import dataclass, field
@@ -118,7 +119,14 @@ class Loader:
 
     def _define(self, mod: LoadedModule, name: str, value: Any, span: Span) -> None:
         if name in mod.names:
-            raise NascNameError(f"'{name}' is defined twice in {mod.name}", span,
+            first = mod.kind_of(name) if not isinstance(mod.names[name], A.Const) else "const"
+            if first == "module":
+                first = "an import"
+            elif first == "name":
+                first = "a definition"
+            else:
+                first = ("an " if first[0] in "aeiou" else "a ") + first
+            raise NascNameError(f"'{name}' is defined twice (first as {first})", span,
                                 (Note("first definition", mod.spans.get(name)),))
         mod.names[name] = value
         mod.spans[name] = span
@@ -140,7 +148,8 @@ class Loader:
             elif isinstance(item, A.Experiment):
                 if item.name in mod.experiments:
                     label = f"experiment '{item.name}'" if item.name else "an unnamed experiment"
-                    raise NascNameError(f"{label} is defined twice in {mod.name}", item.span)
+                    raise NascNameError(f"{label} is defined twice", item.span,
+                                        (Note("first definition", mod.experiments[item.name].span),))
                 mod.experiments[item.name] = item
 
     def resolve_import(self, path: str, importer: LoadedModule, span: Span) -> LoadedModule:
@@ -172,8 +181,6 @@ class Loader:
                     raise NascImportError(f"cannot read '{path}': {err.strerror}", span) from None
                 return self._load(real, path, _decode(data, file), span, file)
         hint = ""
-        import difflib
-
         near: list[str] = []
         for base in candidates[:1] + [std / path]:
             folder = base.parent
@@ -202,20 +209,21 @@ class Loader:
             return self._cache[real]
         spec = importlib.util.spec_from_file_location(f"nasc_user_ops_{abs(hash(str(real)))}", real)
         if spec is None or spec.loader is None:
-            raise NascImportError(f"cannot load '{shown}' as a Python module", span)
+            raise NascImportError(f"cannot load '{shown}' as a Python module", self._string_span(span))
         pymod = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(pymod)
         except Exception as err:  # user code: report, never crash
-            raise NascImportError(f"loading '{shown}' failed: {type(err).__name__}: {err}", span) from None
+            raise NascImportError(f"loading '{shown}' failed: {type(err).__name__}: {err}",
+                                  self._string_span(span)) from None
         lib = getattr(pymod, "ops", None)
         if not isinstance(lib, OpLibrary):
             raise NascImportError(f"'{shown}' must define `ops = nasc.op_library()` and register its ops "
-                                  "on it", span)
+                                  "on it", self._string_span(span))
         try:
             self.ops.merge(lib, f"'{shown}'")
         except OpError as err:
-            raise NascImportError(str(err), span) from None
+            raise NascImportError(str(err), self._string_span(span)) from None
         mod = LoadedModule(shown, real, None, ops=lib)
         for name, opdef in lib.ops.items():
             mod.names[name] = OpVal(opdef, self.ops)
@@ -232,14 +240,16 @@ def _default_alias(path: str, span: Span) -> str:
 
 def _decode(data: bytes, name: str) -> str:
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        text = data.decode("utf-8", errors="replace")
-        line = text.count("\n", 0, err.start) + 1
-        col = err.start - (text.rfind("\n", 0, err.start) + 1) + 1
+        # the bytes before the bad one decoded fine: count lines and columns in them
+        prefix = data[:err.start].decode("utf-8", errors="replace")
+        line = prefix.count("\n") + 1
+        col = len(prefix) - (prefix.rfind("\n") + 1) + 1
         from ..errors import NascSyntaxError
 
         error = NascSyntaxError(f"the file is not valid UTF-8 text: byte 0x{data[err.start]:02X} cannot be "
                                 "decoded (is this a binary file?)", Span(name, line, col, line, col + 1))
-        error.source_text = text
+        error.source_text = data.decode("utf-8", errors="replace")
         raise error from None
+    return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is not part of the text

@@ -101,7 +101,7 @@ class Bilevel:
             gp = gp if gp is not None else torch.zeros_like(a)
             gn = gn if gn is not None else torch.zeros_like(a)
             out.append(da - xi * (gp - gn) / (2 * eps))
-        return out, float(loss_v)
+        return out, float(loss_v.detach())
 
     def arch_step(self, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor, tau: float,
                   uniforms: dict[int, torch.Tensor] | None, cost_fn: Callable[[Gates], torch.Tensor],
@@ -140,7 +140,7 @@ class Bilevel:
         torch.nn.utils.clip_grad_norm_(self.net.weights(), self.grad_clip)
         self.w_opt.step()
         acc = float((logits.argmax(1) == y).float().mean())
-        return float(loss), acc
+        return float(loss.detach()), acc
 
     def state_dict(self) -> dict[str, Any]:
         return {"w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(), "sched": self.sched.state_dict()}
