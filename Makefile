@@ -1,10 +1,11 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   -- create .venv, then run the furthest pipeline stage on an embedded example
+#   make demo   -- create .venv, then run the pipeline on the embedded digits example
 #   make test   -- create .venv, then run the unit tests
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= dev,tvm
+RUN ?= runs/demo
 
 $(BIN)/nasc: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,14 +15,28 @@ $(BIN)/nasc: pyproject.toml
 
 venv: $(BIN)/nasc
 
-demo: venv
-	$(BIN)/nasc check examples/digits_tiny.nas
-	$(BIN)/nasc freeze examples/digits_tiny.nas --random 0
+# The aarch64 cross linker for Jetson .so artifacts (best effort: without it Jetson
+# builds export a .tar that the device links, and the ELF test skips with the reason).
+toolchain:
+	-@bash backends/tvm/install_cross_toolchain.sh >/dev/null 2>&1 || \
+	  echo "note: aarch64 cross toolchain not installed (needs root and apt); Jetson builds will export .tar"
 
-test: venv
+demo: venv
+	$(BIN)/nasc check examples/digits.nas
+	$(BIN)/nasc search examples/digits.nas --out $(RUN)
+	$(BIN)/nasc train $(RUN)/arch.nas --out $(RUN)/train
+	@cat $(RUN)/arch.nas
+
+test: venv toolchain
 	$(BIN)/python -m pytest -q tests
+
+e2e: venv
+	$(BIN)/python benchmarks/digits_e2e.py
 
 bench: venv
 	$(BIN)/python benchmarks/frontend_speed.py
+	$(BIN)/python benchmarks/search_step.py
+	$(BIN)/python benchmarks/digits_e2e.py
+	$(BIN)/python benchmarks/nb201_exactness.py
 
-.PHONY: venv demo test bench
+.PHONY: venv toolchain demo test e2e bench

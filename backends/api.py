@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -20,15 +20,17 @@ from .targets import get_target, list_targets
 
 def build(model: Any, example_inputs: Mapping[str, np.ndarray], *, out_dir: Path | str,
           target: str | Target = "cpu", backend: str = "auto", options: BuildOptions | None = None,
-          protocol: MeasureProtocol | None = None) -> Artifact:
-    """Build ``model`` for ``target`` with ``backend`` (``"auto"``: fastest by measurement under
-    ``protocol``) into ``out_dir``; returns the artifact whose ``manifest.json`` describes it."""
+          protocol: MeasureProtocol | None = None, candidates: Sequence[str] | None = None) -> Artifact:
+    """Build ``model`` for ``target`` with ``backend`` into ``out_dir``; returns the artifact
+    whose ``manifest.json`` describes it.  ``backend="auto"`` builds ``candidates`` (default:
+    the target's backends) and keeps the fastest under ``protocol``."""
     tgt = get_target(target)
     opts = options or BuildOptions()
     if backend == "auto":
         from .auto import build_auto
 
-        return build_auto(model, example_inputs, tgt, opts, Path(out_dir), protocol)
+        return build_auto(model, example_inputs, tgt, opts, Path(out_dir), protocol,
+                          list(candidates) if candidates else None)
     impl = get_backend(backend)
     ok, why = impl.available(tgt)
     if not ok:

@@ -65,7 +65,7 @@ def _try_candidate(name: str, model: Any, example_inputs: Mapping[str, np.ndarra
                    options: BuildOptions, where: Path, protocol: MeasureProtocol) -> dict[str, Any]:
     try:
         backend = get_backend(name)
-    except (BackendUnavailable, NascError) as e:
+    except NascError as e:  # BackendUnavailable, NascNameError
         return {"report": {"status": "not available", "reason": e.message}}
     ok, why = backend.available(target)
     if not ok:

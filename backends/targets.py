@@ -9,6 +9,8 @@ for the host CPU at build time, never hard-coded.  The table is rebuilt on every
 
 from __future__ import annotations
 
+from typing import Callable
+
 from nasc.errors import NascNameError, did_you_mean
 
 from .base import Target
@@ -64,28 +66,41 @@ def _jetson(name: str, tag: str, arch: str, software: str, host: dict[str, objec
     )
 
 
+def _factories() -> dict[str, Callable[[], Target]]:
+    """Name -> constructor, so looking up one target never probes for the others
+    (``cuda`` runs nvidia-smi)."""
+    a78 = {"kind": "llvm", "mtriple": AARCH64, "mcpu": "cortex-a78", "num-cores": 6}
+    orin_sw = "JetPack 6 (CUDA 12.x) or JetPack 7 (CUDA 13)"
+    return {
+        "cpu": _cpu,
+        "cuda": _cuda,
+        "jetson-orin-nano": lambda: _jetson(
+            "jetson-orin-nano", "nvidia/jetson-orin-nano", "sm_87", orin_sw, a78,
+            "Jetson Orin Nano: Ampere sm_87, 6x Cortex-A78AE (the TVM tag's Carmel host is overridden)"),
+        "jetson-agx-orin": lambda: _jetson(
+            "jetson-agx-orin", "nvidia/jetson-agx-orin-64gb", "sm_87", orin_sw, None,
+            "Jetson AGX Orin: Ampere sm_87, 12x Cortex-A78AE"),
+        "jetson-xavier-nx": lambda: _jetson(
+            "jetson-xavier-nx", "nvidia/jetson-agx-xavier", "sm_72", "JetPack 5 (CUDA 11.4)",
+            {"kind": "llvm", "mtriple": AARCH64, "mcpu": "carmel", "num-cores": 6},
+            "Jetson Xavier NX: Volta sm_72, 6x Carmel"),
+        "jetson-agx-xavier": lambda: _jetson(
+            "jetson-agx-xavier", "nvidia/jetson-agx-xavier", "sm_72", "JetPack 5 (CUDA 11.4)", None,
+            "Jetson AGX Xavier: Volta sm_72, 8x Carmel"),
+        "jetson-nano": lambda: _jetson(
+            "jetson-nano", "nvidia/jetson-nano", "sm_53", "JetPack 4.6 (CUDA 10.2, Python 3.6)",
+            {"kind": "llvm", "mtriple": AARCH64, "mcpu": "cortex-a57", "num-cores": 4},
+            "Jetson Nano: Maxwell sm_53, 4x Cortex-A57 (the TVM tag has no host; added here)"),
+    }
+
+
+def target_names() -> list[str]:
+    return list(_factories())
+
+
 def known_targets() -> dict[str, Target]:
     """All targets by name, in display order."""
-    a78 = {"kind": "llvm", "mtriple": AARCH64, "mcpu": "cortex-a78", "num-cores": 6}
-    targets = [
-        _cpu(),
-        _cuda(),
-        _jetson("jetson-orin-nano", "nvidia/jetson-orin-nano", "sm_87",
-                "JetPack 6 (CUDA 12.x) or JetPack 7 (CUDA 13)", a78,
-                "Jetson Orin Nano: Ampere sm_87, 6x Cortex-A78AE (the TVM tag's Carmel host is overridden)"),
-        _jetson("jetson-agx-orin", "nvidia/jetson-agx-orin-64gb", "sm_87",
-                "JetPack 6 (CUDA 12.x) or JetPack 7 (CUDA 13)", None,
-                "Jetson AGX Orin: Ampere sm_87, 12x Cortex-A78AE"),
-        _jetson("jetson-xavier-nx", "nvidia/jetson-agx-xavier", "sm_72", "JetPack 5 (CUDA 11.4)",
-                {"kind": "llvm", "mtriple": AARCH64, "mcpu": "carmel", "num-cores": 6},
-                "Jetson Xavier NX: Volta sm_72, 6x Carmel"),
-        _jetson("jetson-agx-xavier", "nvidia/jetson-agx-xavier", "sm_72", "JetPack 5 (CUDA 11.4)", None,
-                "Jetson AGX Xavier: Volta sm_72, 8x Carmel"),
-        _jetson("jetson-nano", "nvidia/jetson-nano", "sm_53", "JetPack 4.6 (CUDA 10.2, Python 3.6)",
-                {"kind": "llvm", "mtriple": AARCH64, "mcpu": "cortex-a57", "num-cores": 4},
-                "Jetson Nano: Maxwell sm_53, 4x Cortex-A57 (the TVM tag has no host; added here)"),
-    ]
-    return {t.name: t for t in targets}
+    return {name: make() for name, make in _factories().items()}
 
 
 def list_targets() -> list[Target]:
@@ -96,9 +111,9 @@ def get_target(name: str | Target) -> Target:
     """The target called ``name``; an unknown name lists the known ones."""
     if isinstance(name, Target):
         return name
-    table = known_targets()
-    try:
-        return table[name]
-    except KeyError:
+    table = _factories()
+    make = table.get(name)
+    if make is None:
         raise NascNameError(f"unknown target '{name}'{did_you_mean(name, table)}. "
-                            f"Known targets: {', '.join(table)}") from None
+                            f"Known targets: {', '.join(table)}")
+    return make()

@@ -6,6 +6,7 @@ the same way (same warm-up, same sample definition, same inputs from the same se
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable, Iterable, Mapping
 
@@ -14,7 +15,17 @@ import numpy as np
 from .base import Artifact, KernelTime, LatencyRecord, MeasureProtocol
 from .manifest import library_versions
 
-SAMPLE = "sample = mean wall time of `number` back-to-back calls (time.perf_counter_ns); median/p90 over `repeats` samples"
+SAMPLE = ("sample = mean wall time of `number` back-to-back calls (time.perf_counter_ns); "
+          "median/p90 over `repeats` samples")
+
+
+def host_load() -> float | None:
+    """1-minute load average of the measuring host: a loaded machine inflates latencies
+    (OpenMP-based torch suffers most), so every record carries it."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def random_inputs(artifact: Artifact, seed: int) -> dict[str, np.ndarray]:
@@ -55,7 +66,8 @@ def make_record(samples_ms: Iterable[float], *, artifact: Artifact, protocol: Me
     """A measured :class:`LatencyRecord` whose protocol dict says exactly what was done."""
     median, p90, low = stats(samples_ms)
     proto: Mapping[str, object] = {**protocol.to_dict(), "timer": timer,
-                                   "inputs": f"random normal, seed {protocol.seed}"}
+                                   "inputs": f"random normal, seed {protocol.seed}",
+                                   "host_load_1min": host_load()}
     return LatencyRecord(
         median_ms=median, p90_ms=p90, min_ms=low, repeats=protocol.repeats, source="measured", how=how,
         protocol=proto, backend=artifact.backend, target=artifact.target, precision=artifact.precision,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import sys
 import tempfile
 import time
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             isolate=args.isolate)
     cpu = nb.get_target("cpu")
     report: dict[str, Any] = {"protocol": proto.to_dict(), "cpu": cpu_model_name(),
-                              "versions": library_versions(), "models": {}}
+                              "versions": library_versions(), "load_1min_start": os.getloadavg()[0], "models": {}}
     work = Path(args.workdir)
     for name, (model, shape) in models(args.resolution).items():
         if name not in args.models:
@@ -128,6 +129,7 @@ def main() -> int:
     args = ap.parse_args()
     args.models = args.models.split(",")
     report = run(args)
+    report["load_1min_end"] = os.getloadavg()[0]
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -55,11 +55,11 @@ class TensorRTBackend:
 
     def engine_buildable_here(self, target: Target) -> tuple[bool, str]:
         """An engine can be built here only with TensorRT and the target's own GPU present."""
-        if importlib.util.find_spec("tensorrt") is None:
-            return False, "the tensorrt Python package is not installed here"
         arch = local_gpu_arch()
         if arch is None:
             return False, "no NVIDIA GPU on this machine"
+        if importlib.util.find_spec("tensorrt") is None:
+            return False, "the tensorrt Python package is not installed here"
         if target.kind == "jetson" and arch != target.device_arch:
             return False, f"the local GPU is {arch}, the target is {target.device_arch}; build on the device"
         return True, ""

@@ -58,6 +58,7 @@ class EngineRunner:
     """Device buffers and an execution context for one engine (torch CUDA tensors as buffers)."""
 
     def __init__(self, engine_path: Path) -> None:
+        import numpy as np
         import tensorrt as trt
         import torch
 
@@ -70,7 +71,7 @@ class EngineRunner:
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
             shape = tuple(self.engine.get_tensor_shape(name))
-            dtype = torch.from_numpy(trt.nptype(self.engine.get_tensor_dtype(name))(0).reshape(1)).dtype
+            dtype = torch.from_numpy(np.zeros(1, dtype=trt.nptype(self.engine.get_tensor_dtype(name)))).dtype
             buf = torch.empty(shape, dtype=dtype, device="cuda")
             self.context.set_tensor_address(name, buf.data_ptr())
             is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT

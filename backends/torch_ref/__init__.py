@@ -37,7 +37,8 @@ class TorchBackend:
               options: BuildOptions, out_dir: Path) -> Artifact:
         import torch
 
-        from .model import flatten_outputs, inference_copy, input_specs, output_names, to_tensors, write_io_check
+        from .model import (export_program, flatten_outputs, inference_copy, input_specs, output_names, to_tensors,
+                            write_io_check)
 
         check_request(self.name, self.precisions, target, options, example_inputs)
         out = prepare_out_dir(out_dir)
@@ -46,7 +47,7 @@ class TorchBackend:
         with torch.inference_mode():
             ref = [t.numpy() for t in flatten_outputs(m(*args))]
         names = output_names(len(ref), options.output_names)
-        ep = torch.export.export(m, args)
+        ep = export_program(m, example_inputs)
         torch.export.save(ep, str(out / "model.pt2"))
         write_io_check(out, example_inputs, ref, names)
         return write_manifest(out, backend=self.name, target=target, precision=options.precision,

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from ..base import BuildError
 from .model import to_tensors
 
 OPSET = 17
@@ -26,7 +27,10 @@ def export_onnx(model: torch.nn.Module, example_inputs: Mapping[str, np.ndarray]
     path = Path(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer warnings
-        torch.onnx.export(model, to_tensors(example_inputs), str(path), dynamo=False, opset_version=opset,
-                          input_names=list(example_inputs), output_names=list(output_names),
-                          do_constant_folding=True)
+        try:
+            torch.onnx.export(model, to_tensors(example_inputs), str(path), dynamo=False, opset_version=opset,
+                              input_names=list(example_inputs), output_names=list(output_names),
+                              do_constant_folding=True)
+        except Exception as e:  # the exporter raises many unrelated types; all mean "cannot export"
+            raise BuildError(f"ONNX export (opset {opset}) failed: {type(e).__name__}: {e}") from e
     return path

@@ -22,12 +22,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..base import Artifact, BuildError, BuildOptions, LatencyRecord, MeasureProtocol, Target
-from ..common import check_request, prepare_out_dir
+from ..common import cache_root, check_request, prepare_out_dir
 from ..hostinfo import libcuda_loadable, local_gpu_arch, nvcc_version
 from ..isolation import measure_maybe_isolated
 from ..manifest import library_versions, read_manifest, write_manifest
 from .device_code import inspect_file
-from .toolchain import cache_root, cross_compiler_for, cuda_stub_dir, run_worker
+from .toolchain import cuda_stub_dir, link_plan, run_worker
 
 __all__ = ["TvmBackend"]
 
@@ -55,8 +55,8 @@ class TvmBackend:
               options: BuildOptions, out_dir: Path) -> Artifact:
         import torch
 
-        from ..torch_ref.model import (fold_batchnorm, inference_copy, input_specs, output_names, run_torch,
-                                       to_tensors, write_io_check)
+        from ..torch_ref.model import (export_program, fold_batchnorm, inference_copy, input_specs, output_names,
+                                       run_torch, write_io_check)
 
         check_request(self.name, self.precisions, target, options, example_inputs)
         ok, why = self.available(target)
@@ -70,14 +70,13 @@ class TvmBackend:
         m = inference_copy(model)
         ref = run_torch(m, example_inputs)
         names = output_names(len(ref), options.output_names)
-        m, bn_note = fold_batchnorm(m)
-        cross, link_note = cross_compiler_for(target.host_triple)
-        lib_name = "model.tar" if (cross is None and link_note != "native host compiler") else "model.so"
+        m, bn_note = fold_batchnorm(m, len(example_inputs))
+        lib_name, cross, link_note = link_plan(target.host_triple)
         with tempfile.TemporaryDirectory(prefix="nasc-tvm-") as tmp:
             program = Path(tmp) / "model.pt2"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.export.save(torch.export.export(m, to_tensors(example_inputs)), str(program))
+                torch.export.save(export_program(m, example_inputs), str(program))
             spec: dict[str, Any] = {
                 "program": str(program), "target": target.to_dict(), "precision": options.precision,
                 "out_dir": str(out), "lib_name": lib_name, "cross_compiler": cross,
@@ -118,7 +117,8 @@ class TvmBackend:
                 reasons.append("binary: TVM stored CUDA source although the CUDA runtime module loaded")
             note = "" if form == "binary" else (
                 "device code: CUDA source, compiled on the device at first load"
-                + (f" (compiled form not possible here: {'; '.join(reasons)})" if reasons else ""))
+                + (f" (compiled form not possible here: {'; '.join(reasons)})" if reasons
+                   else " (requested with device_code='source')"))
             return result, note
         raise BuildError(f"no device-code mode worked for {target.name}: " + "; ".join(reasons))
 
@@ -141,6 +141,7 @@ class TvmBackend:
         details: dict[str, Any] = {
             "tvm_target": result["tvm_target"],
             "compile_seconds": result.get("compile_seconds"),
+            "worker_seconds": result.get("total_seconds"),
             "bn_folding": bn_note,
             "host_code": {"triple": target.host_triple, "format": lib.suffix.lstrip("."), "linker": link_note,
                           "elf_machines": file_info["host_elf_machines"]},
@@ -166,8 +167,9 @@ class TvmBackend:
         details["device_needs"] = {
             "tvm_runtime": f"TVM {tvm_version} runtime built with CUDA (same version: the VM bytecode format "
                            "is not stable across releases)",
-            "cuda": (f"a driver that runs CUDA {cuda} cubins for {target.device_arch}; {target.device_software}"
-                     " may need a CUDA 12.x rebuild (nvcc 12 on the build host) if its driver is older"
+            "cuda": (f"a CUDA driver that loads cubins from CUDA {cuda} for {target.device_arch} (the board ships "
+                     f"{target.device_software}); if its CUDA is older than {cuda}, rebuild with that CUDA's nvcc "
+                     "first on PATH, or with device_code='source'"
                      if form == "binary" else
                      f"nvcc (or NVRTC via cuda-python) on the device, and TVM's Python package to call it; "
                      f"{target.device_software}"),

@@ -16,10 +16,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from ..base import BuildError
-from ..common import cache_root  # noqa: F401  (re-exported for the backend)
 from ..hostinfo import host_triple
 
 STUB_SYMBOLS = ("cuDeviceGetName", "cuFuncSetAttribute", "cuGetErrorName", "cuGetErrorString",
@@ -30,15 +29,25 @@ STUB_SOURCE = ("/* nasc: build-time stand-in for libcuda.so.1; every call fails 
                + "".join(f"CUresult {s}(void) {{ return 100; }}\n" for s in STUB_SYMBOLS))
 
 
-def cross_compiler_for(target_triple: str) -> tuple[str | None, str]:
-    """(compiler, why) to link host code for ``target_triple``; None compiler means "use .tar"."""
+class LinkPlan(NamedTuple):
+    """How the host code gets linked: the library file name, the cross compiler (None: TVM's
+    default, i.e. the native g++ for .so or no linking for .tar) and a sentence for the manifest."""
+
+    lib_name: str
+    compiler: str | None
+    note: str
+
+
+def link_plan(target_triple: str) -> LinkPlan:
+    """A ready .so when this host can link for ``target_triple``, else a .tar the device links."""
     if target_triple.split("-")[0] == host_triple().split("-")[0]:
-        return None, "native host compiler"
+        return LinkPlan("model.so", None, "native host compiler")
     name = f"{target_triple}-g++"
     if shutil.which(name):
-        return name, f"cross compiler {name}"
-    return None, (f"no {name} on this machine: exported as .tar, which the device links at first load "
-                  "(needs g++ there); run backends/tvm/install_cross_toolchain.sh for a ready .so")
+        return LinkPlan("model.so", name, f"cross compiler {name}")
+    return LinkPlan("model.tar", None,
+                    f"no {name} on this machine: exported as .tar, which the device links at first load "
+                    "(needs g++ there); run backends/tvm/install_cross_toolchain.sh for a ready .so")
 
 
 def cuda_stub_dir(cache: Path) -> tuple[Path | None, str]:

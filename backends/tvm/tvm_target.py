@@ -4,7 +4,6 @@ Only imported where TVM is already loaded (the compile worker, measurement)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from ..base import Target
@@ -33,4 +32,17 @@ def to_tvm(target: Target):
 
 def describe(tgt) -> dict[str, Any]:
     """JSON-safe export of a TVM target (for the manifest)."""
-    return json.loads(json.dumps(tgt.export(), default=str))
+    return _plain(tgt.export())
+
+
+def _plain(value: Any) -> Any:
+    """TVM FFI containers (Map, Array, String, IntImm) -> plain JSON values."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "__iter__"):
+        return [_plain(v) for v in value]
+    if hasattr(value, "value"):
+        return _plain(value.value)
+    return str(value)

@@ -542,7 +542,8 @@ class Elaborator:
 
         if t.name not in TARGET_NAMES:
             hint = did_you_mean(t.name, TARGET_NAMES)
-            raise NascSemanticError(f"unknown target '{t.name}'" + (hint or "; known targets: " + ", ".join(TARGET_NAMES)),
+            raise NascSemanticError(f"unknown target '{t.name}'" +
+                                    (hint or "; known targets: " + ", ".join(TARGET_NAMES)),
                                     _head_span(t.span, t.name) if not t.quoted else t.span)
         args = []
         for arg in t.args or ():
@@ -786,7 +787,8 @@ class Elaborator:
     def _arith(self, op: str, a: Any, b: Any, e: A.Binary) -> Any:
         if isinstance(a, Tensor) or isinstance(b, Tensor):
             if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
-                raise NascSemanticError(f"cannot apply '{op}' to a tensor and {_a(kind_of(b if isinstance(a, Tensor) else a))}",
+                other = b if isinstance(a, Tensor) else a
+                raise NascSemanticError(f"cannot apply '{op}' to a tensor and {_a(kind_of(other))}",
                                         e.span)
             opname = {"+": "add", "*": "mul"}.get(op)
             if opname is None:

@@ -648,17 +648,20 @@ def _check_depth(items, file: str) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            span = getattr(node, "span", None)
-            raise NascSyntaxError(f"this expression is nested too deeply (more than {MAX_DEPTH} levels); "
-                                  "split it with intermediate names", span)
+            raise NascSyntaxError(f"nested too deeply: more than {MAX_DEPTH} levels of expressions and "
+                                  "statements (split the code using intermediate names)", getattr(node, "span", None))
         for name in getattr(node, "__dataclass_fields__", ()):
             if name in ("span", "name_span"):
                 continue
             v = getattr(node, name)
             if isinstance(v, tuple):
-                stack.extend((x, depth + 1) for x in v if hasattr(x, "__dataclass_fields__"))
-            elif hasattr(v, "__dataclass_fields__"):
+                stack.extend((x, depth + 1) for x in v if _is_node(x))
+            elif _is_node(v):
                 stack.append((v, depth + 1))
+
+
+def _is_node(x: object) -> bool:
+    return hasattr(x, "__dataclass_fields__") and not isinstance(x, Span)
 
 
 def _code_chars(text: str):

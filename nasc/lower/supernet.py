@@ -349,7 +349,7 @@ class Supernet(nn.Module):
             if n.kind != "mixed":
                 continue
             cands = [g.node(i) for i in n.inputs]
-            sources = {c.inputs[0] if c.kind == "op" and len(c.inputs) == 1 else c.id for c in cands}
+            sources = {_candidate_source(g, c) for c in cands}
             if len(sources) != 1:
                 continue
             (src,) = sources
@@ -376,8 +376,7 @@ class Supernet(nn.Module):
         for n in g:
             if n.kind != "mixed" or n.id in self.partial:
                 continue
-            srcs = {c.inputs[0] if c.kind in ("op", "param_choice") and len(c.inputs) == 1 else c.id
-                    for c in (g.node(i) for i in n.inputs)}
+            srcs = {_candidate_source(g, g.node(i)) for i in n.inputs}
             if len(srcs) == 1:
                 (src,) = srcs
                 if tuple(map(str, g.node(src).shape)) == tuple(map(str, n.shape)):
@@ -533,6 +532,17 @@ def _selected_positions(n: Node, dec: Decision, option: int) -> list[int]:
     if dec.kind == "choose":
         return list(dec.options[option])
     return [option]
+
+
+def _candidate_source(g: IRGraph, c: Node) -> int:
+    """The tensor a mixed candidate reads: its op's input, or itself for 'skip'.
+
+    A candidate op node feeds only its mixed node; a node with other consumers is the
+    shared input passed through unchanged (the skip candidate).
+    """
+    if c.kind in ("op", "param_choice") and len(c.inputs) == 1 and len(g.consumers(c.id)) == 1:
+        return c.inputs[0]
+    return c.id
 
 
 def _channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

@@ -199,9 +199,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
                "expected": {"params": expected["params"], "macs": expected["macs"],
                             "latency_s": expected["latency"], "latency_source": f"predicted ({objective.latency_model.name})",
                             "activation_bytes_proxy": expected["peak_memory"]},
-               "alpha": {space.decisions[d].path: [round(float(v), 5) for v in net.arch.option_probs(d)]
-                         if space.decisions[d].kind == "oneof" else
-                         [round(float(v), 5) for v in net.arch.edge_weights(d)] for d in net.arch.ids()},
+               "alpha": _alpha_record(net),
                "seconds": time.perf_counter() - t0}
         warn = None
         if rec["skip_share"] > s["skip_warn"]:
@@ -234,6 +232,17 @@ def _cycle(split, batch: int, seed: int, epoch: int):
     while True:
         yield from split.batches(batch, seed + 7919, epoch * 1000 + k)
         k += 1
+
+
+def _alpha_record(net: Supernet) -> dict[str, list[float]]:
+    """Per decision: option probabilities (one-of) or edge weights (choose)."""
+    out = {}
+    with torch.no_grad():
+        for d in net.arch.ids():
+            dec = net.space.decisions[d]
+            p = net.arch.option_probs(d) if dec.kind == "oneof" else net.arch.edge_weights(d)
+            out[dec.path] = [round(float(v), 5) for v in p]
+    return out
 
 
 def _entropy(net: Supernet) -> float:

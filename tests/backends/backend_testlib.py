@@ -1,0 +1,80 @@
+"""Helpers for backend tests: small real torch models and tool probes (imported by the tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+HAS_TVM = importlib.util.find_spec("tvm") is not None
+HAS_CROSS = shutil.which("aarch64-linux-gnu-g++") is not None
+needs_tvm = pytest.mark.skipif(not HAS_TVM, reason="apache-tvm not installed (pip install 'nasc[tvm]')")
+
+
+class Block(nn.Module):
+    """BasicBlock: conv-BN-ReLU-conv-BN + identity, ReLU."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.b1 = nn.BatchNorm2d(c)
+        self.c2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.b2 = nn.BatchNorm2d(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.b2(self.c2(torch.relu(self.b1(self.c1(x))))))
+
+
+class TinyNet(nn.Module):
+    """Stem conv/BN/ReLU6, a residual block, a strided depthwise-separable conv, pool, fc."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
+        self.block = Block(8)
+        self.dw = nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False), nn.BatchNorm2d(8),
+                                nn.ReLU(), nn.Conv2d(8, 16, 1))
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dw(self.block(self.stem(x)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(y, 1), 1))
+
+
+def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random BN statistics, so a backend that skipped BN would be visibly wrong."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                n = mod.num_features
+                mod.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+                mod.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                mod.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                mod.bias.copy_(torch.rand(n, generator=g) - 0.5)
+    return model.eval()
+
+
+def rel_err(out: np.ndarray, ref: np.ndarray) -> float:
+    """Max abs difference relative to the output scale (the acceptance metric)."""
+    return float(np.abs(out - ref).max() / max(float(np.abs(ref).max()), 1e-12))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def elf_machine(path: Path) -> int:
+    from nasc.backends.tvm.device_code import elf_machine as machine
+
+    m = machine(path.read_bytes()[:64])
+    assert m is not None, f"{path} is not an ELF file"
+    return m
