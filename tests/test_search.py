@@ -197,3 +197,33 @@ def test_algorithms_run(algo: str, tmp_path: Path) -> None:
     assert rec["expected"]["latency_source"].startswith("predicted")
     assert res.summary["constraints"][0]["holds"]
     assert api.load(tmp_path / "arch.nas").elaborate().kind == "arch"
+
+
+def test_hard_latency_budget_uses_the_predicted_latency() -> None:
+    """A hard latency budget is enforced at discretization with the target's prediction (labelled so)."""
+    def build(bound_us: float):
+        text = (FIX / "tiny.nas").read_text().replace("constraint params <= 400",
+                                                      f"constraint latency <= {bound_us}us on cpu")
+        compiled = api.load_text(text, f"tiny_lat{bound_us}.nas")
+        space = compiled.elaborate()
+        checker = ConstraintChecker(space, space.ops,
+                                    lambda a: compiled.elaborate(pins=api.pins_from_assignment(a)))
+        return space, checker
+
+    space, checker = build(1e6)
+    (lat,) = space.constraints
+    w = space.decision("w")
+    other = next(d for d in space.free if d.path != "w")
+    big, source = checker.value(lat, {"w": w.labels.index("big"), other.path: 0})
+    small, _ = checker.value(lat, {"w": w.labels.index("small"), other.path: 0})
+    assert source.startswith("predicted (roofline-prior:cpu") and small < big
+    bound = round((big + small) / 2 * 1e6, 3)
+    space, checker = build(bound)
+    net = Supernet(space, space.ops)
+    with torch.no_grad():
+        net.arch.vector(space.decision("w").id).copy_(torch.tensor([5.0, 0.0]))  # α prefers the big conv
+        net.arch.vector(space.decision(other.path).id).copy_(torch.tensor([5.0, 0.0, 0.0]))
+    assignment, tried = discretize(net, checker)
+    (lat,) = space.constraints
+    value, _ = checker.value(lat, assignment)
+    assert tried > 1 and value <= bound * 1e-6 and assignment["w"] == w.labels.index("small")

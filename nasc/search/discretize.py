@@ -26,6 +26,7 @@ from ..ir.graph import IRGraph
 from ..ir.ops import OpLibrary
 from ..ir.space import ConstraintSpec, SearchSpace
 from ..lower.supernet import Supernet
+from ..latency.model import prior_for
 from .objectives import METRIC_OF, node_values
 
 
@@ -96,13 +97,27 @@ class ConstraintChecker:
         self.lib = lib
         self.elaborate = elaborate
         self.hard = [c for c in space.constraints if c.hard]
-        self.additive: dict[str, tuple[float, list]] = {}
-        for c in self.hard:
-            if c.metric in ("params", "flops", "macs") and c.scope == "":
-                m = METRIC_OF[c.metric]
-                if m not in self.additive:
-                    self.additive[m] = cost_factors(space, node_values(space, lib, m))
+        self.additive: dict[str, tuple[float, list]] = {}  # metric key -> factor tables, built on first use
         self.by_path = {d.path: d for d in space.decisions}
+
+    @staticmethod
+    def _key(c: ConstraintSpec) -> str | None:
+        """Additive metrics checkable from factor tables; latency is *predicted* (roofline prior)."""
+        if c.scope != "" or c.bound is None:
+            return None
+        if c.metric in ("params", "flops", "macs"):
+            return METRIC_OF[c.metric]
+        if c.metric == "latency":
+            return f"latency@{c.target or 'cpu'}"
+        return None
+
+    def value(self, c: ConstraintSpec, assignment: dict[str, int]) -> tuple[float, str] | None:
+        """The constraint's metric for an assignment, and its source (exact or predicted)."""
+        key = self._key(c)
+        if key is None:
+            return None
+        source = f"predicted ({prior_for(c.target).name})" if c.metric == "latency" else "exact cost model"
+        return self.metric(key, assignment, c), source
 
     def infeasible(self) -> ConstraintSpec | None:
         """A budget that even the space's exact minimum violates."""
@@ -113,7 +128,10 @@ class ConstraintChecker:
                     return c
         return None
 
-    def metric(self, m: str, assignment: dict[str, int]) -> float:
+    def metric(self, m: str, assignment: dict[str, int], c: ConstraintSpec) -> float:
+        if m not in self.additive:
+            model = prior_for(c.target) if c.metric == "latency" else None
+            self.additive[m] = cost_factors(self.space, node_values(self.space, self.lib, METRIC_OF[c.metric], model))
         constant, factors = self.additive[m]
         a = {self.by_path[p].id: o for p, o in assignment.items()}
         total = float(constant)
@@ -123,9 +141,9 @@ class ConstraintChecker:
 
     def violated(self, assignment: dict[str, int]) -> ConstraintSpec | None:
         for c in self.hard:
-            if c.metric in ("params", "flops", "macs") and c.scope == "":
-                if not holds(self.metric(METRIC_OF[c.metric], assignment), c):
-                    return c
+            key = self._key(c)
+            if key is not None and not holds(self.metric(key, assignment, c), c):
+                return c
         needs_graph = [c for c in self.hard if c.metric in ("connected", "min_path_ops", "peak_memory")]
         if not needs_graph:
             return None

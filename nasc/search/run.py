@@ -288,14 +288,17 @@ def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], 
                                                 header[:2]))
     checks = []
     for c in space.constraints:
-        if c.metric in ("params", "flops", "macs", "peak_memory") and c.scope == "":
-            value = {"params": cost.params, "flops": cost.macs, "macs": cost.macs,
-                     "peak_memory": cost.peak_memory}[c.metric]
-            checks.append({"constraint": c.describe(), "value": value, "source": "exact cost model",
-                           "holds": holds(value, c)})
-        elif c.metric == "latency":
-            checks.append({"constraint": c.describe(), "value": None,
-                           "source": "not measured here (see nasc build / nasc measure)", "holds": None})
+        if c.scope != "" or c.metric not in ("params", "flops", "macs", "peak_memory", "latency"):
+            continue
+        if c.metric == "peak_memory":
+            checks.append({"constraint": c.describe(), "value": cost.peak_memory, "source": "exact cost model",
+                           "holds": holds(cost.peak_memory, c)})
+            continue
+        value, source = checker.value(c, raw) or (None, "")
+        if c.metric == "latency":
+            source += "; not measured (nasc build + nasc measure measure it)"
+        checks.append({"constraint": c.describe(), "value": value, "source": source,
+                       "holds": holds(value, c) if value is not None else None})
     summary = {"seconds": seconds, "seed": cfg["seed"], "arch_sha256": hashlib.sha256(text.encode()).hexdigest(),
                "decisions": {p: space.decision(p).option_label(o) for p, o in sorted(assignment.items())},
                "params": cost.params, "macs": cost.macs, "peak_memory": cost.peak_memory,
