@@ -203,6 +203,56 @@ def cmd_train(args: argparse.Namespace, state: dict) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace, state: dict) -> int:
+    from .deploy import build_arch
+
+    compiled = _load(args.file, state)
+    art = build_arch(compiled, Path(args.file), Path(args.out), target=args.target, backend=args.backend,
+                     weights=Path(args.weights) if args.weights else None, precision=args.precision,
+                     seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat,
+                     name=args.space)
+    notes = "; ".join(art.notes)
+    print(f"built {art.backend} artifact for {art.target} ({art.precision}) in {art.dir}"
+          + (f" -- {notes}" if notes else ""))
+    manifest = json.loads((Path(args.out) / "manifest.json").read_text())
+    for name, row in (manifest.get("selection") or {}).get("candidates", {}).items():
+        figure = f"median {row['median_ms']:.4f} ms ({row.get('how', 'measured')})" if row.get("median_ms") \
+            else row.get("status", "")
+        print(f"  {name:12s} {figure}{'  <- chosen' if name == art.backend else ''}")
+    return 0
+
+
+def cmd_measure(args: argparse.Namespace, state: dict) -> int:
+    import nasc.backends as nb
+    from nasc.backends import MeasureProtocol
+
+    proto = MeasureProtocol(repeats=args.repeat, warmup=args.warmup, threads=args.threads, isolate=args.isolate,
+                            per_kernel=args.per_kernel, rpc=args.rpc, device_key=args.device_key)
+    rec = nb.measure(args.dir, proto)
+    if args.json:
+        print(json.dumps(rec.to_dict()))
+    else:
+        print(f"median {rec.median_ms:.4f} ms, p90 {rec.p90_ms:.4f} ms ({rec.source}, {rec.how}; {rec.backend} "
+              f"{rec.precision} on {rec.target}, {rec.repeats} repeats)")
+        for k in rec.per_kernel:
+            print(f"  {k.median_us:10.1f} us  x{k.calls_per_run}  {k.name}")
+    return 0
+
+
+def cmd_targets(args: argparse.Namespace, state: dict) -> int:
+    import nasc.backends as nb
+
+    rows = nb.describe_targets()
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for r in rows:
+        backends = ", ".join(f"{n}{'' if b['available'] else ' (unavailable here)'}" for n, b in r["backends"].items())
+        arch = f" {r['device_arch']}" if r.get("device_arch") else ""
+        print(f"{r['name']:20s} {r['kind']:8s}{arch}  precisions {'/'.join(r['precisions'])}  backends: {backends}")
+    return 0
+
+
 def _dnf_json(dnf, space) -> object:
     if dnf == frozenset({frozenset()}):
         return True
@@ -264,6 +314,37 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", "-o", required=True)
     t.add_argument("--verbose", "-v", action="store_true", help="print a line per epoch")
     t.set_defaults(fn=cmd_train)
+
+    b = sub.add_parser("build", help="build an arch into a deployable artifact with a backend")
+    b.add_argument("file")
+    b.add_argument("--space")
+    b.add_argument("--weights", help="weights.safetensors from nasc train (default: seeded initialization)")
+    b.add_argument("--target", default="cpu", help="see `nasc targets`")
+    b.add_argument("--backend", default="auto", help="auto (measure every available one, keep the fastest), "
+                   "onnxruntime, tvm, tensorrt or torch")
+    b.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"])
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--tune-trials", type=int, default=0, help="MetaSchedule trials per kernel (TVM)")
+    b.add_argument("--batch", type=int, default=1)
+    b.add_argument("--repeat", type=int, default=30, help="measurement repeats used by --backend auto")
+    b.add_argument("--out", "-o", required=True)
+    b.set_defaults(fn=cmd_build)
+
+    m = sub.add_parser("measure", help="measure an artifact's latency (stated protocol)")
+    m.add_argument("dir")
+    m.add_argument("--repeat", type=int, default=30)
+    m.add_argument("--warmup", type=int, default=10)
+    m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--isolate", action="store_true", help="measure in a fresh process")
+    m.add_argument("--per-kernel", action="store_true", help="per-kernel times where the backend offers them")
+    m.add_argument("--rpc", metavar="HOST:PORT", help="a TVM RPC tracker")
+    m.add_argument("--device-key", metavar="KEY", help="the device's key at the tracker")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(fn=cmd_measure)
+
+    tg = sub.add_parser("targets", help="list targets with their backends and precisions")
+    tg.add_argument("--json", action="store_true")
+    tg.set_defaults(fn=cmd_targets)
     return p
 
 

@@ -1,0 +1,83 @@
+"""Arch -> deployable artifact: the reference module, weights, example inputs, then a backend build.
+
+This is the bridge between the frontend (an ``arch`` file, optional trained
+weights) and ``nasc.backends`` (which only knows torch modules).  Without
+weights the module is initialized from a seed, and the manifest says so; int8
+builds calibrate on the arch's experiment dataset when it has one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .api import Compiled
+from .errors import NascError, NascSemanticError
+from .lower.arch import ArchNet
+
+
+def reference_module(compiled: Compiled, name: str | None = None, weights: Path | None = None,
+                     seed: int = 0) -> ArchNet:
+    arch = compiled.elaborate(name)
+    if arch.free:
+        raise NascSemanticError(f"'{arch.name}' has {len(arch.free)} free decisions; build an arch "
+                                "(nasc freeze or nasc search make one)")
+    torch.manual_seed(seed)
+    net = ArchNet(arch.graph.prune(), compiled.loader.ops)
+    if weights is not None:
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(weights))
+        except (OSError, ValueError) as err:
+            raise NascError(f"cannot read weights {weights}: {err}") from None
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise NascError(f"weights {weights} do not match '{arch.name}': missing {list(missing)[:3]}, "
+                            f"unexpected {list(unexpected)[:3]}")
+    return net.eval()
+
+
+def example_inputs(net: ArchNet, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {n: rng.standard_normal((batch, *s[1:])).astype(np.float32)
+            for n, s in zip(net.input_names, net.input_shapes)}
+
+
+def calibration_batches(arch_file: Path, samples: int, seed: int) -> list[dict[str, np.ndarray]] | None:
+    """Real calibration data from the experiment the arch records (None when it records none)."""
+    from . import api
+    from .experiment import header_reference, resolve, select
+    from .search.data import load_dataset
+
+    ref = header_reference(arch_file.read_text())
+    if ref is None:
+        return None
+    src = Path(os.path.dirname(os.path.abspath(arch_file))) / ref[0]
+    exp, _ = select(api.load(src).module, ref[1] or None)
+    cfg = resolve(exp)
+    data = load_dataset(cfg["dataset"], cfg["split"], int(cfg["seed"]))
+    x = data.train.x[:samples].numpy()
+    return [{"x": x[i:i + 1]} for i in range(len(x))]
+
+
+def build_arch(compiled: Compiled, arch_file: Path, out: Path, *, target: str = "cpu", backend: str = "auto",
+               weights: Path | None = None, precision: str = "fp32", seed: int = 0, tune_trials: int = 0,
+               batch: int = 1, repeats: int = 30, name: str | None = None) -> Any:
+    import nasc.backends as nb
+    from nasc.backends import BuildOptions, MeasureProtocol
+
+    net = reference_module(compiled, name, weights, seed)
+    inputs = example_inputs(net, batch, seed)
+    calib = calibration_batches(arch_file, 64, seed) if precision == "int8" else None
+    if calib is not None:
+        calib = [{net.input_names[0]: b["x"]} for b in calib]
+    options = BuildOptions(precision=precision, seed=seed,
+                           weights=str(weights) if weights else f"random initialization (seed {seed})",
+                           output_names=tuple(net.output_names), tune_trials=tune_trials, calibration=calib)
+    return nb.build(net, inputs, out_dir=out, target=target, backend=backend, options=options,
+                    protocol=MeasureProtocol(repeats=repeats))

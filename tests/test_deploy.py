@@ -1,0 +1,107 @@
+"""Arch files through every backend available here: same outputs as the torch reference; CLI contract."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import nasc.backends as nb
+from nasc import api
+from nasc.backends import BuildOptions
+from nasc.cli import main
+from nasc.deploy import example_inputs, reference_module
+
+from .conftest import EXAMPLES
+
+HAS_TVM = importlib.util.find_spec("tvm") is not None
+SPACES = ["digits", "digits_tiny", "nb201", "edge_budget", "darts", "mbv2_macro", "mobilenet_v2", "resnet18"]
+
+
+def _arch(name: str, seed: int, tmp_path: Path) -> Path:
+    compiled = api.load(EXAMPLES / f"{name}.nas")
+    path = tmp_path / f"{name}_{seed}.nas"
+    if compiled.elaborate().kind == "arch":
+        path.write_text((EXAMPLES / f"{name}.nas").read_text())
+    else:
+        path.write_text(api.freeze(compiled, seed=seed).text)
+    return path
+
+
+def _backends() -> list[str]:
+    return ["torch", "onnxruntime"] + (["tvm"] if HAS_TVM else [])
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_every_backend_matches_the_reference(name: str, tmp_path: Path) -> None:
+    seeds = [0, 1] if name in ("digits", "digits_tiny", "nb201", "edge_budget") else [0]
+    for seed in seeds:
+        path = _arch(name, seed, tmp_path)
+        compiled = api.load(path)
+        net = reference_module(compiled, seed=seed)
+        # non-trivial BN statistics, so a skipped BN fold would show
+        gen = torch.Generator().manual_seed(seed)
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
+        inputs = example_inputs(net, 1, seed)
+        with torch.no_grad():
+            ref = net(*[torch.from_numpy(v) for v in inputs.values()]).numpy()
+        scale = float(np.abs(ref).max()) or 1.0
+        for backend in _backends():
+            if backend == "tvm" and name in ("mobilenet_v2", "resnet18", "mbv2_macro") and seed:
+                continue
+            art = nb.build(net, inputs, out_dir=tmp_path / f"{backend}_{seed}", target="cpu", backend=backend,
+                           options=BuildOptions(seed=seed, output_names=tuple(net.output_names)))
+            (out,) = nb.load_and_run(art, inputs)
+            err = float(np.abs(out - ref).max()) / scale
+            assert err < 1e-4, f"{name} seed {seed} on {backend}: relative error {err:.2e}"
+
+
+def test_build_and_measure_cli_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arch = _arch("digits", 0, tmp_path)
+    out = tmp_path / "ort"
+    assert main(["build", str(arch), "--target", "cpu", "--backend", "onnxruntime", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"target", "backend", "precision", "files", "versions", "input_shapes"} <= set(manifest)
+    assert manifest["backend"] == "onnxruntime" and manifest["input_shapes"]["x"] == [1, 1, 8, 8]
+    assert all(len(h) == 64 for h in manifest["files"].values())
+    capsys.readouterr()
+    assert main(["measure", str(out), "--repeat", "5", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert {"median_ms", "p90_ms", "repeats", "source", "protocol"} <= set(rec)
+    assert rec["source"] == "measured" and rec["repeats"] == 5 and 0 < rec["median_ms"] <= rec["p90_ms"]
+
+
+def test_auto_keeps_the_fastest_and_records_the_others(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arch = _arch("digits_tiny", 2, tmp_path)
+    out = tmp_path / "auto"
+    assert main(["build", str(arch), "--backend", "auto", "--repeat", "5", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    sel = manifest["selection"]["candidates"]
+    measured = {k: v for k, v in sel.items() if v.get("median_ms") is not None}
+    assert manifest["backend"] in measured and len(measured) >= 2
+    assert measured[manifest["backend"]]["median_ms"] == min(v["median_ms"] for v in measured.values())
+
+
+def test_tensorrt_without_gpu_writes_onnx_and_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arch = _arch("digits", 1, tmp_path)
+    out = tmp_path / "trt"
+    code = main(["build", str(arch), "--target", "jetson-orin-nano", "--backend", "tensorrt", "--precision", "int8",
+                 "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "engine: not built (no GPU)" in printed
+    assert (out / "model.onnx").exists() and (out / "build_engine.sh").exists()
+
+
+def test_targets_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["targets", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["jetson-orin-nano"]["device_arch"] == "sm_87"
+    assert rows["cpu"]["backends"]["onnxruntime"]["available"]
