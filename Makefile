@@ -25,7 +25,9 @@ demo: venv
 	$(BIN)/nasc check examples/digits.nas
 	$(BIN)/nasc search examples/digits.nas --out $(RUN)
 	$(BIN)/nasc train $(RUN)/arch.nas --out $(RUN)/train
-	@cat $(RUN)/arch.nas
+	$(BIN)/nasc build $(RUN)/arch.nas --weights $(RUN)/train/weights.safetensors --target cpu --backend auto --out $(RUN)/artifact
+	$(BIN)/nasc measure $(RUN)/artifact --repeat 50
+	@cat $(RUN)/arch.nas $(RUN)/train/metrics.json
 
 test: venv toolchain
 	$(BIN)/python -m pytest -q tests
