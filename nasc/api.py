@@ -155,8 +155,6 @@ def parse_fixes(fixes: list[str]) -> dict[str, Pin]:
 def freeze(compiled: Compiled, name: str | None = None, fixes: list[str] = (), seed: int | None = None,
            arch_name: str | None = None, out_dir: Path | None = None) -> Frozen:
     """Pin every active decision (from `fixes`, then a random draw) and print the arch."""
-    from .ir.archtext import arch_text, darts_genotype, fix_lines, nb201_string, pinned_text, space_hash
-
     space = compiled.elaborate(name)
     pins: dict[str, Pin] = {}
     if seed is not None:
@@ -167,13 +165,24 @@ def freeze(compiled: Compiled, name: str | None = None, fixes: list[str] = (), s
         d = arch.free[0]
         raise UsageError(f"decision '{d.path}' is not fixed; pass --fix {d.path}=VALUE (one of: "
                          f"{', '.join(d.labels)}) or --random SEED")
+    exp = _experiment_ref(compiled)
+    return render_arch(compiled, space, arch, f"frozen from {compiled.module.name} :: {space.name}",
+                       arch_name or f"{space.name}_arch", out_dir or Path.cwd(),
+                       experiment_ref=f"{compiled.module.name} :: {exp}" if exp else None)
+
+
+def render_arch(compiled: Compiled, space: SearchSpace, arch: SearchSpace, title: str, arch_name: str,
+                out_dir: Path, extra: tuple[str, ...] = (), experiment_ref: str | None = None) -> Frozen:
+    """The texts of a decided elaboration: canonical arch (header: provenance, exact costs,
+    exporter strings, sorted fix lines of the active decisions) and the pinned form."""
+    from .ir.archtext import arch_text, darts_genotype, fix_lines, nb201_string, pinned_text, space_hash
+
     chosen = {d.path: d.fixed for d in arch.decisions if d.fixed is not None}
     assignment = active_assignment(space, chosen)  # type: ignore[arg-type]
     arch.graph = arch.graph.prune()
     lib = compiled.loader.ops
     cost = arch_cost(arch.graph, lib)
-    header = [f"nasc arch v1 -- frozen from {compiled.module.name} :: {space.name}",
-              f"space sha256: {space_hash(space)}",
+    header = [f"nasc arch v1 -- {title}", f"space sha256: {space_hash(space)}", *extra,
               f"params: {cost.params:,}  macs: {cost.macs:,}  peak activation memory: {cost.peak_memory:,} B "
               "(exact, batch 1, fp32)"]
     nb = nb201_string(space, assignment)
@@ -182,14 +191,12 @@ def freeze(compiled: Compiled, name: str | None = None, fixes: list[str] = (), s
     gen = darts_genotype(space, assignment)
     if gen:
         header.append(f"genotype: {gen}")
-    exp = _experiment_ref(compiled)
-    if exp:
-        header.append(f"experiment: {compiled.module.name} :: {exp}")
+    if experiment_ref:
+        header.append(f"experiment: {experiment_ref}")
     header += fix_lines(space, assignment)
-    arch_name = arch_name or f"{space.name}_arch"
     text = arch_text(arch, lib, arch_name, header)
     src = compiled.module.path or Path(compiled.module.name)
-    pinned = pinned_text(space, assignment, src, out_dir or Path.cwd(), f"{arch_name}_pinned", header[:2])
+    pinned = pinned_text(space, assignment, src, out_dir, f"{arch_name}_pinned", header[:2])
     return Frozen(space, arch, assignment, text, pinned)
 
 

@@ -261,6 +261,16 @@ def _dnf_json(dnf, space) -> object:
     return [{space.decisions[d].path: sorted(s) for d, s in term} for term in dnf]
 
 
+def _space_command(sub, name: str, help: str, fn: Callable[[argparse.Namespace, dict], int]
+                   ) -> argparse.ArgumentParser:
+    """A subcommand that works on one space or arch of a file (FILE [--space NAME])."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("file")
+    p.add_argument("--space", help="which space or arch of the file (default: the first)")
+    p.set_defaults(fn=fn)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nasc", description="A compiler for hardware-aware neural architecture search.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -277,47 +287,33 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--write", "-w", action="store_true", help="rewrite the file in place")
     f.set_defaults(fn=cmd_fmt)
 
-    z = sub.add_parser("freeze", help="pin every decision and print the architecture")
-    z.add_argument("file")
-    z.add_argument("--space", help="which space of the file (default: the first)")
+    z = _space_command(sub, "freeze", "pin every decision and print the architecture", cmd_freeze)
     z.add_argument("--fix", action="append", metavar="PATH=VALUE", help="pin one decision (repeatable)")
     z.add_argument("--random", type=int, metavar="SEED", help="draw the decisions not pinned by --fix")
     z.add_argument("--name", help="name of the printed arch")
     z.add_argument("--pinned", action="store_true", help="print the pinned form (extends + fix)")
     z.add_argument("--out", "-o", help="write to this file instead of stdout")
-    z.set_defaults(fn=cmd_freeze)
 
-    i = sub.add_parser("ir", help="print the IR of a space (or of an architecture with --fix)")
-    i.add_argument("file")
-    i.add_argument("--space")
+    i = _space_command(sub, "ir", "print the IR of a space (or of an architecture with --fix)", cmd_ir)
     i.add_argument("--fix", action="append", metavar="PATH=VALUE")
     g2 = i.add_mutually_exclusive_group()
     g2.add_argument("--json", action="store_true")
     g2.add_argument("--dot", action="store_true")
-    i.set_defaults(fn=cmd_ir)
 
-    s = sub.add_parser("search", help="differentiable architecture search on the space's experiment")
-    s.add_argument("file")
-    s.add_argument("--space")
+    s = _space_command(sub, "search", "differentiable architecture search on the space's experiment", cmd_search)
     s.add_argument("--experiment", help="NAME (in FILE) or OTHER.nas:NAME")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an experiment key (repeatable)")
     s.add_argument("--out", "-o", help="output directory")
     s.add_argument("--resume", metavar="DIR", help="continue an interrupted search in DIR")
     s.add_argument("--target", help="hardware target of latency terms (default: the constraints' or cpu)")
-    s.set_defaults(fn=cmd_search)
 
-    t = sub.add_parser("train", help="retrain an arch from scratch; report test accuracy")
-    t.add_argument("file")
-    t.add_argument("--space")
+    t = _space_command(sub, "train", "retrain an arch from scratch; report test accuracy", cmd_train)
     t.add_argument("--experiment", help="FILE:NAME (default: the one the arch records, or its own)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE")
     t.add_argument("--out", "-o", required=True)
     t.add_argument("--verbose", "-v", action="store_true", help="print a line per epoch")
-    t.set_defaults(fn=cmd_train)
 
-    b = sub.add_parser("build", help="build an arch into a deployable artifact with a backend")
-    b.add_argument("file")
-    b.add_argument("--space")
+    b = _space_command(sub, "build", "build an arch into a deployable artifact with a backend", cmd_build)
     b.add_argument("--weights", help="weights.safetensors from nasc train (default: seeded initialization)")
     b.add_argument("--target", default="cpu", help="see `nasc targets`")
     b.add_argument("--backend", default="auto", help="auto (measure every available one, keep the fastest), "
@@ -328,7 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch", type=int, default=1)
     b.add_argument("--repeat", type=int, default=30, help="measurement repeats used by --backend auto")
     b.add_argument("--out", "-o", required=True)
-    b.set_defaults(fn=cmd_build)
 
     m = sub.add_parser("measure", help="measure an artifact's latency (stated protocol)")
     m.add_argument("dir")

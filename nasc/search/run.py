@@ -26,9 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..api import Compiled, active_assignment, pins_from_assignment
+from ..api import Compiled, pins_from_assignment, render_arch
 from ..errors import NascError, NascSemanticError
-from ..ir.archtext import arch_text, darts_genotype, fix_lines, nb201_string, pinned_text, space_hash
 from ..ir.cost import arch_cost
 from ..lower.supernet import GateConfig, Gates, Supernet
 from .bilevel import Bilevel
@@ -262,30 +261,14 @@ def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], 
     checker = ConstraintChecker(space, lib, elaborate)
     raw, tried = discretize(net, checker, budget=max(1, cfg["search"]["beam"]) * 1000)
     arch = elaborate(raw)
-    chosen = {d.path: d.fixed for d in arch.decisions if d.fixed is not None}
-    assignment = active_assignment(space, chosen)  # type: ignore[arg-type]
-    arch.graph = arch.graph.prune()
-    cost = arch_cost(arch.graph, lib)
-    header = [f"nasc arch v1 -- found by `nasc search` on {compiled.module.name} :: {space.name}",
-              f"space sha256: {space_hash(space)}",
-              f"search: algo={cfg['search']['algo']} order={cfg['search']['order']} seed={cfg['seed']} "
-              f"epochs={len(records)} dataset={cfg['dataset']}",
-              f"params: {cost.params:,}  macs: {cost.macs:,}  peak activation memory: {cost.peak_memory:,} B "
-              "(exact, batch 1, fp32)"]
-    nb = nb201_string(space, assignment)
-    if nb:
-        header.append(f"nb201: {nb}")
-    gen = darts_genotype(space, assignment)
-    if gen:
-        header.append(f"genotype: {gen}")
-    if experiment_ref:
-        header.append(f"experiment: {experiment_ref}")
-    header += fix_lines(space, assignment)
-    text = arch_text(arch, lib, f"{space.name}_found", header)
+    search_line = (f"search: algo={cfg['search']['algo']} order={cfg['search']['order']} seed={cfg['seed']} "
+                   f"epochs={len(records)} dataset={cfg['dataset']}")
+    frozen = render_arch(compiled, space, arch, f"found by `nasc search` on {compiled.module.name} :: {space.name}",
+                         f"{space.name}_found", out, extra=(search_line,), experiment_ref=experiment_ref)
+    text, assignment = frozen.text, frozen.assignment
+    cost = arch_cost(frozen.arch.graph, lib)
     (out / "arch.nas").write_text(text)
-    src = compiled.module.path or Path(compiled.module.name)
-    (out / "pinned.nas").write_text(pinned_text(space, assignment, src, out, f"{space.name}_found_pinned",
-                                                header[:2]))
+    (out / "pinned.nas").write_text(frozen.pinned)
     checks = []
     for c in space.constraints:
         if c.scope != "" or c.metric not in ("params", "flops", "macs", "peak_memory", "latency"):
