@@ -169,8 +169,13 @@ def cmd_search(args: argparse.Namespace, state: dict) -> int:
         raise UsageError("nasc search needs --out DIR (or --resume DIR)")
     compiled = _load(args.file, state)
     cfg, ref = _experiment_for_space(args, compiled, out)
+    if args.target:
+        named = {c.target for c in compiled.elaborate(args.space).constraints if c.target}
+        if named and args.target not in named:
+            sys.stderr.write(f"warning: --target {args.target} differs from the constraints' target(s) "
+                             f"{', '.join(sorted(named))}; each latency budget is predicted for its own target\n")
     res = search(compiled, cfg, out, args.space, resume=bool(args.resume), target=args.target,
-                 experiment_ref=ref)
+                 experiment_ref=ref, progress=sys.stderr)
     print(f"wrote {out / 'arch.nas'} ({res.summary['params']:,} params, {res.summary['macs']:,} MACs) "
           f"in {res.summary['seconds']:.1f}s")
     return 0
@@ -200,6 +205,21 @@ def cmd_train(args: argparse.Namespace, state: dict) -> int:
     m = res.metrics
     print(f"test accuracy {m['test_accuracy']:.4f} ({m['test_samples']} held-out samples), {m['params']:,} params, "
           f"{m['epochs']} epochs in {m['seconds']:.1f}s; wrote {Path(args.out) / 'weights.safetensors'}")
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace, state: dict) -> int:
+    from .compile import compile_space
+
+    out = Path(args.out)
+    compiled = _load(args.file, state)
+    cfg, ref = _experiment_for_space(args, compiled, out / "search")
+    r = compile_space(compiled, cfg, out, space_name=args.space, target=args.target, backend=args.backend,
+                      precision=args.precision, experiment_ref=ref, log=sys.stderr)
+    lat = r["latency"]
+    print(f"{r['space']} -> {r['arch']}: test accuracy {r['test_accuracy']:.4f}, {r['params']:,} params, "
+          f"{r['macs']:,} MACs; {r['backend']} {r['precision']} artifact for {r['target']} in {r['artifact']}; "
+          f"latency {lat['median_ms']:.4f} ms ({lat['source']}: {lat['how']})")
     return 0
 
 
@@ -312,6 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE")
     t.add_argument("--out", "-o", required=True)
     t.add_argument("--verbose", "-v", action="store_true", help="print a line per epoch")
+
+    cp = _space_command(sub, "compile", "the whole pipeline: search, retrain, build and measure (stages cached)",
+                        cmd_compile)
+    cp.add_argument("--target", default="cpu", help="see `nasc targets`")
+    cp.add_argument("--backend", default="auto")
+    cp.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"])
+    cp.add_argument("--experiment", help="NAME (in FILE) or OTHER.nas:NAME")
+    cp.add_argument("--set", action="append", metavar="KEY=VALUE")
+    cp.add_argument("--out", "-o", required=True)
 
     b = _space_command(sub, "build", "build an arch into a deployable artifact with a backend", cmd_build)
     b.add_argument("--weights", help="weights.safetensors from nasc train (default: seeded initialization)")

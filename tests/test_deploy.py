@@ -105,3 +105,30 @@ def test_targets_cli(capsys: pytest.CaptureFixture[str]) -> None:
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["jetson-orin-nano"]["device_arch"] == "sm_87"
     assert rows["cpu"]["backends"]["onnxruntime"]["available"]
+
+
+def test_compile_runs_every_stage_and_caches_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fast = ["--set", "search.epochs=1", "--set", "search.batch=256", "--set", "train.epochs=1"]
+    out = tmp_path / "c"
+    src = str(EXAMPLES / "digits.nas")
+    assert main(["compile", src, "--target", "cpu", "--backend", "onnxruntime", "--out", str(out), *fast]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["latency"]["source"] == "measured" and report["backend"] == "onnxruntime"
+    assert (out / "search" / "arch.nas").exists() and (out / "artifact" / "manifest.json").exists()
+    capsys.readouterr()
+    assert main(["compile", src, "--target", "cpu", "--backend", "onnxruntime", "--out", str(out), *fast]) == 0
+    err = capsys.readouterr().err
+    assert "[search] cached" in err and "[train] cached" in err and "[build] cached" in err
+    fast[-1] = "train.epochs=2"
+    assert main(["compile", src, "--target", "cpu", "--backend", "onnxruntime", "--out", str(out), *fast]) == 0
+    err = capsys.readouterr().err
+    assert "[search] cached" in err and "[train] running" in err and "[build] running" in err
+
+
+def test_compile_for_a_device_not_attached_predicts_latency(tmp_path: Path) -> None:
+    fast = ["--set", "search.epochs=1", "--set", "search.batch=256", "--set", "train.epochs=1"]
+    out = tmp_path / "j"
+    assert main(["compile", str(EXAMPLES / "digits.nas"), "--target", "jetson-orin-nano", "--backend", "tensorrt",
+                 "--out", str(out), *fast]) == 0
+    lat = json.loads((out / "report.json").read_text())["latency"]
+    assert lat["source"] == "predicted" and "roofline-prior:jetson-orin-nano" in lat["how"]

@@ -89,6 +89,10 @@ METRIC_OF = {"params": "params", "flops": "macs", "macs": "macs", "latency": "la
              "peak_memory": "peak_memory"}
 
 
+def _budget_key(b: ConstraintSpec) -> str:
+    return f"latency@{b.target}" if b.metric == "latency" and b.target else METRIC_OF[b.metric]
+
+
 class Objective(nn.Module):
     """All α-only terms of the architecture loss, with their parts reported for the log."""
 
@@ -104,6 +108,11 @@ class Objective(nn.Module):
             self.costs[metric] = ExpectedCost(space, lib, metric, self.latency_model)
         self.budgets: list[ConstraintSpec] = [c for c in space.constraints
                                               if c.metric in METRIC_OF and c.scope == "" and c.op in ("<=", "<")]
+        # a latency budget is predicted with its own target's model ("on jetson-orin-nano")
+        for b in self.budgets:
+            key = _budget_key(b)
+            if key not in self.costs:
+                self.costs[key] = ExpectedCost(space, lib, "latency", prior_for(b.target))
         self.reg = {k: s[k] for k in ("l1", "beta_reg", "zero_one")}
         self._lat0: float | None = None
 
@@ -114,7 +123,7 @@ class Objective(nn.Module):
         exp = self.expected(probs)
         loss = torch.zeros(())
         for b in self.budgets:
-            value = exp[METRIC_OF[b.metric]]
+            value = exp[_budget_key(b)]
             over = F.relu(value / b.bound - 1.0)
             loss = loss + (self.penalty if b.hard else b.weight) * over
         if self.latency_weight:
@@ -122,7 +131,7 @@ class Objective(nn.Module):
             if self._lat0 is None:
                 self._lat0 = float(lat.detach()) or 1.0
             loss = loss + self.latency_weight * lat / self._lat0
-        return loss, {m: float(v.detach()) for m, v in exp.items()}
+        return loss, {m: float(v.detach()) for m, v in exp.items() if "@" not in m}
 
     def regularizers(self, alphas: dict[int, torch.Tensor], mode: str) -> torch.Tensor:
         loss = torch.zeros(())

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +109,7 @@ def _progress(stream: TextIO, epoch: int, epochs: int, rec: dict[str, Any]) -> N
 
 
 def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str | None = None,
-           resume: bool = False, target: str | None = None, progress: TextIO | None = sys.stderr,
+           resume: bool = False, target: str | None = None, progress: TextIO | None = None,
            experiment_ref: str | None = None) -> SearchResult:
     s = cfg["search"]
     if s["algo"] not in ALGOS:

@@ -1,0 +1,171 @@
+"""``fuse{target=cpu}``: group primitives into kernel units, the unit latency is additive over.
+
+A unit starts at every node no earlier unit absorbed and then follows the single-consumer
+chain, absorbing the elementwise epilogue its target rules allow:
+
+* ``conv_bias_act`` / ``conv_add_act``: conv (+ bias, folded or unfolded BN) (+ residual add) (+ act)
+* ``dwconv_act``: depthwise conv (+ bias) (+ act)
+* ``linear_act``: linear (+ bias) (+ act)
+* ``pool``: max/avg pool (+ elementwise)
+* ``reduce``: global average pool, alone
+* ``injective``: concat / crop / zero (+ elementwise)
+* ``eltwise``: an elementwise chain no producer absorbed (``add`` + ``relu``)
+
+Conditions, mirroring TVM's FuseOps (checked against it in tests/passes): an absorbed
+node must be the *only* consumer of the chain's value (else the intermediate would have to
+be written out anyway); a merge (add/mean/mul) joins the unit of its *latest* producer,
+since it can only run once all inputs exist; units never span a precision change.
+Aliases (skip, dropout, flatten) compute nothing and belong to no unit.
+
+Signatures of the units (:mod:`nasc.passes.signature`) are the latency-table keys.
+The rules are data per target; every target shares :data:`DEFAULT_RULES` today (TVM,
+ONNX Runtime and TensorRT all fuse conv/bias/residual/activation epilogues), and a
+target that differs gets its own entry.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import ClassVar, Mapping
+
+from ..errors import did_you_mean
+from ..ir.ops import OpLibrary
+from ..targets import TARGET_NAMES
+from .base import PassContext, PassResult
+from .ir import Kernel, OptIR
+from .roles import Role, role_of
+
+_EPILOGUE = frozenset({Role.NORM, Role.ACT, Role.MERGE})
+
+
+@dataclass(frozen=True)
+class FusionRules:
+    """For each role a unit can start with, the roles it may absorb after it."""
+
+    name: str
+    epilogue: Mapping[Role, frozenset[Role]]
+
+
+DEFAULT_RULES = FusionRules("default", {
+    Role.CONV: _EPILOGUE, Role.DWCONV: _EPILOGUE, Role.LINEAR: _EPILOGUE, Role.POOL: _EPILOGUE,
+    Role.INJECTIVE: _EPILOGUE, Role.NORM: _EPILOGUE, Role.ACT: _EPILOGUE, Role.MERGE: _EPILOGUE,
+    Role.REDUCE: frozenset(),  # TVM does not fuse consumers into a reduction (kCommReduce)
+})
+
+
+def rules_for(target: str) -> FusionRules:
+    return DEFAULT_RULES
+
+
+@dataclass(frozen=True)
+class Fuse:
+    """Group primitives into kernel units with stable signatures (latency-table keys)."""
+
+    name: ClassVar[str] = "fuse"
+    target: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGET_NAMES:
+            raise ValueError(f"unknown target '{self.target}'{did_you_mean(self.target, TARGET_NAMES)}; "
+                             f"targets: {', '.join(TARGET_NAMES)}")
+
+    def run(self, ir: OptIR, ctx: PassContext) -> PassResult:
+        groups = plan_kernels(ir, ctx.lib, rules_for(self.target))
+        kernels = tuple(Kernel(i, rule, members) for i, (rule, members) in enumerate(groups))
+        out = ir.evolve(kernels=kernels)
+        fused = sum(len(k.nodes) for k in kernels if len(k.nodes) > 1)
+        return PassResult(out, {"kernels": len(kernels), "rules": dict(sorted(Counter(k.rule for k in kernels).items())),
+                                "nodes_in_multi_op_kernels": fused, "target": self.target})
+
+
+def _roles(ir: OptIR, lib: OpLibrary) -> dict[int, Role]:
+    return {n.id: role_of(lib.get(n.op or "")) for n in ir.ops()}
+
+
+def alias_source(ir: OptIR, roles: Mapping[int, Role], nid: int) -> int:
+    """The node that computes the value ``nid`` holds (through skip/dropout/flatten)."""
+    while roles.get(nid) is Role.ALIAS:
+        nid = ir.node(nid).inputs[0]
+    return nid
+
+
+def effective_consumers(ir: OptIR, roles: Mapping[int, Role], nid: int) -> list[int]:
+    """Consumers of a value, looking through aliases (an alias is not a use)."""
+    out: list[int] = []
+    for c in ir.consumers(nid):
+        if roles.get(c) is Role.ALIAS:
+            out.extend(effective_consumers(ir, roles, c))
+        else:
+            out.append(c)
+    return out
+
+
+def plan_kernels(ir: OptIR, lib: OpLibrary, rules: FusionRules = DEFAULT_RULES,
+                 respect_precision: bool = True) -> list[tuple[str, tuple[int, ...]]]:
+    """(rule, members) of every unit, in order of their first member."""
+    roles = _roles(ir, lib)
+    assigned: set[int] = set()
+    groups: list[tuple[str, tuple[int, ...]]] = []
+    for n in ir.ops():
+        if n.id in assigned or roles[n.id] is Role.ALIAS:
+            continue
+        start = roles[n.id]
+        members = [n.id]
+        cur = n.id
+        while True:
+            cons = effective_consumers(ir, roles, cur)
+            if len(set(cons)) != 1:
+                break
+            nxt = cons[0]
+            if nxt not in roles or nxt in assigned or roles[nxt] not in rules.epilogue.get(start, ()):
+                break
+            if respect_precision and ir.dtype(nxt) != ir.dtype(n.id):
+                break
+            if roles[nxt] is Role.MERGE:
+                producers = [alias_source(ir, roles, i) for i in ir.node(nxt).inputs]
+                if max(producers) != cur:
+                    break
+            members.append(nxt)
+            assigned.add(nxt)
+            cur = nxt
+        assigned.add(n.id)
+        groups.append((classify(roles, members), tuple(members)))
+    return groups
+
+
+def classify(roles: Mapping[int, Role], members: list[int] | tuple[int, ...]) -> str:
+    start = roles[members[0]]
+    merge = any(roles[m] is Role.MERGE for m in members[1:])
+    if start is Role.CONV:
+        return "conv_add_act" if merge else "conv_bias_act"
+    if start is Role.DWCONV:
+        return "dwconv_add_act" if merge else "dwconv_act"
+    if start is Role.LINEAR:
+        return "linear_add_act" if merge else "linear_act"
+    if start is Role.POOL:
+        return "pool"
+    if start is Role.REDUCE:
+        return "reduce"
+    if start is Role.INJECTIVE:
+        return "injective"
+    return "eltwise"
+
+
+def split_at_precision(ir: OptIR, lib: OpLibrary) -> tuple[Kernel, ...] | None:
+    """Kernels cut wherever the members' precision changes (after a pass re-annotated them)."""
+    if ir.kernels is None:
+        return None
+    roles = _roles(ir, lib)
+    runs: list[list[int]] = []
+    for k in ir.kernels:
+        run = [k.nodes[0]]
+        for m in k.nodes[1:]:
+            if ir.dtype(m) == ir.dtype(run[-1]):
+                run.append(m)
+            else:
+                runs.append(run)
+                run = [m]
+        runs.append(run)
+    runs.sort(key=lambda r: r[0])
+    return tuple(Kernel(i, classify(roles, r), tuple(r)) for i, r in enumerate(runs))
