@@ -1,10 +1,27 @@
-"""Benchmark architectures as plain torch modules (stand-ins until the frontend emits them
-from ``.nas`` files): a digits-sized CNN and a MobileNetV2-like network."""
+"""The benchmark architectures, built from `.nas` files by the frontend.
+
+* ``digits``: the architecture `nasc search examples/digits.nas` finds (the search
+  runs once, ~10 s, into a cache folder; its arch.nas is reused afterwards);
+* ``mbv2``: `examples/mobilenet_v2.nas` (torchvision's MobileNetV2, 3,504,872 params)
+  at the requested resolution.
+
+BN statistics are randomized so a missing BN fold would show numerically.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from nasc import api
+from nasc.lower.arch import ArchNet
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bn_random(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -19,60 +36,26 @@ def _bn_random(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-class InvertedResidual(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, expand: int, k: int = 3) -> None:
-        super().__init__()
-        hidden = cin * expand
-        layers: list[nn.Module] = []
-        if expand != 1:
-            layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
-        layers += [nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
-                   nn.ReLU6(), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
-        self.body = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.body(x)
-        return x + y if self.residual else y
+def digits_arch(workdir: Path) -> Path:
+    out = workdir / "digits_search"
+    if not (out / "arch.nas").exists():
+        subprocess.run([sys.executable, "-m", "nasc", "search", str(ROOT / "examples" / "digits.nas"), "--out",
+                        str(out)], check=True, capture_output=True)
+    return out / "arch.nas"
 
 
-class MobileNetV2Like(nn.Module):
-    """MobileNetV2 (width 1.0) layout: 17 inverted residual blocks, 1280-wide head."""
-
-    SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                (6, 320, 1, 1)]
-
-    def __init__(self, classes: int = 1000) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
-        cin = 32
-        for t, c, n, s in self.SETTINGS:
-            for i in range(n):
-                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
-                cin = c
-        layers += [nn.Conv2d(cin, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6()]
-        self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(1280, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
-
-
-class DigitsNet(nn.Module):
-    """A small CNN of the size the digits example searches over (1x28x28 input, 10 classes)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-            InvertedResidual(16, 24, 2, 4), InvertedResidual(24, 24, 1, 4), InvertedResidual(24, 40, 2, 4))
-        self.fc = nn.Linear(40, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
-
-
-def models(resolution: int) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
+def _arch_net(path: Path, text: str | None = None) -> ArchNet:
+    compiled = api.load_text(text, path.name) if text is not None else api.load(path)
+    space = compiled.elaborate()
     torch.manual_seed(0)
-    return {"digits": (_bn_random(DigitsNet()), (1, 1, 28, 28)),
-            "mbv2": (_bn_random(MobileNetV2Like()), (1, 3, resolution, resolution))}
+    return ArchNet(space.graph.prune(), compiled.loader.ops)
+
+
+def models(resolution: int, workdir: Path | None = None) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
+    work = workdir or Path(tempfile.gettempdir()) / "nasc-bench-backends"
+    work.mkdir(parents=True, exist_ok=True)
+    mbv2_text = (ROOT / "examples" / "mobilenet_v2.nas").read_text().replace("res = 224", f"res = {resolution}")
+    digits = _arch_net(digits_arch(work))
+    mbv2 = _arch_net(ROOT / "examples" / "mobilenet_v2.nas", mbv2_text)
+    return {"digits": (_bn_random(digits), (1, *digits.input_shapes[0][1:])),
+            "mbv2": (_bn_random(mbv2), (1, *mbv2.input_shapes[0][1:]))}

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"protocol": proto.to_dict(), "cpu": cpu_model_name(),
                               "versions": library_versions(), "load_1min_start": os.getloadavg()[0], "models": {}}
     work = Path(args.workdir)
-    for name, (model, shape) in models(args.resolution).items():
+    for name, (model, shape) in models(args.resolution, Path(args.workdir)).items():
         if name not in args.models:
             continue
         x = {"x": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}

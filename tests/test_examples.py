@@ -89,3 +89,11 @@ def test_constraints_are_scoped() -> None:
     assert not soft.hard and soft.weight == pytest.approx(0.1)
     mem = next(c for c in space.constraints if c.metric == "peak_memory")
     assert mem.bound == 2e6 and not mem.hard
+
+
+def test_dead_decision_is_a_warning(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "dead.nas"
+    p.write_text("space s {\n    input x: f32[B, 1, 8, 8]\n    k = choice [3, 5]\n    output y = x |> gap |> linear(2)\n}\n")
+    assert main(["check", str(p)]) == 0
+    err = capsys.readouterr().err
+    assert f"{p}:3:9: warning: decision 'k' never reaches an output" in err
