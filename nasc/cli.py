@@ -224,13 +224,21 @@ def cmd_compile(args: argparse.Namespace, state: dict) -> int:
 
 
 def cmd_build(args: argparse.Namespace, state: dict) -> int:
-    from .deploy import build_arch
+    from .deploy import build_arch, build_optimized
 
-    compiled = _load(args.file, state)
-    art = build_arch(compiled, Path(args.file), Path(args.out), target=args.target, backend=args.backend,
-                     weights=Path(args.weights) if args.weights else None, precision=args.precision,
-                     seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat,
-                     name=args.space)
+    if args.from_dir:
+        if args.file or args.weights:
+            raise UsageError("--from DIR builds the optimized IR in DIR; give no ARCH.nas or --weights with it")
+        art = build_optimized(Path(args.from_dir), Path(args.out), target=args.target, backend=args.backend,
+                              seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat)
+    else:
+        if not args.file:
+            raise UsageError("nasc build needs ARCH.nas (or --from DIR, the output of nasc opt)")
+        compiled = _load(args.file, state)
+        art = build_arch(compiled, Path(args.file), Path(args.out), target=args.target, backend=args.backend,
+                         weights=Path(args.weights) if args.weights else None, precision=args.precision,
+                         seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat,
+                         name=args.space)
     notes = "; ".join(art.notes)
     print(f"built {art.backend} artifact for {art.target} ({art.precision}) in {art.dir}"
           + (f" -- {notes}" if notes else ""))
@@ -342,7 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--set", action="append", metavar="KEY=VALUE")
     cp.add_argument("--out", "-o", required=True)
 
-    b = _space_command(sub, "build", "build an arch into a deployable artifact with a backend", cmd_build)
+    b = sub.add_parser("build", help="build an arch (or, with --from, the output of nasc opt) into an artifact")
+    b.add_argument("file", nargs="?")
+    b.add_argument("--space")
+    b.add_argument("--from", dest="from_dir", metavar="DIR", help="the output folder of `nasc opt`")
+    b.set_defaults(fn=cmd_build)
     b.add_argument("--weights", help="weights.safetensors from nasc train (default: seeded initialization)")
     b.add_argument("--target", default="cpu", help="see `nasc targets`")
     b.add_argument("--backend", default="auto", help="auto (measure every available one, keep the fastest), "
@@ -369,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     tg = sub.add_parser("targets", help="list targets with their backends and precisions")
     tg.add_argument("--json", action="store_true")
     tg.set_defaults(fn=cmd_targets)
+    from .passes.cli import add_parser as _opt_parser
+    _opt_parser(sub)
     return p
 
 

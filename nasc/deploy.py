@@ -81,3 +81,21 @@ def build_arch(compiled: Compiled, arch_file: Path, out: Path, *, target: str = 
                            output_names=tuple(net.output_names), tune_trials=tune_trials, calibration=calib)
     return nb.build(net, inputs, out_dir=out, target=target, backend=backend, options=options,
                     protocol=MeasureProtocol(repeats=repeats))
+
+
+def build_optimized(opt_dir: Path, out: Path, *, target: str = "cpu", backend: str = "auto", seed: int = 0,
+                    tune_trials: int = 0, batch: int = 1, repeats: int = 30) -> Any:
+    """Build the output of `nasc opt` (folded, fused, precision-annotated, maybe quantized IR)."""
+    import nasc.backends as nb
+    from nasc.backends import BuildOptions, MeasureProtocol
+
+    from .passes.artifact import build_module
+
+    built = build_module(opt_dir, batch=batch, seed=seed)
+    info = built.precision
+    options = BuildOptions(precision=info.build_precision, seed=seed, weights=f"nasc opt output {opt_dir}",
+                           output_names=tuple(built.output_names), tune_trials=tune_trials,
+                           calibration=list(info.calibration) if info.calibration else None,
+                           extra={"from": str(opt_dir), "node_precision": dict(info.node_precision)})
+    return nb.build(built.module.eval(), built.example_inputs, out_dir=out, target=target, backend=backend,
+                    options=options, protocol=MeasureProtocol(repeats=repeats))

@@ -132,3 +132,23 @@ def test_compile_for_a_device_not_attached_predicts_latency(tmp_path: Path) -> N
                  "--out", str(out), *fast]) == 0
     lat = json.loads((out / "report.json").read_text())["latency"]
     assert lat["source"] == "predicted" and "roofline-prior:jetson-orin-nano" in lat["how"]
+
+
+def test_build_from_an_optimized_ir(tmp_path: Path) -> None:
+    """nasc opt (fold-bn, fuse) then nasc build --from: same outputs as the unoptimized reference."""
+    arch = _arch("digits", 4, tmp_path)
+    train_dir = tmp_path / "train"
+    assert main(["train", str(arch), "--out", str(train_dir), "--experiment", f"{EXAMPLES / 'digits.nas'}:digits",
+                 "--set", "train.epochs=1"]) == 0
+    opt = tmp_path / "opt"
+    assert main(["opt", str(arch), "-w", str(train_dir / "weights.safetensors"), "-p", "fold-bn,fuse",
+                 "--out", str(opt), "--experiment", f"{EXAMPLES / 'digits.nas'}:digits"]) == 0
+    out = tmp_path / "art"
+    assert main(["build", "--from", str(opt), "--backend", "onnxruntime", "--out", str(out)]) == 0
+    net = reference_module(api.load(arch), weights=train_dir / "weights.safetensors")
+    x = example_inputs(net, 1, 7)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x["x"])).numpy()
+    (got,) = nb.load_and_run(out, x)
+    assert float(np.abs(got - ref).max()) / float(np.abs(ref).max()) < 1e-4
+    assert json.loads((out / "manifest.json").read_text())["options"]["extra"]["from"] == str(opt)

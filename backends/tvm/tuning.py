@@ -99,7 +99,7 @@ def tune_and_apply(mod: Any, tgt: Any, trials_per_task: int, cache_dir: Path, se
         "tasks_tuned_now": len(todo),
         "tasks_from_database": len(tasks) - len(todo),
         "tuning_seconds": round(tuning_s, 2),
-        "database": str(work),
+        "database": f"<cache>/{work.relative_to(cache_dir)}" if work.is_relative_to(cache_dir) else work.name,
         "task_names": [t.task_name for t in tasks],
     }
     return tuned, report

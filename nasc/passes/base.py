@@ -367,7 +367,7 @@ class PipelineRun:
 
 @dataclass(frozen=True)
 class PassPipeline:
-    passes: tuple[Any, ...]
+    passes: tuple[Pass, ...]
 
     def text(self) -> str:
         return ",".join(pass_text(p) for p in self.passes)
@@ -378,6 +378,12 @@ class PassPipeline:
         bug and propagates with the same context added as a note."""
         records: list[PassRecord] = []
         done: list[str] = []
+        if not self.passes:  # still let --verify-each / --print-after-each see the input
+            try:
+                for inst in instruments:
+                    inst.before(0, None, ir)
+            except VerifyError as e:
+                raise PassFailure(f"the IR given to the pipeline is invalid: {e.message}", "", ()) from e
         for index, p in enumerate(self.passes):
             text = pass_text(p)
             where = _where(text, index, len(self.passes), done)

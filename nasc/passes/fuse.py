@@ -6,10 +6,13 @@ chain, absorbing the elementwise epilogue its target rules allow:
 * ``conv_bias_act`` / ``conv_add_act``: conv (+ bias, folded or unfolded BN) (+ residual add) (+ act)
 * ``dwconv_act``: depthwise conv (+ bias) (+ act)
 * ``linear_act``: linear (+ bias) (+ act)
-* ``pool``: max/avg pool (+ elementwise)
+* ``pool``: avg pool (+ elementwise); max pool alone
 * ``reduce``: global average pool, alone
 * ``injective``: concat / crop / zero (+ elementwise)
 * ``eltwise``: an elementwise chain no producer absorbed (``add`` + ``relu``)
+
+(``*_add_act`` means the unit absorbed a merge: a residual add, a mean, or the channel
+gate ``mul`` of squeeze-excite; the exact ops are in the unit's pattern and signature.)
 
 Conditions, mirroring TVM's FuseOps (checked against it in tests/passes): an absorbed
 node must be the *only* consumer of the chain's value (else the intermediate would have to
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import ClassVar, Mapping
 
 from ..errors import did_you_mean
@@ -41,17 +45,23 @@ _EPILOGUE = frozenset({Role.NORM, Role.ACT, Role.MERGE})
 
 @dataclass(frozen=True)
 class FusionRules:
-    """For each role a unit can start with, the roles it may absorb after it."""
+    """For each role a unit can start with, the roles it may absorb after it; ``closed_ops``
+    start a unit that absorbs nothing whatever their role."""
 
     name: str
     epilogue: Mapping[Role, frozenset[Role]]
+    closed_ops: frozenset[str] = frozenset()
 
 
-DEFAULT_RULES = FusionRules("default", {
+DEFAULT_RULES = FusionRules("default", MappingProxyType({
     Role.CONV: _EPILOGUE, Role.DWCONV: _EPILOGUE, Role.LINEAR: _EPILOGUE, Role.POOL: _EPILOGUE,
     Role.INJECTIVE: _EPILOGUE, Role.NORM: _EPILOGUE, Role.ACT: _EPILOGUE, Role.MERGE: _EPILOGUE,
     Role.REDUCE: frozenset(),  # TVM does not fuse consumers into a reduction (kCommReduce)
-})
+}), closed_ops=frozenset({
+    # TVM 0.27 fuses an epilogue into avg_pool2d (`fused_avg_pool2d1_add5`) but never into
+    # max_pool2d (its TIR is a max-reduction, annotated kCommReduce), and ORT runs MaxPool alone.
+    "max_pool",
+}))
 
 
 def rules_for(target: str) -> FusionRules:
@@ -118,7 +128,8 @@ def plan_kernels(ir: OptIR, lib: OpLibrary, rules: FusionRules = DEFAULT_RULES,
             if len(set(cons)) != 1:
                 break
             nxt = cons[0]
-            if nxt not in roles or nxt in assigned or roles[nxt] not in rules.epilogue.get(start, ()):
+            if n.op in rules.closed_ops or nxt not in roles or nxt in assigned \
+                    or roles[nxt] not in rules.epilogue.get(start, ()):
                 break
             if respect_precision and ir.dtype(nxt) != ir.dtype(n.id):
                 break

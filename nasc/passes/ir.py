@@ -23,7 +23,6 @@ is the ``ir.json`` document, and :func:`from_json` reads it back (with the tenso
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -334,7 +333,3 @@ def from_json(doc: Mapping[str, Any], tensors: Mapping[str, "torch.Tensor"]) -> 
         kernels = tuple(Kernel(int(k["id"]), k["rule"], tuple(k["nodes"])) for k in doc["kernels"])
     return OptIR(doc["name"], tuple(nodes), tuple(doc["inputs"]), tuple(doc["outputs"]), origin, weights,
                  precision, kernels, act_quant, weight_quant, doc.get("quantization"), notes, tuple(doc["passes"]))
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -4,7 +4,7 @@
 * ``percentile`` -- the p-th percentile of |x| (two-sided for signed tensors): clips
   rare outliers so the common values get more of the 256 levels.
 * ``entropy`` -- the threshold minimising KL(P || Q) between the calibration histogram
-  and its quantized version (TensorRT's calibrator; 2048 bins).
+  and its quantized version (TensorRT's calibrator; 2048 bins, the zero bin flattened).
 
 The histogram observers need the range first, so calibration runs the model twice
 (``passes == 2``); min-max needs one pass.  All work on float64 numpy histograms, so
@@ -88,28 +88,55 @@ class Entropy(_Histogram):
 
 
 def kl_threshold(hist: np.ndarray, levels: int, start: int, step: int) -> int:
-    """Number of histogram bins to keep that minimises KL(reference || quantized)."""
+    """Number of histogram bins to keep that minimises KL(reference || quantized).
+
+    The reference P is the kept bins with the clipped outliers added to the last one;
+    Q spreads each of ``levels`` merged bins evenly over the bins that are non-empty in P,
+    and both are smoothed (zero bins get a little mass) so an empty bin does not make the
+    divergence infinite -- the MXNet/TensorRT formulation."""
     n = len(hist)
+    hist = hist.astype(np.float64).copy()
+    # Zero is exact in every int8 grid, so the spike of exact zeros after a ReLU carries no
+    # quantization error; left in, it dominates the divergence and drives the threshold far
+    # too low (NVIDIA's pytorch-quantization flattens it the same way).
+    hist[0] = hist[1]
     best_i, best_kl = n, float("inf")
     for i in range(max(start, levels), n + 1, step):
         ref = hist[:i].astype(np.float64).copy()
         ref[-1] += hist[i:].sum()  # outliers clip into the last kept bin
-        nz = hist[:i] != 0
+        nz = ref != 0
         starts = (np.arange(levels) * i) // levels
-        sums = np.add.reduceat(hist[:i], starts)
+        sums = np.add.reduceat(hist[:i].astype(np.float64), starts)
         counts = np.add.reduceat(nz.astype(np.float64), starts)
         lengths = np.diff(np.append(starts, i))
         avg = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
         q = np.repeat(avg, lengths) * nz
-        p_sum, q_sum = ref.sum(), q.sum()
-        if p_sum == 0 or q_sum == 0:
+        p_s, q_s = _smooth(ref), _smooth(q)
+        if p_s is None or q_s is None:
             continue
-        p, q = ref / p_sum, q / q_sum
-        mask = p > 0
-        kl = float(np.sum(p[mask] * np.log(p[mask] / np.maximum(q[mask], 1e-12))))
+        kl = float(np.sum(p_s * np.log(p_s / q_s)))
         if kl < best_kl:
             best_kl, best_i = kl, i
     return best_i
+
+
+def _smooth(d: np.ndarray, eps: float = 1e-4) -> np.ndarray | None:
+    """Normalise, moving ``eps`` of mass onto each empty bin (None if all bins are empty)."""
+    total = d.sum()
+    if total <= 0:
+        return None
+    p = d / total
+    zeros = p == 0
+    n_zero, n_nonzero = int(zeros.sum()), int((~zeros).sum())
+    if n_zero == 0:
+        return p
+    take = eps * n_zero / n_nonzero
+    if take >= p[~zeros].min():
+        return None
+    out = p.copy()
+    out[zeros] = eps
+    out[~zeros] -= take
+    return out
 
 
 def make_observer(kind: str, percentile: float) -> MinMax:

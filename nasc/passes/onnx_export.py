@@ -45,7 +45,8 @@ class _Emitter:
         self.ir = ir
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
-        self.value: dict[int, tuple[str, int]] = {}  # node id -> (value name, elem type) consumers read
+        self.value: dict[int, tuple[str, int]] = {}  # node id -> (float value name, elem type)
+        self.qvalue: dict[int, tuple[str, str, str]] = {}  # node id -> (quantized name, scale, zero point)
         self.casts: dict[tuple[str, int], str] = {}
         self.uid = 0
 
@@ -67,7 +68,9 @@ class _Emitter:
             return name
         np_dtype = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16, TensorProto.INT8: np.int8,
                     TensorProto.UINT8: np.uint8, TensorProto.INT32: np.int32, TensorProto.INT64: np.int64}[elem]
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(t.numpy()).astype(np_dtype), name))
+        # np.array, not np.ascontiguousarray: the latter turns a 0-d scale into shape [1], and ORT
+        # fuses Q/DQ around Add/Mul only with scalar scales and zero points
+        self.inits.append(numpy_helper.from_array(np.array(t.numpy(), dtype=np_dtype), name))
         return name
 
     def cast(self, name: str, have: int, want: int) -> str:
@@ -79,16 +82,22 @@ class _Emitter:
         return self.casts[key]
 
     def use(self, nid: int, want: int) -> str:
+        """The value of ``nid`` for one consumer: a dedicated DequantizeLinear when it is quantized
+        (ORT fuses ``DQ -> op -> Q`` into an int8 kernel only if each DQ feeds one node)."""
+        if nid in self.qvalue:
+            qn, s, z = self.qvalue[nid]
+            self.uid += 1
+            dq = self.node("DequantizeLinear", [qn, s, z], f"{qn}_dq{self.uid}")
+            return self.cast(dq, TensorProto.FLOAT, want)
         name, elem = self.value[nid]
         return self.cast(name, elem, want)
 
-    def qdq(self, name: str, elem: int, q: QParams, base: str) -> str:
-        """Q then DQ of a float value; returns the dequantized float32 name."""
+    def quantize(self, name: str, elem: int, q: QParams, base: str) -> tuple[str, str, str]:
+        """QuantizeLinear of a float value: (quantized name, scale, zero point)."""
         x = self.cast(name, elem, TensorProto.FLOAT)
         s = self.const(f"{base}.scale", torch.tensor(q.scale[0], dtype=torch.float32), TensorProto.FLOAT)
         z = self.const(f"{base}.zero_point", np.array(q.zero_point[0], dtype=NP_Q[q.dtype]), QTYPE[q.dtype])
-        qn = self.node("QuantizeLinear", [x, s, z], f"{base}_q")
-        return self.node("DequantizeLinear", [qn, s, z], f"{base}_dq")
+        return self.node("QuantizeLinear", [x, s, z], f"{base}_q"), s, z
 
     def param(self, n: Node, key: str, elem: int) -> str:
         """A weight or bias input: DQ of the int8/int32 tensor when quantized, else a plain initializer."""
@@ -111,6 +120,13 @@ class _Emitter:
 
     # -- ops
     def emit(self, n: Node) -> None:
+        src = n.inputs[0] if n.inputs else None
+        if n.op in ("skip", "dropout", "flatten") and src in self.qvalue and n.id not in self.ir.act_quant:
+            qn, s, z = self.qvalue[src]  # pass the int8 value through, so the consumer still sees a DQ
+            if n.op == "flatten":
+                qn = self.node("Flatten", [qn], f"t{n.id}_q", axis=1)
+            self.qvalue[n.id] = (qn, s, z)
+            return
         elem = ELEM[self.ir.dtype(n.id)]
         xs = [self.use(i, elem) for i in n.inputs]
         a = n.attr
@@ -159,9 +175,9 @@ class _Emitter:
         elif op == "gap":
             pooled = self.node("GlobalAveragePool", xs, out if a["keepdim"] else f"t{n.id}_pooled")
             if not a["keepdim"]:
-                if q is not None:  # Q/DQ right after the pool, so ORT sees DQ -> GAP -> Q
-                    pooled = self.qdq(pooled, elem, q, f"t{n.id}")
-                    q = None
+                if q is not None:  # Q right after the pool (ORT needs DQ -> GAP -> Q), again after Flatten
+                    qn, s, z = self.quantize(pooled, elem, q, f"t{n.id}_pooled")
+                    pooled = self.node("DequantizeLinear", [qn, s, z], f"t{n.id}_pooled_dq")
                     elem = TensorProto.FLOAT
                 self.node("Flatten", [pooled], out, axis=1)
         elif op in ("flatten",):
@@ -192,7 +208,7 @@ class _Emitter:
             raise NotImplementedError(f"no ONNX lowering for op '{op}'")
         self.value[n.id] = (out, elem)
         if q is not None:
-            self.value[n.id] = (self.qdq(out, elem, q, f"t{n.id}"), TensorProto.FLOAT)
+            self.qvalue[n.id] = self.quantize(out, elem, q, f"t{n.id}")
 
     def _slice(self, n: Node, x: str, start: int, step: int, out: str | None = None) -> str:
         base = f"n{n.id}.slice"
@@ -217,7 +233,7 @@ def build_onnx(ir: OptIR) -> onnx.ModelProto:
         e.value[nid] = (name, TensorProto.FLOAT)
         q = ir.act_quant.get(nid)
         if q is not None:
-            e.value[nid] = (e.qdq(name, TensorProto.FLOAT, q, f"{name}_in"), TensorProto.FLOAT)
+            e.qvalue[nid] = e.quantize(name, TensorProto.FLOAT, q, f"{name}_in")
     for n in ir.ops():
         e.emit(n)
     outputs = []

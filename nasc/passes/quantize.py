@@ -30,13 +30,16 @@ import torch
 from .base import PassContext, PassError, PassResult
 from .execute import OptNet
 from .fuse import _roles, alias_source, effective_consumers, split_at_precision
-from .ir import OptIR, Precision, QParams, WeightQuant
+from .ir import OptIR, Precision, WeightQuant
 from .observers import make_observer
 from .quant_math import activation_qparams, bias_qparams, weight_qparams
 from .roles import CLAMP_ACTS, Role
 
 #: primitives with an int8 kernel in ONNX Runtime's QDQ path (a backend fact, per op)
 INT8_OPS = frozenset({"conv", "dwconv", "linear", "add", "mul", "max_pool", "avg_pool", "gap", "concat"})
+#: ops whose outputs are a subset of their input values: the output reuses the input's
+#: parameters (exact), and ORT drops the Q/DQ pair around them only when both sides match
+SAME_SCALE_OPS = frozenset({"max_pool"})
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class Quantize:
         if ir.act_quant:
             raise PassError("the IR is already quantized")
         roles = _roles(ir, ctx.lib)
-        int8 = self._int8_nodes(ir, roles)
+        int8 = self._int8_nodes(ir)
         if not int8:
             raise PassError("no op of this arch has an int8 kernel (conv, dwconv, linear, add, pool, ...)")
         removable = self._removable_acts(ir, roles, int8)
@@ -76,6 +79,12 @@ class Quantize:
         ranges = calibrate(ir, ctx.lib, tensors, batches, self.observer, self.percentile)
         calib_s = time.perf_counter() - t0
         act_quant = {t: activation_qparams(*ranges[t], self.act) for t in sorted(tensors)}
+        for t in sorted(tensors):  # in id order, so a chain of max pools inherits from the first input
+            n = ir.node(t)
+            if n.kind == "op" and n.op in SAME_SCALE_OPS:
+                src = alias_source(ir, roles, n.inputs[0])
+                if src in act_quant:
+                    act_quant[t] = act_quant[src]
         weight_quant: dict[int, WeightQuant] = {}
         for nid in sorted(int8):
             ws = ir.weights.get(nid)
@@ -106,7 +115,7 @@ class Quantize:
         return PassResult(out, stats)
 
     # -- placement
-    def _int8_nodes(self, ir: OptIR, roles: dict[int, Role]) -> set[int]:
+    def _int8_nodes(self, ir: OptIR) -> set[int]:
         out = set()
         for n in ir.ops():
             p = ir.precision.get(n.id)

@@ -11,6 +11,8 @@ view of a contiguous tensor, ``crop`` is a slice), rather than guessed from name
 from __future__ import annotations
 
 from enum import Enum
+from types import MappingProxyType
+from typing import Mapping
 
 from ..ir.ops import OpDef
 
@@ -38,11 +40,11 @@ class Role(str, Enum):
         return self in (Role.NORM, Role.ACT, Role.MERGE)
 
 
-INFERENCE_OVERRIDES: dict[str, Role] = {
+INFERENCE_OVERRIDES: Mapping[str, Role] = MappingProxyType({
     "dropout": Role.ALIAS,
     "flatten": Role.ALIAS,
     "crop": Role.INJECTIVE,
-}
+})
 
 #: activations that a u8 QuantizeLinear with zero point 0 implements exactly (ORT removes them)
 CLAMP_ACTS = frozenset({"relu", "relu6"})

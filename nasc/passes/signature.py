@@ -24,6 +24,13 @@ def _shape(shape: tuple) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
+def _source(ir: OptIR, nid: int) -> int:
+    """Look through aliases (skip, dropout, flatten): after fuse, they are the only ops in no kernel."""
+    while ir.node(nid).kind == "op" and ir.kernel_of(nid) is None:
+        nid = ir.node(nid).inputs[0]
+    return nid
+
+
 def kernel_signature(ir: OptIR, k: Kernel) -> str:
     local = {nid: j for j, nid in enumerate(k.nodes)}
     external: dict[int, str] = {}
@@ -31,7 +38,7 @@ def kernel_signature(ir: OptIR, k: Kernel) -> str:
     for nid in k.nodes:
         n = ir.node(nid)
         refs = []
-        for i in n.inputs:
+        for i in (_source(ir, i) for i in n.inputs):
             if i in local:
                 refs.append(f"%{local[i]}")
             else:

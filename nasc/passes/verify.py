@@ -10,6 +10,7 @@ import math
 
 from ..errors import VerifyError
 from ..ir.ops import OpError, OpLibrary
+from .fuse import alias_source, effective_consumers
 from .ir import DTYPES, OptIR, QParams
 from .lower import expected_params
 from .roles import Role, role_of
@@ -17,10 +18,11 @@ from .roles import Role, role_of
 
 def verify(ir: OptIR, lib: OpLibrary) -> None:
     _structure(ir, lib)
+    roles = {n.id: role_of(lib.get(n.op or "")) for n in ir.ops()}
     _weights(ir, lib)
-    _kernels(ir, lib)
+    _kernels(ir, roles)
     _precision(ir)
-    _quant(ir)
+    _quant(ir, roles)
 
 
 def _fail(msg: str) -> None:
@@ -80,10 +82,9 @@ def _weights(ir: OptIR, lib: OpLibrary) -> None:
             _fail(f"weights are attached to %{nid}, which is not in the IR")
 
 
-def _kernels(ir: OptIR, lib: OpLibrary) -> None:
+def _kernels(ir: OptIR, roles: dict[int, Role]) -> None:
     if ir.kernels is None:
         return
-    roles = {n.id: role_of(lib.get(n.op or "")) for n in ir.ops()}
     owner: dict[int, int] = {}
     for k in ir.kernels:
         for m in k.nodes:
@@ -93,7 +94,7 @@ def _kernels(ir: OptIR, lib: OpLibrary) -> None:
                 _fail(f"%{m} is in kernels k{owner[m]} and k{k.id}")
             owner[m] = k.id
         for a, b in zip(k.nodes, k.nodes[1:]):
-            if set(ir.consumers(a)) - {b} and not _through_aliases(ir, roles, a, b):
+            if set(effective_consumers(ir, roles, a)) != {b}:
                 _fail(f"kernel k{k.id}: %{a} is used outside the kernel, so it cannot be fused with %{b}")
         dtypes = {ir.dtype(m) for m in k.nodes}
         if len(dtypes) > 1:
@@ -107,21 +108,9 @@ def _kernels(ir: OptIR, lib: OpLibrary) -> None:
     for k in ir.kernels:  # kernels can run in order of their output node
         for m in k.nodes:
             for i in ir.node(m).inputs:
-                src = i
-                while roles.get(src) is Role.ALIAS:
-                    src = ir.node(src).inputs[0]
+                src = alias_source(ir, roles, i)
                 if src in owner and owner[src] != k.id and by_id[owner[src]].output >= k.output:
                     _fail(f"kernel k{k.id} reads k{owner[src]}, which finishes later: the kernel order has a cycle")
-
-
-def _through_aliases(ir: OptIR, roles: dict, a: int, b: int) -> bool:
-    def reach(n: int) -> set[int]:
-        out: set[int] = set()
-        for c in ir.consumers(n):
-            out |= reach(c) if roles.get(c) is Role.ALIAS else {c}
-        return out
-
-    return reach(a) == {b}
 
 
 def _precision(ir: OptIR) -> None:
@@ -141,7 +130,7 @@ def _qparams_ok(q: QParams, what: str) -> None:
         _fail(f"{what}: zero point outside [{q.qmin}, {q.qmax}]")
 
 
-def _quant(ir: OptIR) -> None:
+def _quant(ir: OptIR, roles: dict[int, Role]) -> None:
     for nid, q in ir.act_quant.items():
         if nid not in ir:
             _fail(f"activation quantization is annotated on %{nid}, which is not in the IR")
@@ -155,14 +144,6 @@ def _quant(ir: OptIR) -> None:
             _fail(f"%{nid} weight: {len(wq.weight.scale)} scales for {c} output channels")
         if wq.bias is not None:
             _qparams_ok(wq.bias, f"%{nid} bias")
-            src = ir.node(nid).inputs[0]
-            if not _has_act_quant(ir, src):
+            src = alias_source(ir, roles, ir.node(nid).inputs[0])
+            if src not in ir.act_quant:
                 _fail(f"%{nid} has an int32 bias but its input %{src} is not quantized")
-
-
-def _has_act_quant(ir: OptIR, nid: int) -> bool:
-    n = ir.node(nid)
-    while nid not in ir.act_quant and n.kind == "op" and n.op in ("skip", "dropout", "flatten"):
-        nid = n.inputs[0]
-        n = ir.node(nid)
-    return nid in ir.act_quant

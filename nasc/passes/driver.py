@@ -1,0 +1,210 @@
+"""``nasc opt`` as a library function: arch + weights + pipeline -> optimized model folder.
+
+The stages, in order (each a function of its inputs):
+
+1. parse the pipeline (first: a typo should not cost a dataset load);
+2. load the arch, its experiment (``--experiment``, else the ``# experiment:`` header
+   ``nasc search`` writes, else the file's own) and the weights;
+3. expand to primitives with the weights attached (:mod:`nasc.passes.lower`);
+4. run the passes with the calibration data of the experiment's *training* split
+   (the test split is only ever used for the accuracy report);
+5. write ``ir.json``, ``weights.safetensors``, ``model.onnx`` (explicit casts and Q/DQ),
+   ``calibration.npz`` (when int8 calibration used real data) and ``opt.json``;
+6. report test accuracy before (ArchNet, torch fp32) and after (the deployed form: the
+   ONNX model on ONNX Runtime when it can run it, else the torch executor).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import NascError, NascSemanticError
+from .base import Calibration, Instrument, PassContext, PassRegistry, PipelineRun, parse_pipeline
+from .ir import OptIR
+
+OPT_FORMAT = "nasc-opt/1"
+
+
+@dataclass(frozen=True)
+class OptOutcome:
+    ir: OptIR
+    doc: dict[str, Any]
+    out: Path
+
+
+def load_experiment(compiled: Any, arch_path: Path, experiment: str | None,
+                    overrides: Sequence[str]) -> tuple[dict[str, Any], str | None]:
+    """The experiment config of an arch, and where it came from (None: schema defaults)."""
+    from .. import api
+    from ..experiment import header_reference, resolve, select
+
+    if experiment:
+        path, _, name = experiment.rpartition(":")
+        module = api.load(path, compiled.loader).module if path else compiled.module
+        exp, found = select(module, name or None)
+        return resolve(exp, list(overrides)), f"{path or arch_path}::{found}"
+    ref = header_reference(arch_path.read_text())
+    if ref is not None:
+        for cand in (arch_path.resolve().parent / ref[0], Path(ref[0])):
+            if cand.is_file():
+                exp, found = select(api.load(cand, compiled.loader).module, ref[1] or None)
+                return resolve(exp, list(overrides)), f"{cand.resolve()}::{found}"
+    exp, found = select(compiled.module, None)
+    return resolve(exp, list(overrides)), (f"{arch_path}::{found}" if exp is not None else None)
+
+
+def _calibration(data: Any, input_name: str, seed: int, dataset: str) -> Calibration:
+    def batches(n: int) -> list[dict[str, Any]]:
+        g = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(data.train), generator=g)[:n]
+        return [{input_name: data.train.x[order]}]
+
+    return Calibration(batches, f"the {dataset} training split (seed {seed})")
+
+
+def accuracy_torch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(y), batch):
+            correct += int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+    return correct / max(1, len(y))
+
+
+def accuracy_onnx(path: Path, input_name: str, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
+    from ..backends.onnxruntime import make_session
+
+    sess = make_session(path, threads=2)
+    correct = 0
+    for i in range(0, len(y), batch):
+        out = sess.run(None, {input_name: x[i:i + batch].numpy()})[0]
+        correct += int((np.argmax(out, 1) == y[i:i + batch].numpy()).sum())
+    return correct / max(1, len(y))
+
+
+def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir: str | Path, *,
+             registry: PassRegistry | None = None, experiment: str | None = None, overrides: Sequence[str] = (),
+             space: str | None = None, instruments: Sequence[Instrument] = (), loader: Any = None,
+             evaluate: bool = True) -> OptOutcome:
+    from .. import api
+    from ..lower.arch import ArchNet
+    from ..search.data import load_dataset
+    from .lower import from_arch
+    from .onnx_export import export_onnx
+    from .registry import default_registry
+
+    t0 = time.perf_counter()
+    pipe = parse_pipeline(pipeline, registry or default_registry())
+    arch_path = Path(arch_path)
+    compiled = api.load(arch_path, loader)
+    arch = compiled.elaborate(space)
+    if arch.free:
+        raise NascSemanticError(f"'{arch.name}' still has {len(arch.free)} free decisions; optimize an arch "
+                                "(nasc freeze or nasc search produce one)")
+    graph = arch.graph.prune()
+    lib = compiled.loader.ops
+    state = _load_weights(Path(weights))
+    ir0 = from_arch(graph, lib, state, arch.name)
+    cfg, exp_ref = load_experiment(compiled, arch_path, experiment, overrides)
+    seed = int(cfg["seed"])
+    data = None
+    in_node = graph.node(graph.inputs[0])
+    if exp_ref is not None and len(graph.inputs) == 1:
+        data = load_dataset(cfg["dataset"], cfg["split"], seed)
+        if tuple(data.input_shape) != tuple(in_node.shape[1:]):
+            data = None
+    calib = _calibration(data, in_node.name or "x", seed, cfg["dataset"]) if data is not None else None
+    run: PipelineRun = pipe.run(ir0, PassContext(lib, calib, seed), instruments)
+    ir = run.ir
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = _write(ir, out, calib if ir.act_quant else None)
+    onnx_path = export_onnx(ir, out / "model.onnx")
+    files["model.onnx"] = "the optimized model as ONNX: explicit casts and Q/DQ as annotated"
+    doc: dict[str, Any] = {
+        "format": OPT_FORMAT, "arch": arch.name, "arch_file": str(arch_path), "weights": str(weights),
+        "pipeline": pipe.text(), "passes": [r.to_json() for r in run.records],
+        "timing": "pass seconds are wall clock (time.perf_counter) on this machine",
+        "experiment": exp_ref, "kernels": len(ir.kernels) if ir.kernels is not None else None,
+        "precision": _precision_counts(ir), "quantization": dict(ir.quant_config) if ir.quant_config else None,
+        "files": files,
+    }
+    if evaluate and data is not None:
+        doc.update(evaluate_accuracy(ArchNet(graph, lib), state, ir, lib, data, in_node.name or "x", onnx_path))
+        doc["dataset"] = cfg["dataset"]
+    elif data is None:
+        doc["accuracy_note"] = ("no accuracy: the arch has no experiment with a dataset matching its input"
+                                if exp_ref is None or len(graph.inputs) == 1 else "no accuracy: several inputs")
+    doc["seconds"] = round(time.perf_counter() - t0, 3)
+    (out / "opt.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return OptOutcome(ir, doc, out)
+
+
+def evaluate_accuracy(reference: torch.nn.Module, state: dict[str, torch.Tensor], ir: OptIR, lib: Any, data: Any,
+                      input_name: str, onnx_path: Path) -> dict[str, Any]:
+    """Test accuracy before (ArchNet, fp32) and after: the deployed form -- the ONNX model on
+    ONNX Runtime when ORT can run it, else the torch executor -- plus the torch executor's
+    own figure (the fake-quant simulation for int8), so the two can be compared."""
+    from .execute import OptNet
+
+    reference.load_state_dict(state)
+    x, y = data.test.x, data.test.y
+    out: dict[str, Any] = {"test_samples": len(data.test), "accuracy_before": accuracy_torch(reference, x, y),
+                           "accuracy_before_source": "ArchNet (the unoptimized reference), torch fp32",
+                           "accuracy_after_torch": accuracy_torch(OptNet(ir, lib, simulate_quant=True), x, y)}
+    if _ort_can_run(ir):
+        import onnxruntime
+
+        out["accuracy_after"] = accuracy_onnx(onnx_path, input_name, x, y)
+        out["accuracy_after_source"] = f"model.onnx on ONNX Runtime {onnxruntime.__version__} (CPU)"
+    else:
+        out["accuracy_after"] = out["accuracy_after_torch"]
+        out["accuracy_after_source"] = "torch executor of the annotated IR (ONNX Runtime has no CPU kernels for bf16)"
+    return out
+
+
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise NascError(f"weights file not found: {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise NascError(f"cannot read weights {path}: {e}") from None
+
+
+def _precision_counts(ir: OptIR) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for n in ir.ops():
+        counts[ir.dtype(n.id)] = counts.get(ir.dtype(n.id), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _ort_can_run(ir: OptIR) -> bool:
+    return not any(ir.dtype(n.id) == "bf16" for n in ir.ops())
+
+
+def _write(ir: OptIR, out: Path, calib: Calibration | None) -> dict[str, str]:
+    from safetensors.torch import save_file
+
+    (out / "ir.json").write_text(ir.to_json_text())
+    tmp = out / "weights.safetensors.tmp"
+    save_file(ir.tensors(), str(tmp), metadata={"format": "nasc-opt-v1", "arch": ir.name})
+    os.replace(tmp, out / "weights.safetensors")
+    files = {"ir.json": "the annotated IR", "weights.safetensors": "tensors named in ir.json (n<id>.<param>)"}
+    if calib is not None and ir.quant_config:
+        n = int(ir.quant_config.get("calib_samples", 0))
+        batch = calib.batches(n)[0]
+        np.savez(out / "calibration.npz", **{k: v.numpy() for k, v in batch.items()})
+        files["calibration.npz"] = f"the {n} calibration inputs ({calib.source}), for backends that calibrate"
+    return files
