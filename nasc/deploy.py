@@ -96,6 +96,9 @@ def build_optimized(opt_dir: Path, out: Path, *, target: str = "cpu", backend: s
     options = BuildOptions(precision=info.build_precision, seed=seed, weights=f"nasc opt output {opt_dir}",
                            output_names=tuple(built.output_names), tune_trials=tune_trials,
                            calibration=list(info.calibration) if info.calibration else None,
-                           extra={"from": str(opt_dir), "node_precision": dict(info.node_precision)})
+                           extra={"from": str(opt_dir), "node_precision": dict(info.node_precision),
+                                  # mixed fp16/bf16: backends that import ONNX keep the per-node casts
+                                  **({"onnx_model": str(info.onnx)} if info.onnx is not None and
+                                     set(info.node_precision) - {"fp32", "int8"} else {})})
     return nb.build(built.module.eval(), built.example_inputs, out_dir=out, target=target, backend=backend,
                     options=options, protocol=MeasureProtocol(repeats=repeats))

@@ -152,3 +152,28 @@ def test_build_from_an_optimized_ir(tmp_path: Path) -> None:
     (got,) = nb.load_and_run(out, x)
     assert float(np.abs(got - ref).max()) / float(np.abs(ref).max()) < 1e-4
     assert json.loads((out / "manifest.json").read_text())["options"]["extra"]["from"] == str(opt)
+
+
+@pytest.mark.tvm
+@pytest.mark.skipif(not HAS_TVM, reason="apache-tvm (the [tvm] extra) is not installed")
+def test_build_from_mixed_precision_with_every_backend(tmp_path: Path) -> None:
+    """A per-node fp16 opt output builds with ONNX Runtime and with TVM (through its ONNX importer)."""
+    from nasc.passes.artifact import build_module
+
+    arch = _arch("digits", 6, tmp_path)
+    train_dir = tmp_path / "train"
+    assert main(["train", str(arch), "--out", str(train_dir), "--experiment", f"{EXAMPLES / 'digits.nas'}:digits",
+                 "--set", "train.epochs=1"]) == 0
+    opt = tmp_path / "opt"
+    assert main(["opt", str(arch), "-w", str(train_dir / "weights.safetensors"), "-p",
+                 "fold-bn,fuse,mixed-precision{dtype=fp16}", "--out", str(opt), "--experiment",
+                 f"{EXAMPLES / 'digits.nas'}:digits"]) == 0
+    built = build_module(opt)
+    x = built.example_inputs
+    with torch.no_grad():
+        ref = built.module.eval()(torch.from_numpy(x["x"])).float().numpy()
+    for backend in ("onnxruntime", "tvm"):
+        out = tmp_path / backend
+        assert main(["build", "--from", str(opt), "--backend", backend, "--out", str(out)]) == 0
+        (got,) = nb.load_and_run(out, x)
+        assert float(np.abs(got - ref).max()) / max(1.0, float(np.abs(ref).max())) < 5e-3, backend

@@ -72,12 +72,15 @@ class TvmBackend:
         names = output_names(len(ref), options.output_names)
         m, bn_note = fold_batchnorm(m, len(example_inputs))
         lib_name, cross, link_note = link_plan(target.host_triple)
+        onnx_model = (options.extra or {}).get("onnx_model")
         with tempfile.TemporaryDirectory(prefix="nasc-tvm-") as tmp:
             program = Path(tmp) / "model.pt2"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.export.save(export_program(m, example_inputs), str(program))
+            if not onnx_model:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    torch.export.save(export_program(m, example_inputs), str(program))
             spec: dict[str, Any] = {
+                "onnx": onnx_model, "input_shapes": {k: list(v.shape) for k, v in example_inputs.items()},
                 "program": str(program), "target": target.to_dict(), "precision": options.precision,
                 "out_dir": str(out), "lib_name": lib_name, "cross_compiler": cross,
                 "tune": ({"trials": options.tune_trials, "cache_dir": str(cache), "seed": options.seed}
