@@ -56,6 +56,15 @@ def _all_extend_last(mod: LoadedModule, names: list[str]) -> bool:
     return False
 
 
+def decided(compiled: Compiled, name: str | None, verb: str) -> SearchSpace:
+    """Elaborate an arch that must have no free decisions (to train, optimize or build it)."""
+    arch = compiled.elaborate(name)
+    if arch.free:
+        raise NascSemanticError(f"'{arch.name}' still has {len(arch.free)} free decisions; {verb} an arch "
+                                "(nasc freeze or nasc search produce one)")
+    return arch
+
+
 def load(path: str | Path, loader: Loader | None = None) -> Compiled:
     loader = loader or Loader.from_env()
     return Compiled(loader, loader.load_file(path))

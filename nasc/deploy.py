@@ -15,17 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .api import Compiled
-from .errors import NascError, NascSemanticError
+from .api import Compiled, decided
+from .errors import NascError
 from .lower.arch import ArchNet
 
 
 def reference_module(compiled: Compiled, name: str | None = None, weights: Path | None = None,
                      seed: int = 0) -> ArchNet:
-    arch = compiled.elaborate(name)
-    if arch.free:
-        raise NascSemanticError(f"'{arch.name}' has {len(arch.free)} free decisions; build an arch "
-                                "(nasc freeze or nasc search make one)")
+    arch = decided(compiled, name, "build")
     torch.manual_seed(seed)
     net = ArchNet(arch.graph.prune(), compiled.loader.ops)
     if weights is not None:

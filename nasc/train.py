@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import torch
 import torch.nn.functional as F
 
-from .api import Compiled
+from .api import Compiled, decided
 from .errors import NascSemanticError
 from .ir.cost import arch_cost
 from .lower.arch import ArchNet
@@ -44,10 +44,7 @@ def accuracy(model: torch.nn.Module, split: Split, batch: int = 512) -> float:
 def train(compiled: Compiled, cfg: dict[str, Any], out: Path, name: str | None = None,
           progress: TextIO | None = None) -> TrainResult:
     t0 = time.perf_counter()
-    arch = compiled.elaborate(name)
-    if arch.free:
-        raise NascSemanticError(f"'{arch.name}' still has {len(arch.free)} free decisions; train an arch "
-                                "(nasc freeze or nasc search produce one)")
+    arch = decided(compiled, name, "train")
     graph = arch.graph.prune()
     lib = compiled.loader.ops
     seed = int(cfg["seed"])

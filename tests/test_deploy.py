@@ -134,15 +134,21 @@ def test_compile_for_a_device_not_attached_predicts_latency(tmp_path: Path) -> N
     assert lat["source"] == "predicted" and "roofline-prior:jetson-orin-nano" in lat["how"]
 
 
+def _optimized(tmp_path: Path, seed: int, pipeline: str) -> tuple[Path, Path, Path]:
+    """A frozen digits arch, trained one epoch, then `nasc opt -p pipeline`: (arch, train dir, opt dir)."""
+    arch = _arch("digits", seed, tmp_path)
+    train_dir = tmp_path / "train"
+    exp = f"{EXAMPLES / 'digits.nas'}:digits"
+    assert main(["train", str(arch), "--out", str(train_dir), "--experiment", exp, "--set", "train.epochs=1"]) == 0
+    opt = tmp_path / "opt"
+    assert main(["opt", str(arch), "-w", str(train_dir / "weights.safetensors"), "-p", pipeline, "--out", str(opt),
+                 "--experiment", exp]) == 0
+    return arch, train_dir, opt
+
+
 def test_build_from_an_optimized_ir(tmp_path: Path) -> None:
     """nasc opt (fold-bn, fuse) then nasc build --from: same outputs as the unoptimized reference."""
-    arch = _arch("digits", 4, tmp_path)
-    train_dir = tmp_path / "train"
-    assert main(["train", str(arch), "--out", str(train_dir), "--experiment", f"{EXAMPLES / 'digits.nas'}:digits",
-                 "--set", "train.epochs=1"]) == 0
-    opt = tmp_path / "opt"
-    assert main(["opt", str(arch), "-w", str(train_dir / "weights.safetensors"), "-p", "fold-bn,fuse",
-                 "--out", str(opt), "--experiment", f"{EXAMPLES / 'digits.nas'}:digits"]) == 0
+    arch, train_dir, opt = _optimized(tmp_path, 4, "fold-bn,fuse")
     out = tmp_path / "art"
     assert main(["build", "--from", str(opt), "--backend", "onnxruntime", "--out", str(out)]) == 0
     net = reference_module(api.load(arch), weights=train_dir / "weights.safetensors")
@@ -160,14 +166,7 @@ def test_build_from_mixed_precision_with_every_backend(tmp_path: Path) -> None:
     """A per-node fp16 opt output builds with ONNX Runtime and with TVM (through its ONNX importer)."""
     from nasc.passes.artifact import build_module
 
-    arch = _arch("digits", 6, tmp_path)
-    train_dir = tmp_path / "train"
-    assert main(["train", str(arch), "--out", str(train_dir), "--experiment", f"{EXAMPLES / 'digits.nas'}:digits",
-                 "--set", "train.epochs=1"]) == 0
-    opt = tmp_path / "opt"
-    assert main(["opt", str(arch), "-w", str(train_dir / "weights.safetensors"), "-p",
-                 "fold-bn,fuse,mixed-precision{dtype=fp16}", "--out", str(opt), "--experiment",
-                 f"{EXAMPLES / 'digits.nas'}:digits"]) == 0
+    _, _, opt = _optimized(tmp_path, 6, "fold-bn,fuse,mixed-precision{dtype=fp16}")
     built = build_module(opt)
     x = built.example_inputs
     with torch.no_grad():

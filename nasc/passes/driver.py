@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..errors import NascError, NascSemanticError
+from ..errors import NascError
 from .base import Calibration, Instrument, PassContext, PassRegistry, PipelineRun, parse_pipeline
 from .ir import OptIR
 
@@ -105,10 +105,7 @@ def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir:
     pipe = parse_pipeline(pipeline, registry or default_registry())
     arch_path = Path(arch_path)
     compiled = api.load(arch_path, loader)
-    arch = compiled.elaborate(space)
-    if arch.free:
-        raise NascSemanticError(f"'{arch.name}' still has {len(arch.free)} free decisions; optimize an arch "
-                                "(nasc freeze or nasc search produce one)")
+    arch = api.decided(compiled, space, "optimize")
     graph = arch.graph.prune()
     lib = compiled.loader.ops
     state = _load_weights(Path(weights))
