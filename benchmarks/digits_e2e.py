@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import verdict, write_json  # noqa: E402
 
 
 def main() -> int:
@@ -49,13 +51,10 @@ def main() -> int:
            "search_summary": {k: summary[k] for k in ("seconds", "seed", "arch_sha256", "decisions", "params",
                                                        "macs", "constraints")},
            "train_metrics": metrics, "targets": targets}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(doc, args.json)
     print(f"search {search_s:.1f} s, train {train_s:.1f} s, test accuracy {metrics['test_accuracy']:.4f} "
           f"({metrics['params']:,} params)")
-    for k, v in targets.items():
-        print(f"{'met   ' if v else 'MISSED'} {k}")
-    return 0 if all(targets.values()) else 1
+    return verdict(targets)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import verdict, write_json  # noqa: E402
 
 
 def nasc(*args: str) -> None:
@@ -183,8 +185,7 @@ def main() -> int:
         "versions": library_versions(["numpy", "onnx", "onnxruntime", "torch", "nasc"]),
         "prepare_wall_s": prepare_s, "targets": targets,
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(doc, args.json)
     print(f"test accuracy: fp32 {acc_fp32:.4f}  int8 {acc_int8:.4f}  ({loss_points:+.2f} points lost; "
           f"{doc['accuracy']['test_samples']} samples)")
     for k, v in latency.items():
@@ -192,9 +193,7 @@ def main() -> int:
               f"  ({v['samples']} samples x {args.number} calls, measured locally, ORT {args.threads} threads)")
     print(f"int8 speedup (fp32 median / int8 median) {doc['int8_speedup']:.2f}; "
           f"host load {load_before} -> {load_after}")
-    for k, v in targets.items():
-        print(f"{'met   ' if v else 'MISSED'} {k}")
-    return 0 if all(targets.values()) else 1
+    return verdict(targets)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ less activation memory.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import verdict, write_json  # noqa: E402
 import reference_darts  # noqa: E402
 
 from nasc import api  # noqa: E402
@@ -161,15 +161,12 @@ def main() -> int:
            "torch": torch.__version__, "machine": platform.machine(), "protocol":
            "median over repeats, rotating order, one process; activation memory = bytes saved for backward",
            "rows": rows, "targets": targets}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(doc, args.out)
     for r in rows:
         print(f"{r['config']:20s} w-step {r['w_step_ms']:8.1f} ms ({r['w_step_ratio_to_textbook']:.2f}x)  "
               f"a-step {r['a_step_ms']:8.1f} ms ({r['a_step_ratio_to_textbook']:.2f}x)  "
               f"activations {r['activation_MB']:7.1f} MB ({r['activation_ratio_to_textbook']:.2f}x)")
-    for k, v in targets.items():
-        print(f"{'met   ' if v else 'MISSED'} {k}")
-    return 0 if all(targets.values()) else 1
+    return verdict(targets)
 
 
 if __name__ == "__main__":
