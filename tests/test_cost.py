@@ -6,8 +6,6 @@ import csv
 import itertools
 import random
 
-import pytest
-
 from nasc import api
 from nasc.ir.cost import arch_cost
 

@@ -15,7 +15,6 @@ instance has the same decision structure.
 
 from __future__ import annotations
 
-import itertools
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field

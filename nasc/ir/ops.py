@@ -186,13 +186,13 @@ class OpLibrary:
                 out = shape(list(s), **a)
                 return tuple(out)
 
-            cost_fn = None
-            if cost is not None:
-                def cost_fn(s: Sequence[Shape], out: Shape, a: Mapping[str, Any]) -> Cost:
-                    c = cost(list(s), out, **a)
-                    return c if isinstance(c, Cost) else Cost(int(c.get("params", 0)), int(c.get("macs", 0)))
+            def cost_fn(s: Sequence[Shape], out: Shape, a: Mapping[str, Any]) -> Cost:
+                assert cost is not None
+                c = cost(list(s), out, **a)
+                return c if isinstance(c, Cost) else Cost(int(c.get("params", 0)), int(c.get("macs", 0)))
 
-            self.add(OpDef(name, params, arity, shape_fn, cost_fn, flags=frozenset(flags), module_fn=fn,
+            self.add(OpDef(name, params, arity, shape_fn, cost_fn if cost is not None else None,
+                           flags=frozenset(flags), module_fn=fn,
                            doc=(fn.__doc__ or "").strip()))
             return fn
 
