@@ -19,21 +19,10 @@ import torch
 from torch import nn
 
 from nasc import api
+from nasc.backends.torch_ref.model import randomize_bn
 from nasc.lower.arch import ArchNet
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _bn_random(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial BN statistics so BN folding errors would show up numerically."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_((torch.rand(n, generator=g) - 0.5) * 0.2)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-    return model.eval()
 
 
 def digits_arch(workdir: Path) -> Path:
@@ -57,5 +46,5 @@ def models(resolution: int, workdir: Path | None = None) -> dict[str, tuple[nn.M
     mbv2_text = (ROOT / "examples" / "mobilenet_v2.nas").read_text().replace("res = 224", f"res = {resolution}")
     digits = _arch_net(digits_arch(work))
     mbv2 = _arch_net(ROOT / "examples" / "mobilenet_v2.nas", mbv2_text)
-    return {"digits": (_bn_random(digits), (1, *digits.input_shapes[0][1:])),
-            "mbv2": (_bn_random(mbv2), (1, *mbv2.input_shapes[0][1:]))}
+    return {"digits": (randomize_bn(digits), (1, *digits.input_shapes[0][1:])),
+            "mbv2": (randomize_bn(mbv2), (1, *mbv2.input_shapes[0][1:]))}

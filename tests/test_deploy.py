@@ -13,6 +13,7 @@ import torch
 import nasc.backends as nb
 from nasc import api
 from nasc.backends import BuildOptions
+from nasc.backends.torch_ref.model import randomize_bn
 from nasc.cli import main
 from nasc.deploy import example_inputs, reference_module
 
@@ -43,12 +44,7 @@ def test_every_backend_matches_the_reference(name: str, tmp_path: Path) -> None:
         path = _arch(name, seed, tmp_path)
         compiled = api.load(path)
         net = reference_module(compiled, seed=seed)
-        # non-trivial BN statistics, so a skipped BN fold would show
-        gen = torch.Generator().manual_seed(seed)
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
+        randomize_bn(net, seed)  # non-trivial BN statistics, so a skipped BN fold would show
         inputs = example_inputs(net, 1, seed)
         with torch.no_grad():
             ref = net(*[torch.from_numpy(v) for v in inputs.values()]).numpy()

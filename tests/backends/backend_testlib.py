@@ -49,16 +49,9 @@ class TinyNet(nn.Module):
 
 def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
     """Random BN statistics, so a backend that skipped BN would be visibly wrong."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                n = mod.num_features
-                mod.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-                mod.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                mod.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                mod.bias.copy_(torch.rand(n, generator=g) - 0.5)
-    return model.eval()
+    from nasc.backends.torch_ref.model import randomize_bn
+
+    return randomize_bn(model, seed)
 
 
 def rel_err(out: np.ndarray, ref: np.ndarray) -> float:

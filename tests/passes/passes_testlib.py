@@ -14,6 +14,8 @@ from typing import Iterator
 import pytest
 import torch
 
+from nasc.backends.torch_ref.model import randomize_bn
+
 from nasc import api
 from nasc.ir.graph import IRGraph
 from nasc.ir.ops import OpLibrary
@@ -56,17 +58,7 @@ def random_archnet(graph: IRGraph, lib: OpLibrary, seed: int = 0) -> ArchNet:
     that mishandled BN would be visibly wrong."""
     torch.manual_seed(seed)
     net = ArchNet(graph, lib)
-    g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                n = m.num_features
-                m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                if m.affine:
-                    m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                    m.bias.copy_(torch.rand(n, generator=g) - 0.5)
-    return net.eval()
+    return randomize_bn(net, seed + 1)
 
 
 def example_input(graph: IRGraph, batch: int = 4, seed: int = 0) -> torch.Tensor:
