@@ -56,7 +56,7 @@ def has_vnni() -> bool:
     """x86 8-bit dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX).
 
     Without them, ORT's u8s8 int8 kernels can saturate, which is why int8 QDQ needs
-    ``reduce_range=True`` there (25x smaller error on a MobileNet, see TOOLCHAIN.md)."""
+    ``reduce_range=True`` there (25x smaller error on a MobileNet, docs/toolchain.md §1)."""
     return bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 

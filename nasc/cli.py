@@ -53,6 +53,9 @@ def cmd_check(args: argparse.Namespace, state: dict) -> int:
     from .experiment import resolve
 
     experiments = {name or "": resolve(exp) for name, exp in compiled.module.experiments.items()}
+    if not compiled.space_names():
+        raise UsageError(f"{args.file} defines no space or arch: nothing to check (a file of blocks is checked "
+                         "through a space that imports it)")
     records = []
     for name in compiled.space_names():
         space = compiled.elaborate(name)
@@ -61,8 +64,6 @@ def cmd_check(args: argparse.Namespace, state: dict) -> int:
     if args.json:
         print(json.dumps({"spaces": records, "experiments": sorted(experiments)}, indent=None))
         return 0
-    if not records:
-        print(f"{args.file}: ok (no space or arch)")
     for r in records:
         print(f"{r['kind']} {r['name']}: {r['decisions']} decisions, {r['size']:,} architectures "
               f"(10^{r['size_log10']:.2f})")
@@ -398,9 +399,6 @@ def main(argv: list[str] | None = None) -> int:
         return fn(args, state)
     except NascError as err:
         sys.stderr.write(err.render(_sources(state)) + "\n")
-        return EXIT_USER
-    except RecursionError:
-        sys.stderr.write(f"{getattr(args, 'file', 'nasc')}: error: input nested too deeply\n")
         return EXIT_USER
     except KeyboardInterrupt:
         sys.stderr.write("nasc: interrupted\n")

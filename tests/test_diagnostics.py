@@ -102,14 +102,22 @@ def test_valid_examples_pass(path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert out.strip()
 
 
+@pytest.mark.parametrize("text", ["", "# nothing but a comment\n", "const N = 3\nblock id(C)(x) {\n    return x\n}\n"],
+                         ids=["empty", "comment", "no-space"])
+def test_nothing_to_check_is_an_error(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file that parses but defines no space or arch: `check` has checked nothing, so it
+    must not report success."""
+    path = tmp_path / "ok.nas"
+    path.write_text(text)
+    assert main(["check", str(path)]) == 2
+    assert "defines no space or arch" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text", [
-    "",
-    "# nothing but a comment\n",
-    "const N = 3\nblock id(C)(x) {\n    return x\n}\n",
     "space s {\n    input x: f32[B, 3, 8, 8]\n    h = x |> conv(8, 3)   # five\n"
     "    constraint latency <= 5ms on cpu\n    output y = h |> gap |> linear(2)\n}\n",
     "space s {\r\n    input x: f32[B, 3, 8, 8]\r\n    output y = x |> gap |> linear(2)\r\n}\r\n",
-], ids=["empty", "comment", "no-space", "small-space", "crlf"])
+], ids=["small-space", "crlf"])
 def test_small_valid_inputs_pass(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "ok.nas"
     path.write_text(text)

@@ -140,6 +140,19 @@ def test_every_package_is_listed_in_pyproject() -> None:
     assert found <= listed, sorted(found - listed)
 
 
+def test_every_shipped_table_is_package_data() -> None:
+    """A wheel carries the shipped tables: every file under nasc/data/ but the code matches
+    one of the package-data patterns of ``nasc.data``."""
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = cfg["package-data"]["nasc.data"]
+    base = ROOT / "nasc" / "data"
+    files = [p for p in base.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")]
+    assert files
+    for path in files:
+        rel = path.relative_to(base)
+        assert any(rel.match(p) for p in patterns), f"{path.relative_to(ROOT)} is not package data"
+
+
 def test_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "nasc", "check", str(EXAMPLES / "nb201.nas"), "--json"],
                          capture_output=True, text=True)

@@ -1,7 +1,7 @@
 """ONNX Runtime backend (CPU): fp32 and static int8 QDQ.
 
-On this project's CPUs it is the fastest backend for small convnets (5-8x eager torch,
-see TOOLCHAIN.md), hence the production reference that TVM is compared against.
+On CPUs it is the fastest backend for small convnets (``benchmarks/backends.py`` measures it
+against torch and TVM), hence the production reference that TVM is compared against.
 Sessions use ``ORT_ENABLE_ALL`` and ``protocol.threads`` intra-op threads (default 2).
 """
 
@@ -69,7 +69,7 @@ class OrtBackend:
                 specs = input_specs(example_inputs)
                 batches, origin = calibration_batches(specs, options.calib_samples, options.seed,
                                                       options.calibration)
-                # u8s8 saturates on x86 without VNNI; reduce_range avoids it (TOOLCHAIN.md section 1).
+                # u8s8 saturates on x86 without VNNI; reduce_range avoids it (docs/toolchain.md §1).
                 reduce = host_triple().startswith("x86_64") and not has_vnni()
                 details["quantization"] = {**quantize_qdq(fp32, out / "model.onnx", batches, reduce_range=reduce),
                                            "calibration": origin}

@@ -38,6 +38,8 @@ _OUTCOMES = frozenset({"accuracy", "acc", "top1", "top5", "top1_accuracy", "loss
 MAX_UNROLL = 10_000  # total repeat iterations + comprehension elements per elaboration
 MAX_WORK = 100_000  # ops + block instances per elaboration (blocks calling blocks can grow exponentially)
 MAX_BLOCK_NESTING = 50  # block instances inside block instances (keeps elaboration off Python's stack limit)
+MAX_EXTENDS_DEPTH = 50  # spaces extending spaces (same reason)
+MAX_CONST_DEPTH = 100  # consts defined by consts defined by consts ... (same reason)
 MAX_INT_BITS = 63  # compile-time integers are bounded like int64
 
 
@@ -152,6 +154,7 @@ class Elaborator:
         self._call_stack: list[str] = []
         self._instances: list[Span] = []  # call sites of the block instances being elaborated
         self.work = 0  # ops and block instances created (bounded by MAX_WORK)
+        self._const_depth = 0  # consts being evaluated, innermost last (bounded by MAX_CONST_DEPTH)
         self._extends_chain: list[str] = []  # `space B extends A`: the spaces being extended, outermost first
         self._extends_specs: list[A.SpaceDef] = []
         self._io: dict[str, tuple[str, Span]] = {}  # input/output names of the space -> (kind, span)
@@ -163,12 +166,7 @@ class Elaborator:
             spaces = [n for n, v in mod.names.items() if isinstance(v, SpaceRef)]
             raise NascNameError(f"{mod.name} has no space or arch '{name}'{did_you_mean(name, spaces)}")
         space = ref.space
-        try:
-            params, body_env = self._instantiate_space(ref, args or {}, outer_fixes=(), kind=space.kind)
-        except RecursionError:
-            # the parser bounds nesting so this should not happen; if it does, fail as a user error
-            raise NascSemanticError(f"{space.kind} '{space.name}' nests blocks and expressions too deeply to "
-                                    "elaborate", space.name_span) from None
+        params, body_env = self._instantiate_space(ref, args or {}, outer_fixes=(), kind=space.kind)
         self._finish_pins()
         result = SearchSpace(space.name, space.kind, mod.name, self.decisions, self.graph, self.constraints,
                              params, warnings=self.warnings)
@@ -218,6 +216,8 @@ class Elaborator:
             what = "a block" if isinstance(base, BlockVal) else _a(kind_of(base))
             raise NascSemanticError(f"'{'.'.join(ext.name)}' is {what}, not a space or arch", ext.span)
         chain = self._extends_chain + [space.name]
+        if len(chain) > MAX_EXTENDS_DEPTH:
+            raise NascSemanticError(f"'extends' is nested more than {MAX_EXTENDS_DEPTH} spaces deep", ext.span)
         if any(s is base.space for s in self._extends_specs + [space]):
             what = (f"{space.kind} '{space.name}' extends itself" if base.space is space else
                     f"'extends' forms a cycle: {' -> '.join(chain + [base.space.name])}")
@@ -623,7 +623,11 @@ class Elaborator:
                 if name in self._call_stack:
                     chain = self._call_stack[self._call_stack.index(name):] + [name]
                     raise NascSemanticError(f"const '{name}' depends on itself: {' -> '.join(chain)}", span)
+                if self._const_depth >= MAX_CONST_DEPTH:
+                    raise NascSemanticError(f"consts are defined by other consts more than {MAX_CONST_DEPTH} deep "
+                                            f"(at '{name}')", span)
                 self._call_stack.append(name)
+                self._const_depth += 1
                 try:
                     saved = self.scope
                     self.scope = Scope("", "")
@@ -633,6 +637,7 @@ class Elaborator:
                         self.scope = saved
                 finally:
                     self._call_stack.pop()
+                    self._const_depth -= 1
                 if has_sym(value) or isinstance(value, (ChoiceOp, Tensor)):
                     raise NascSemanticError(f"const '{name}' must be a plain value, not a decision", v.value.span)
                 mod.const_values[name] = value

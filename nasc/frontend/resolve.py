@@ -23,6 +23,10 @@ from . import ast as A
 from .parse import Parser
 from .values import BlockVal, Namespace, OpVal, SpaceRef
 
+MAX_IMPORT_DEPTH = 64
+"""Longest chain of files importing each other: a real project stays far below it, and an
+explicit limit gives a located error instead of exhausting the interpreter's stack."""
+
 
 @dataclass
 class LoadedModule:
@@ -105,6 +109,10 @@ class Loader:
             raise NascImportError(what, self._string_span(span) if span else None,
                                   tuple(Note(f"'{self._shown.get(p, p.name)}' imported here", self._string_span(s))
                                         for p, s in self._stack[start + 1:] if s))
+        if len(self._stack) >= MAX_IMPORT_DEPTH:
+            raise NascImportError(f"imports are nested more than {MAX_IMPORT_DEPTH} files deep (this import of "
+                                  f"'{file}' is at depth {len(self._stack) + 1})",
+                                  self._string_span(span) if span else None)
         self.sources.add(file, text)
         self._shown[real] = file
         module_ast = self.parser.parse(text, file)
