@@ -209,6 +209,13 @@ def cmd_train(args: argparse.Namespace, state: dict) -> int:
     return 0
 
 
+def _check_build_args(args: argparse.Namespace) -> None:
+    """Before anything runs or is written: target, backend and precision exist and agree."""
+    from .requests import check_build_request
+
+    check_build_request(args.target, args.backend, args.precision)
+
+
 def cmd_compile(args: argparse.Namespace, state: dict) -> int:
     from .compile import compile_space
 
@@ -300,6 +307,22 @@ def _space_command(sub, name: str, help: str, fn: Callable[[argparse.Namespace, 
     return p
 
 
+WRITES_DIRECTORY = ("search", "train", "compile", "build", "opt")
+"""Commands whose --out (or search's --resume) is a run directory: one run holds it at a time."""
+
+
+def _output_dir(args: argparse.Namespace) -> Path | None:
+    """The run directory a command writes, checked for contradictions; None for read-only commands."""
+    if args.command not in WRITES_DIRECTORY:
+        return None
+    out, resume = getattr(args, "out", None), getattr(args, "resume", None)
+    if out and resume and Path(out).resolve() != Path(resume).resolve():
+        raise UsageError(f"--out {out} and --resume {resume} name different directories; a resumed search "
+                         "continues in its own directory (give only --resume)")
+    chosen = resume or out
+    return Path(chosen) if chosen else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nasc", description="A compiler for hardware-aware neural architecture search.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -350,12 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--experiment", help="NAME (in FILE) or OTHER.nas:NAME")
     cp.add_argument("--set", action="append", metavar="KEY=VALUE")
     cp.add_argument("--out", "-o", required=True)
+    cp.set_defaults(precheck=_check_build_args)
 
     b = sub.add_parser("build", help="build an arch (or, with --from, the output of nasc opt) into an artifact")
     b.add_argument("file", nargs="?")
     b.add_argument("--space")
     b.add_argument("--from", dest="from_dir", metavar="DIR", help="the output folder of `nasc opt`")
-    b.set_defaults(fn=cmd_build)
+    b.set_defaults(fn=cmd_build, precheck=_check_build_args)
     b.add_argument("--weights", help="weights.safetensors from nasc train (default: seeded initialization)")
     b.add_argument("--target", default="cpu", help="see `nasc targets`")
     b.add_argument("--backend", default="auto", help="auto (measure every available one, keep the fastest), "
@@ -396,7 +420,17 @@ def main(argv: list[str] | None = None) -> int:
     state: dict = {}
     fn: Callable[[argparse.Namespace, dict], int] = args.fn
     try:
-        return fn(args, state)
+        precheck: Callable[[argparse.Namespace], None] | None = getattr(args, "precheck", None)
+        if precheck is not None:
+            precheck(args)
+        out = _output_dir(args)
+        if out is None:
+            return fn(args, state)
+        from .runlock import command_line, locked_output
+
+        with locked_output(out, command_line(argv), flag="--resume" if getattr(args, "resume", None) else "--out",
+                           log=sys.stderr):
+            return fn(args, state)
     except NascError as err:
         sys.stderr.write(err.render(_sources(state)) + "\n")
         return EXIT_USER

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from .api import Compiled
+from .fsio import write_json
 from .ir.archtext import space_hash
 
 
@@ -33,26 +34,78 @@ def _file_sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _output_hashes(outputs: list[Path]) -> dict[str, str] | None:
+    """sha256 of every output file (a directory stands for every file under it); None if one is missing."""
+    hashes: dict[str, str] = {}
+    for p in outputs:
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file())
+            if not files:
+                return None
+            hashes.update({str(f): _file_sha(f) for f in files})
+        elif p.is_file():
+            hashes[str(p)] = _file_sha(p)
+        else:
+            return None
+    return hashes
+
+
 class _Stages:
-    """compile.json: per stage, its key and outputs; saved after every stage."""
+    """compile.json: per stage, its key, its outputs' sha256 and its result; saved after every stage.
+
+    A stage is cached only when its key matches *and* every output it left is still there with
+    the same content: a deleted or edited ``weights.safetensors`` or ``model.so`` makes the
+    stage run again (and says why) instead of being trusted and failing later.
+    """
 
     def __init__(self, out: Path, log: TextIO | None) -> None:
         self.path = out / "compile.json"
-        self.state: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.state: dict[str, Any] = self._read()
         self.log = log
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            doc = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (ValueError, OSError):
+            return {}  # an unreadable record only costs a re-run
+        return doc if isinstance(doc, dict) else {}
+
+    def _say(self, text: str) -> None:
+        if self.log:
+            self.log.write(text + "\n")
+
+    def _stale(self, prev: dict[str, Any] | None, key: str, outputs: list[Path]) -> str | None:
+        """Why the recorded stage cannot be reused, or None when it can."""
+        if not prev or prev.get("key") != key:
+            return "" if not prev else "its inputs changed"
+        recorded = prev.get("outputs")
+        if not isinstance(recorded, dict):
+            return "no record of its outputs"
+        missing = sorted(k for k in recorded if not Path(k).is_file())
+        if missing:
+            return f"{Path(missing[0]).name} is missing"
+        now = _output_hashes(outputs)
+        if now is None:
+            return "an output is missing"
+        changed = sorted(set(recorded) ^ set(now) | {k for k in now if recorded.get(k) != now[k]})
+        return f"{Path(changed[0]).name} changed since it was written" if changed else None
 
     def run(self, name: str, key: str, outputs: list[Path], fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         prev = self.state.get(name)
-        if prev and prev.get("key") == key and all(p.exists() for p in outputs):
-            if self.log:
-                self.log.write(f"[{name}] cached ({key[:12]})\n")
+        why = self._stale(prev, key, outputs)
+        if why is None and prev is not None:
+            self._say(f"[{name}] cached ({key[:12]})")
             return prev["result"]
-        if self.log:
-            self.log.write(f"[{name}] running\n")
+        self._say(f"[{name}] running" + (f" ({why})" if why else ""))
         t0 = time.perf_counter()
         result = fn()
-        self.state[name] = {"key": key, "seconds": time.perf_counter() - t0, "result": result}
-        self.path.write_text(json.dumps(self.state, indent=2, default=str) + "\n")
+        hashes = _output_hashes(outputs)
+        if hashes is None:
+            raise RuntimeError(f"stage {name} finished without writing {', '.join(map(str, outputs))}")
+        self.state[name] = {"key": key, "seconds": time.perf_counter() - t0, "outputs": hashes, "result": result}
+        write_json(self.path, self.state)
         return result
 
 
@@ -92,12 +145,12 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
         return {"backend": art.backend, "target": art.target, "precision": art.precision, "notes": list(art.notes)}
 
     built = stages.run("build", _sha(_file_sha(arch_file), _file_sha(tdir / "weights.safetensors"), target,
-                                     backend, precision), [adir / "manifest.json"], do_build)
+                                     backend, precision), [adir], do_build)
     latency = _latency(arch, adir, target)
     report = {"space": space.name, "target": target, "arch": str(arch_file), "test_accuracy":
               trained["test_accuracy"], "params": trained["params"], "macs": trained["macs"], "artifact": str(adir),
               "backend": built["backend"], "precision": built["precision"], "latency": latency}
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json(out / "report.json", report)
     return report
 
 

@@ -7,6 +7,7 @@ a search resumed from a checkpoint sees exactly the batches it would have seen.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,19 +60,57 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return x, d.target.astype(np.int64)
 
 
+def _read_arrays(p: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` (or one ``.npy``) file, never unpickling anything.
+
+    A dataset is a file someone handed over: ``allow_pickle=False`` refuses object arrays and
+    pickles (which could run code), and every way the file can be unreadable is a
+    :class:`DataError` naming it.
+    """
+    try:
+        loaded = np.load(p, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return {"": loaded}
+        with loaded as f:
+            return {k: f[k] for k in f.files}
+    except ValueError as err:
+        what = "pickled data or object arrays, which nasc never loads" if "pickle" in str(err) else str(err)
+        raise DataError(f"{p}: cannot read the dataset: {what}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise DataError(f"{p}: not a readable .npz/.npy file ({err.__class__.__name__}: {err})") from None
+
+
+def _check_samples(p: Path, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shapes, label range and finiteness: a bad dataset fails here, not as a loss of 0.000."""
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
+        raise DataError(f"{p}: x must be (N, C, H, W) or (N, H, W) and y (N,) with the same N; got x "
+                        f"{list(x.shape)}, y {list(y.shape)}")
+    if len(y) == 0:
+        raise DataError(f"{p}: the dataset has no samples")
+    if not np.issubdtype(y.dtype, np.integer) and not np.all(np.equal(np.mod(y, 1), 0)):
+        raise DataError(f"{p}: labels y must be integers (class indices)")
+    if int(y.min()) < 0:
+        raise DataError(f"{p}: labels y must be class indices >= 0, found {int(y.min())}")
+    if not np.isfinite(x).all():
+        raise DataError(f"{p}: x holds NaN or infinite values")
+    return x, y
+
+
 def _npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"dataset file not found: {p}")
-    with np.load(p) as f:
-        if "x" not in f or "y" not in f:
-            raise DataError(f"{p} must hold arrays 'x' (N, C, H, W) and 'y' (N,); it has {sorted(f.keys())}")
-        x, y = f["x"].astype(np.float32), f["y"].astype(np.int64)
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4 or len(x) != len(y):
-        raise DataError(f"{p}: x must be (N, C, H, W) or (N, H, W) with N = len(y)")
-    return x, y
+    f = _read_arrays(p)
+    if "x" not in f or "y" not in f:
+        raise DataError(f"{p} must hold arrays 'x' (N, C, H, W) and 'y' (N,); it has {sorted(f)}")
+    try:
+        x, y = f["x"].astype(np.float32), f["y"]
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{p}: x must be numeric ({err})") from None
+    x, y = _check_samples(p, x, y)
+    return x, y.astype(np.int64)
 
 
 def _folder(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +124,7 @@ def _folder(path: str) -> tuple[np.ndarray, np.ndarray]:
     for label, cls in enumerate(classes):
         for f in sorted((root / cls).iterdir()):
             if f.suffix == ".npy":
-                arr = np.load(f).astype(np.float32)
+                arr = _read_arrays(f)[""].astype(np.float32)
             else:
                 try:
                     from PIL import Image
@@ -116,6 +155,10 @@ def load_dataset(spec: str, split: dict[str, float], seed: int) -> Dataset:
     n_train = int(round(split["train"] * len(y)))
     n_val = int(round(split["val"] * len(y)))
     parts = order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+    for name, part in zip(("train", "val", "test"), parts):
+        if len(part) == 0:
+            raise DataError(f"the {name} split of {spec} is empty ({len(y)} samples, split {dict(split)}); "
+                            "give it a larger share")
 
     def mk(idx: np.ndarray) -> Split:
         return Split(torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
