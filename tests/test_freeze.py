@@ -46,6 +46,20 @@ def test_pinned_form_is_equivalent(name: str, tmp_path: Path) -> None:
     assert arch.graph.prune().isomorphic(frozen.arch.graph)
 
 
+@pytest.mark.parametrize("name", ["darts", "digits", "nb201"])
+def test_checking_a_pinned_arch_prints_no_warnings(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The options a pinned `choose` drops deactivate the decisions on those edges by design:
+    `check` of what `freeze --pinned` wrote is silent (imported by a relative path, as written)."""
+    pinned = tmp_path / "sub" / "pinned.nas"
+    pinned.parent.mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["freeze", str(EXAMPLES / f"{name}.nas"), "--random", "0", "--pinned", "-o", "sub/pinned.nas"]) == 0
+    capsys.readouterr()
+    assert main(["check", "sub/pinned.nas"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_nb201_exporter_string() -> None:
     fixes = ["nb201_cell.e01=nor_conv_3x3", "nb201_cell.e02=nor_conv_3x3", "nb201_cell.e12=nor_conv_3x3",
              "nb201_cell.e03=skip_connect", "nb201_cell.e13=nor_conv_3x3", "nb201_cell.e23=nor_conv_3x3"]

@@ -184,8 +184,13 @@ class Elaborator:
                                         f"pin it with 'fix {d.path} = ...' (candidates: {', '.join(d.labels)}), "
                                         "or declare a 'space'", d.span,
                                         (Note(f"arch '{space.name}' is defined here", space.name_span),))
+        # A decision that no assignment lets reach an output is worth a warning in a space.  Once
+        # `fix` pins exist, the options they rule out deactivate other decisions by design (the
+        # ops on edges a pinned `choose` dropped): warning about those is noise, and a
+        # decision dead in the base space is already reported when the base space is checked.
+        pinned = any(d.fixed is not None for d in result.decisions)
         for d in result.decisions:
-            if d.free and d.active_if == frozenset():
+            if d.free and d.active_if == frozenset() and not pinned:
                 self.warnings.append(NascError(f"decision '{d.path}' never reaches an output", d.span))
         return result
 
