@@ -17,7 +17,8 @@ from typing import Any
 
 from .base import (Artifact, Backend, BackendUnavailable, BuildError, BuildOptions, KernelTime, LatencyRecord,
                    MeasureProtocol, MeasurementUnavailable, Target)
-from .manifest import load_artifact, verify_files
+from .integrity import ArtifactIntegrityError, verify_artifact, verify_files
+from .manifest import load_artifact
 from .registry import ENTRY_POINT_GROUP, availability, backend_names, get_backend
 from .targets import get_target, known_targets, list_targets
 
@@ -25,7 +26,8 @@ __all__ = [
     "Artifact", "Backend", "BackendUnavailable", "BuildError", "BuildOptions", "ENTRY_POINT_GROUP",
     "KernelTime", "LatencyRecord", "MeasureProtocol", "MeasurementUnavailable", "Target", "availability",
     "backend_names", "build", "describe_targets", "get_backend", "get_target", "known_targets",
-    "list_targets", "load_and_run", "load_artifact", "measure", "verify_files",
+    "list_targets", "load_and_run", "load_artifact", "measure", "verify_files", "ArtifactIntegrityError",
+    "verify_artifact",
 ]
 
 

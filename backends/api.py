@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .base import Artifact, BuildOptions, LatencyRecord, MeasureProtocol, Target
+from .integrity import verify_artifact
 from .manifest import load_artifact
 from .registry import availability, get_backend
 from .targets import get_target, list_targets
@@ -41,18 +42,28 @@ def build(model: Any, example_inputs: Mapping[str, np.ndarray], *, out_dir: Path
 
 
 def measure(artifact: Artifact | Path | str, protocol: MeasureProtocol | None = None, *,
-            repeats: int | None = None) -> LatencyRecord:
-    """Time an artifact (or artifact folder) with its own backend."""
-    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+            repeats: int | None = None, verify: bool = True) -> LatencyRecord:
+    """Time an artifact (or artifact folder) with its own backend, after checking its files
+    against the manifest.  ``verify=False`` (or ``protocol.verify=False``) skips the sha256
+    check for artifacts edited on purpose; the record's protocol says so."""
     proto = protocol or MeasureProtocol()
-    if repeats is not None:
-        proto = replace(proto, repeats=repeats)
+    proto = replace(proto, verify=proto.verify and verify, **({"repeats": repeats} if repeats is not None else {}))
+    art = checked(artifact, proto.verify)
     return get_backend(art.backend).measure(art, proto)
 
 
-def load_and_run(artifact: Artifact | Path | str, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+def load_and_run(artifact: Artifact | Path | str, inputs: Mapping[str, np.ndarray], *,
+                 verify: bool = True) -> list[np.ndarray]:
+    """Outputs of the artifact on ``inputs``, after the same check as :func:`measure`."""
+    art = checked(artifact, verify)
     return get_backend(art.backend).load_and_run(art, inputs)
+
+
+def checked(artifact: Artifact | Path | str, verify: bool) -> Artifact:
+    """The artifact, verified against its manifest (layout always, sha256 unless ``verify`` is False)."""
+    if isinstance(artifact, Artifact):
+        return verify_artifact(artifact, contents=verify)
+    return load_artifact(artifact, verify=verify)
 
 
 def describe_targets() -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ figures stay in the manifest (``selection``), so the choice can be audited.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,6 +19,7 @@ from nasc.errors import BackendUnavailable, NascError
 from .base import Artifact, BuildOptions, LatencyRecord, MeasureProtocol, MeasurementUnavailable, Target
 from .common import prepare_out_dir
 from .manifest import load_artifact, update_manifest
+from .procs import owned_tempdir
 from .registry import get_backend
 
 __all__ = ["AutoBackend", "build_auto"]
@@ -35,9 +35,9 @@ def build_auto(model: Any, example_inputs: Mapping[str, np.ndarray], target: Tar
     report: dict[str, dict[str, Any]] = {}
     built: dict[str, Artifact] = {}
     timed: dict[str, LatencyRecord] = {}
-    with tempfile.TemporaryDirectory(prefix="nasc-auto-") as tmp:
+    with owned_tempdir("auto") as tmp:
         for name in candidates or list(target.backends):
-            status = _try_candidate(name, model, example_inputs, target, options, Path(tmp) / name, protocol)
+            status = _try_candidate(name, model, example_inputs, target, options, tmp / name, protocol)
             report[name] = status["report"]
             if "artifact" in status:
                 built[name] = status["artifact"]

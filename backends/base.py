@@ -122,6 +122,8 @@ class MeasureProtocol:
     ``batch`` and ``precision`` of ``None`` mean "whatever the artifact was built for";
     a value that disagrees with the artifact is an error rather than a silent mismatch.
     ``rpc`` (``HOST:PORT`` of a TVM RPC tracker) plus ``device_key`` measure remotely.
+    ``verify`` checks the artifact's files against its manifest before loading it (also in
+    the isolated child); ``False`` is for artifacts edited on purpose and stays in the record.
     """
 
     warmup: int = 10
@@ -136,6 +138,7 @@ class MeasureProtocol:
     rpc: str | None = None
     device_key: str | None = None
     rpc_timeout_s: int = 120
+    verify: bool = True
 
     def __post_init__(self) -> None:
         if self.repeats < 1 or self.number < 1 or self.warmup < 0 or self.threads < 1:

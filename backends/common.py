@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -15,19 +16,41 @@ from .base import BuildOptions, Target
 from .manifest import MANIFEST
 
 
+def check_out_dir(out_dir: Path | str) -> Path:
+    """Refuse an ``out_dir`` that cannot become an artifact folder, changing nothing: a file,
+    a non-empty folder that is not an artifact, or a place this process cannot write.
+
+    Called by ``nasc build`` before any work, so a bad ``--out`` costs no build time."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NascError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise NascError(f"--out {out} is a non-empty folder that is not a nasc artifact; refusing to overwrite")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NascError(f"--out {out}: {existing} is a file, not a folder")
+    try:  # a real write: permission bits do not tell for root, read-only mounts or full disks
+        fd, probe = tempfile.mkstemp(prefix=".nasc-write-test.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise NascError(f"--out {out}: cannot write in {existing} ({e.strerror or e})") from None
+    return out
+
+
 def prepare_out_dir(out_dir: Path | str) -> Path:
     """Create ``out_dir``; an old artifact there is replaced, any other non-empty folder is refused
     (a build must never delete files it did not write)."""
-    out = Path(out_dir)
+    out = check_out_dir(out_dir)
     if out.exists():
-        if not out.is_dir():
-            raise NascError(f"--out {out} exists and is not a directory")
-        entries = list(out.iterdir())
-        if entries and not (out / MANIFEST).is_file():
-            raise NascError(f"--out {out} is a non-empty folder that is not a nasc artifact; refusing to overwrite")
-        for e in entries:
+        for e in list(out.iterdir()):
             shutil.rmtree(e) if e.is_dir() and not e.is_symlink() else e.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NascError(f"--out {out}: cannot create the folder ({e.strerror or e})") from None
     return out
 
 

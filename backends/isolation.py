@@ -18,6 +18,7 @@ from typing import Callable
 from nasc.errors import NascError
 
 from .base import Artifact, LatencyRecord, MeasureProtocol
+from .procs import owned_tempdir, run_child
 
 THREAD_ENV = ("OMP_NUM_THREADS", "TVM_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 MARK = "NASC_RECORD "
@@ -35,7 +36,8 @@ def measure_maybe_isolated(artifact: Artifact, protocol: MeasureProtocol,
            json.dumps(child_protocol.to_dict())]
     timeout = 600 + protocol.rpc_timeout_s
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        with owned_tempdir("measure") as tmp:
+            proc = run_child(cmd, env=env, timeout=timeout, tmpdir=tmp)
     except subprocess.TimeoutExpired:
         raise NascError(f"isolated measurement of {artifact.dir} did not finish in {timeout} s") from None
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]

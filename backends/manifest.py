@@ -2,13 +2,13 @@
 
 Every build ends in :func:`write_manifest`, which hashes every file it left in the
 artifact directory; ``nasc measure DIR`` and device-side scripts start from
-:func:`load_artifact`.  Library versions come from package metadata (not imports), so
-writing a manifest never drags TVM into a process that did not need it.
+:func:`load_artifact`, which checks those hashes before anything is loaded.  Library
+versions come from package metadata (not imports), so writing a manifest never drags TVM
+into a process that did not need it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import platform
@@ -16,20 +16,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from nasc.errors import NascError
+from nasc.fsutil import atomic_write_text
 
 from .base import Artifact, BuildOptions, Target
+from .integrity import MANIFEST, sha256_file, verify_artifact
 
-MANIFEST = "manifest.json"
 FORMAT = "nasc-artifact/1"
 CORE_DISTS = ("torch", "numpy", "onnx", "onnxruntime", "apache-tvm", "apache-tvm-ffi", "tensorrt", "nasc")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def library_versions(dists: Iterable[str] = CORE_DISTS) -> dict[str, str]:
@@ -80,28 +73,61 @@ def write_manifest(out_dir: Path, *, backend: str, target: Target, precision: st
         "notes": list(notes),
         "details": dict(details or {}),
     }
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return artifact_from_manifest(out_dir, manifest)
 
 
-def read_manifest(art_dir: Path) -> dict[str, Any]:
-    path = Path(art_dir) / MANIFEST
+def read_manifest(art_dir: Path | str) -> dict[str, Any]:
+    """The parsed manifest of ``art_dir``, its fields' types checked (a NascError otherwise)."""
+    art_dir = Path(art_dir)
+    path = art_dir / MANIFEST
+    if not art_dir.exists():
+        raise NascError(f"artifact folder {art_dir} does not exist")
+    if not art_dir.is_dir():
+        raise NascError(f"{art_dir} is a file; an artifact is a folder with a {MANIFEST} (the --out of nasc build)")
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise NascError(f"{art_dir} is not a nasc artifact (no {MANIFEST})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise NascError(f"cannot read {path}: {e}") from None
     except json.JSONDecodeError as e:
         raise NascError(f"{path}: invalid JSON ({e})") from None
-    if data.get("format") != FORMAT:
-        raise NascError(f"{path}: unknown manifest format {data.get('format')!r} (expected {FORMAT})")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise NascError(f"{path}: unknown manifest format {found!r} (expected {FORMAT})")
+    _check_fields(path, data)
     return data
+
+
+def _check_fields(path: Path, m: Mapping[str, Any]) -> None:
+    """The fields :func:`artifact_from_manifest` reads, with the types it needs."""
+    def fail(field: str, want: str) -> None:
+        raise NascError(f"{path}: field '{field}' must be {want}")
+
+    for key in ("backend", "precision", "entry"):
+        if not isinstance(m.get(key), str):
+            fail(key, "a string")
+    target = m.get("target")
+    if not (isinstance(target, Mapping) and all(isinstance(target.get(k), str) for k in ("name", "kind"))):
+        fail("target", "a target record with a 'name' and a 'kind'")
+    files = m.get("files")
+    if not isinstance(files, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        fail("files", "an object of file name -> sha256")
+    shapes = m.get("input_shapes")
+    if not isinstance(shapes, Mapping) or not all(
+            isinstance(v, list) and all(isinstance(d, int) and d >= 0 for d in v) for v in shapes.values()):
+        fail("input_shapes", "an object of input name -> list of sizes")
+    for key, kind in (("input_dtypes", Mapping), ("output_names", list), ("notes", list), ("details", Mapping)):
+        if key in m and not isinstance(m[key], kind):
+            fail(key, "an object" if kind is Mapping else "a list")
 
 
 def update_manifest(art_dir: Path, **fields: Any) -> dict[str, Any]:
     """Add top-level fields (e.g. ``selection`` from ``--backend auto``) to an existing manifest."""
     data = read_manifest(art_dir)
     data.update(fields)
-    (Path(art_dir) / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
+    atomic_write_text(Path(art_dir) / MANIFEST, json.dumps(data, indent=2) + "\n")
     return data
 
 
@@ -122,15 +148,8 @@ def artifact_from_manifest(art_dir: Path, m: Mapping[str, Any]) -> Artifact:
     )
 
 
-def load_artifact(art_dir: Path | str) -> Artifact:
-    return artifact_from_manifest(Path(art_dir), read_manifest(Path(art_dir)))
-
-
-def verify_files(artifact: Artifact) -> list[str]:
-    """Names of files whose sha256 no longer matches the manifest (missing ones included)."""
-    bad = []
-    for name, digest in artifact.files.items():
-        p = artifact.dir / name
-        if not p.is_file() or sha256_file(p) != digest:
-            bad.append(name)
-    return bad
+def load_artifact(art_dir: Path | str, *, verify: bool = True) -> Artifact:
+    """The artifact in ``art_dir``, checked against its manifest before anyone loads it:
+    layout always, sha256 of every file unless ``verify=False`` (see :mod:`.integrity`)."""
+    art = artifact_from_manifest(Path(art_dir), read_manifest(Path(art_dir)))
+    return verify_artifact(art, contents=verify)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sys
 
+from nasc.errors import NascError
+
 from .base import MeasureProtocol
 from .isolation import MARK
 from .manifest import load_artifact
@@ -18,9 +20,13 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m nasc.backends.measure_worker ARTIFACT_DIR PROTOCOL_JSON", file=sys.stderr)
         return 2
-    artifact = load_artifact(argv[0])
     protocol = MeasureProtocol.from_dict(json.loads(argv[1]))
-    record = get_backend(artifact.backend).measure(artifact, protocol)
+    try:
+        artifact = load_artifact(argv[0], verify=protocol.verify)  # checked again: the parent's check was earlier
+        record = get_backend(artifact.backend).measure(artifact, protocol)
+    except NascError as e:
+        print(e.render(), file=sys.stderr)
+        return 2
     print(MARK + json.dumps(record.to_dict()), flush=True)
     return 0
 

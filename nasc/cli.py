@@ -232,8 +232,11 @@ def cmd_compile(args: argparse.Namespace, state: dict) -> int:
 
 
 def cmd_build(args: argparse.Namespace, state: dict) -> int:
+    from nasc.backends.common import check_out_dir
+
     from .deploy import build_arch, build_optimized
 
+    check_out_dir(args.out)
     if args.from_dir:
         if args.file or args.weights:
             raise UsageError("--from DIR builds the optimized IR in DIR; give no ARCH.nas or --weights with it")
@@ -262,8 +265,14 @@ def cmd_measure(args: argparse.Namespace, state: dict) -> int:
     import nasc.backends as nb
     from nasc.backends import MeasureProtocol
 
+    if (args.rpc is None) != (args.device_key is None):
+        raise UsageError("--rpc HOST:PORT and --device-key KEY go together")
+    if args.no_verify:
+        sys.stderr.write("nasc: warning: --no-verify: the artifact's files are not checked against the sha256s in "
+                         "its manifest (paths still are); an altered artifact runs whatever it now contains\n")
     proto = MeasureProtocol(repeats=args.repeat, warmup=args.warmup, threads=args.threads, isolate=args.isolate,
-                            per_kernel=args.per_kernel, rpc=args.rpc, device_key=args.device_key)
+                            per_kernel=args.per_kernel, rpc=args.rpc, device_key=args.device_key,
+                            verify=not args.no_verify)
     rec = nb.measure(args.dir, proto)
     if args.json:
         print(json.dumps(rec.to_dict()))
@@ -295,6 +304,20 @@ def _dnf_json(dnf, space) -> object:
     if not dnf:
         return False
     return [{space.decisions[d].path: sorted(s) for d, s in term} for term in dnf]
+
+
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type for an integer of at least ``least`` (argparse names the flag in its error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+
+    return parse
 
 
 def _space_command(sub, name: str, help: str, fn: Callable[[argparse.Namespace, dict], int]
@@ -386,21 +409,23 @@ def build_parser() -> argparse.ArgumentParser:
                    "onnxruntime, tvm, tensorrt or torch")
     b.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"])
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--tune-trials", type=int, default=0, help="MetaSchedule trials per kernel (TVM)")
-    b.add_argument("--batch", type=int, default=1)
-    b.add_argument("--repeat", type=int, default=30, help="measurement repeats used by --backend auto")
+    b.add_argument("--tune-trials", type=_count(0), default=0, help="MetaSchedule trials per kernel (TVM)")
+    b.add_argument("--batch", type=_count(1), default=1)
+    b.add_argument("--repeat", type=_count(1), default=30, help="measurement repeats used by --backend auto")
     b.add_argument("--out", "-o", required=True)
 
     m = sub.add_parser("measure", help="measure an artifact's latency (stated protocol)")
     m.add_argument("dir")
-    m.add_argument("--repeat", type=int, default=30)
-    m.add_argument("--warmup", type=int, default=10)
-    m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--repeat", type=_count(1), default=30)
+    m.add_argument("--warmup", type=_count(0), default=10)
+    m.add_argument("--threads", type=_count(1), default=2)
     m.add_argument("--isolate", action="store_true", help="measure in a fresh process")
     m.add_argument("--per-kernel", action="store_true", help="per-kernel times where the backend offers them")
     m.add_argument("--rpc", metavar="HOST:PORT", help="a TVM RPC tracker")
     m.add_argument("--device-key", metavar="KEY", help="the device's key at the tracker")
     m.add_argument("--json", action="store_true")
+    m.add_argument("--no-verify", action="store_true",
+                   help="skip the sha256 check of the artifact's files (for artifacts edited on purpose)")
     m.set_defaults(fn=cmd_measure)
 
     tg = sub.add_parser("targets", help="list targets with their backends and precisions")

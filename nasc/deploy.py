@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from .api import Compiled, decided
-from .errors import NascError
 from .lower.arch import ArchNet
 
 
@@ -26,16 +25,9 @@ def reference_module(compiled: Compiled, name: str | None = None, weights: Path 
     torch.manual_seed(seed)
     net = ArchNet(arch.graph.prune(), compiled.loader.ops)
     if weights is not None:
-        from safetensors.torch import load_file
+        from .weights import load_weights
 
-        try:
-            state = load_file(str(weights))
-        except (OSError, ValueError) as err:
-            raise NascError(f"cannot read weights {weights}: {err}") from None
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise NascError(f"weights {weights} do not match '{arch.name}': missing {list(missing)[:3]}, "
-                            f"unexpected {list(unexpected)[:3]}")
+        net.load_state_dict(load_weights(weights, expected=net.state_dict(), model=f"arch '{arch.name}'"))
     return net.eval()
 
 

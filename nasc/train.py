@@ -3,13 +3,13 @@
 The model is the arch's reference module (:class:`nasc.lower.arch.ArchNet`, BN with
 affine parameters), trained on the train and validation splits together with SGD,
 momentum, weight decay and a cosine schedule, and evaluated once on the held-out
-test split (which the search never saw).  Weights are saved as safetensors.
+test split (which the search never saw).  Weights are saved as safetensors carrying their
+own sha256 (:mod:`nasc.weights`), so a damaged copy is refused wherever it is loaded.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +20,11 @@ import torch.nn.functional as F
 
 from .api import Compiled, decided
 from .errors import NascSemanticError
+from .fsutil import atomic_write_text
 from .ir.cost import arch_cost
 from .lower.arch import ArchNet
 from .search.data import Split, load_dataset
+from .weights import save_weights
 
 
 @dataclass
@@ -78,11 +80,6 @@ def train(compiled: Compiled, cfg: dict[str, Any], out: Path, name: str | None =
                "seconds": time.perf_counter() - t0, "seed": seed, "dataset": cfg["dataset"],
                "test_samples": len(data.test)}
     out.mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import save_file
-
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    tmp = out / "weights.safetensors.tmp"
-    save_file(state, str(tmp), metadata={"arch": arch.name, "format": "nasc-archnet-v1"})
-    os.replace(tmp, out / "weights.safetensors")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    save_weights(out / "weights.safetensors", model.state_dict(), {"arch": arch.name, "format": "nasc-archnet-v1"})
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return TrainResult(metrics, model)

@@ -13,3 +13,11 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture
 def examples() -> Path:
     return EXAMPLES
+
+
+def frozen_arch(path: Path, space: str, seed: int) -> Path:
+    """Write a decided arch drawn (with ``seed``) from ``examples/SPACE.nas`` to ``path``."""
+    from nasc import api
+
+    path.write_text(api.freeze(api.load(EXAMPLES / f"{space}.nas"), seed=seed).text)
+    return path

@@ -8,7 +8,6 @@ Sessions use ``ORT_ENABLE_ALL`` and ``protocol.threads`` intra-op threads (defau
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -19,6 +18,7 @@ from ..common import check_request, prepare_out_dir
 from ..hostinfo import has_vnni, host_triple
 from ..isolation import measure_maybe_isolated
 from ..manifest import library_versions, write_manifest
+from ..procs import owned_tempdir
 from ..timing import make_record, random_inputs, time_calls
 
 __all__ = ["OrtBackend", "make_session"]
@@ -63,8 +63,8 @@ class OrtBackend:
         ref = run_torch(m, example_inputs)
         names = output_names(len(ref), options.output_names)
         details: dict[str, object] = {"opset": OPSET, "exporter": "torch.onnx.export(dynamo=False)"}
-        with tempfile.TemporaryDirectory(prefix="nasc-ort-") as tmp:
-            fp32 = export_onnx(m, example_inputs, Path(tmp) / "model.fp32.onnx", names)
+        with owned_tempdir("ort") as tmp:
+            fp32 = export_onnx(m, example_inputs, tmp / "model.fp32.onnx", names)
             if options.precision == "int8":
                 specs = input_specs(example_inputs)
                 batches, origin = calibration_batches(specs, options.calib_samples, options.seed,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,6 +21,7 @@ from ..common import cache_root, check_request, prepare_out_dir
 from ..hostinfo import local_gpu_arch
 from ..isolation import measure_maybe_isolated
 from ..manifest import library_versions, write_manifest
+from ..procs import owned_tempdir
 from ..timing import make_record, random_inputs
 
 __all__ = ["TensorRTBackend", "NOT_BUILT"]
@@ -76,8 +76,8 @@ class TensorRTBackend:
         ref = run_torch(m, example_inputs)
         names = output_names(len(ref), options.output_names)
         details: dict[str, Any] = {"opset": OPSET}
-        with tempfile.TemporaryDirectory(prefix="nasc-trt-") as tmp:
-            fp32 = export_onnx(m, example_inputs, Path(tmp) / "model.fp32.onnx", names)
+        with owned_tempdir("trt") as tmp:
+            fp32 = export_onnx(m, example_inputs, tmp / "model.fp32.onnx", names)
             if options.precision == "int8":
                 batches, origin = calibration_batches(input_specs(example_inputs), options.calib_samples,
                                                       options.seed, options.calibration)

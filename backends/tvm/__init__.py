@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,6 +25,7 @@ from ..common import cache_root, check_request, prepare_out_dir
 from ..hostinfo import libcuda_loadable, local_gpu_arch, nvcc_version
 from ..isolation import measure_maybe_isolated
 from ..manifest import library_versions, read_manifest, write_manifest
+from ..procs import owned_tempdir
 from .device_code import inspect_file
 from .toolchain import cuda_stub_dir, link_plan, run_worker
 
@@ -73,8 +73,8 @@ class TvmBackend:
         m, bn_note = fold_batchnorm(m, len(example_inputs))
         lib_name, cross, link_note = link_plan(target.host_triple)
         onnx_model = (options.extra or {}).get("onnx_model")
-        with tempfile.TemporaryDirectory(prefix="nasc-tvm-") as tmp:
-            program = Path(tmp) / "model.pt2"
+        with owned_tempdir("tvm-build") as tmp:
+            program = tmp / "model.pt2"
             if not onnx_model:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -4,20 +4,44 @@ as ``run_on_device.py``; needs only numpy and TVM's Python package on the device
 
     python3 run_on_device.py [ARTIFACT_DIR] [--device cuda|cpu] [--repeats 30] [--number 10]
 
-It checks the outputs against the torch reference saved at build time (io_check.npz),
-then prints one JSON latency record (median/p90 over repeats).  If the manifest says the
-CUDA code is *source*, TVM compiles it at load time with nvcc (or NVRTC), which must be
-installed on the device.
+Before loading anything it checks every file against the sha256s of manifest.json and that
+no listed path leaves the folder (the library is native code; ``--no-verify`` skips the
+sha256 part for artifacts edited on purpose).  It checks the outputs against the torch
+reference saved at build time (io_check.npz), then prints one JSON latency record
+(median/p90 over repeats).  If the manifest says the CUDA code is *source*, TVM compiles
+it at load time with nvcc (or NVRTC), which must be installed on the device.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import sys
 from pathlib import Path
+
+
+def problems(art: Path, manifest: dict, contents: bool) -> list[str]:
+    """This script's own check (it runs where nasc is not installed): paths stay inside the
+    folder, the entry is listed, and with ``contents`` every listed file has its sha256."""
+    root = art.resolve()
+    files = manifest.get("files") or {}
+    out = []
+    for name in [*files, manifest.get("entry")]:
+        if not isinstance(name, str) or name.startswith("/") or ".." in name.split("/") \
+                or root not in (art / name).resolve().parents:  # (Path.is_relative_to needs Python 3.9)
+            out.append(f"{name!r}: outside the artifact")
+    if out or manifest["entry"] not in files:
+        return out or [f"{manifest['entry']}: the entry is not listed in the manifest"]
+    for name, digest in files.items() if contents else ():
+        path = art / name
+        if not path.is_file():
+            out.append(f"{name}: missing")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            out.append(f"{name}: changed")
+    return out
 
 
 def main() -> int:
@@ -28,10 +52,15 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--number", type=int, default=10)
     ap.add_argument("--no-check", action="store_true")
+    ap.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the files")
     args = ap.parse_args()
 
     art = Path(args.artifact)
     manifest = json.loads((art / "manifest.json").read_text())
+    bad = problems(art, manifest, contents=not args.no_verify)
+    if bad:
+        print(f"{art} does not match its manifest.json; nothing was loaded:\n  " + "\n  ".join(bad), file=sys.stderr)
+        return 2
     kind = manifest["target"]["kind"]
     device = args.device or ("cpu" if kind == "cpu" else "cuda")
     if manifest.get("details", {}).get("device_code", {}).get("form") == "source":

@@ -128,7 +128,7 @@ def measure_rpc(artifact: Artifact, protocol: MeasureProtocol, target_kind: str)
     try:
         tracker = rpc.connect_tracker(host, port)
         remote = tracker.request(protocol.device_key, priority=1, session_timeout=protocol.rpc_timeout_s)
-    except (RuntimeError, OSError, tvm.error.TVMError) as e:
+    except (RuntimeError, OSError, tvm.error.RPCError) as e:
         raise MeasurementUnavailable(f"could not get device '{protocol.device_key}' from tracker "
                                      f"{protocol.rpc}: {e}") from None
     remote.upload(str(artifact.entry_path))

@@ -14,12 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 from ..base import BuildError
 from ..hostinfo import host_triple
+from ..procs import owned_tempdir, run_child
 
 STUB_SYMBOLS = ("cuDeviceGetName", "cuFuncSetAttribute", "cuGetErrorName", "cuGetErrorString",
                 "cuLaunchKernelEx", "cuModuleGetFunction", "cuModuleLoadData", "cuModuleUnload",
@@ -72,14 +72,14 @@ def cuda_stub_dir(cache: Path) -> tuple[Path | None, str]:
 
 def run_worker(spec: Mapping[str, Any], env_extra: Mapping[str, str], timeout_s: float) -> dict[str, Any]:
     """Run the compile worker on ``spec``; return its result or raise BuildError with its stderr."""
-    with tempfile.TemporaryDirectory(prefix="nasc-tvm-") as tmp:
-        spec_path = Path(tmp) / "spec.json"
-        result_path = Path(tmp) / "result.json"
+    with owned_tempdir("tvm-worker") as tmp:
+        spec_path = tmp / "spec.json"
+        result_path = tmp / "result.json"
         spec_path.write_text(json.dumps({**spec, "result": str(result_path)}))
         env = {**os.environ, **env_extra}
         try:
-            proc = subprocess.run([sys.executable, "-m", "nasc.backends.tvm.compile_worker", str(spec_path)],
-                                  capture_output=True, text=True, env=env, timeout=timeout_s)
+            proc = run_child([sys.executable, "-m", "nasc.backends.tvm.compile_worker", str(spec_path)],
+                             env=env, timeout=timeout_s, tmpdir=tmp)
         except subprocess.TimeoutExpired:
             raise BuildError(f"TVM compile did not finish in {timeout_s:.0f} s") from None
         if proc.returncode != 0 or not result_path.is_file():

@@ -47,13 +47,13 @@ class BuiltModule(NamedTuple):
 
 
 def load_opt(opt_dir: str | Path) -> OptIR:
-    from safetensors.torch import load_file
+    from ..weights import load_weights
 
     d = Path(opt_dir)
     for f in ("ir.json", "weights.safetensors"):
         if not (d / f).is_file():
             raise NascError(f"{d} is not an optimized model folder (no {f}); make one with nasc opt")
-    return from_json(json.loads((d / "ir.json").read_text()), load_file(str(d / "weights.safetensors")))
+    return from_json(json.loads((d / "ir.json").read_text()), load_weights(d / "weights.safetensors"))
 
 
 def build_module(opt_dir: str | Path, *, simulate_quant: bool = False, batch: int = 1,

@@ -17,7 +17,6 @@ The stages, in order (each a function of its inputs):
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..errors import NascError
+from ..fsutil import atomic_path, atomic_write_text
+from ..weights import load_weights, save_weights
 from .base import Calibration, Instrument, PassContext, PassRegistry, PipelineRun, parse_pipeline
 from .ir import OptIR
 
@@ -108,7 +108,7 @@ def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir:
     arch = api.decided(compiled, space, "optimize")
     graph = arch.graph.prune()
     lib = compiled.loader.ops
-    state = _load_weights(Path(weights))
+    state = load_weights(weights, expected=ArchNet(graph, lib).state_dict(), model=f"arch '{arch.name}'")
     ir0 = from_arch(graph, lib, state, arch.name)
     cfg, exp_ref = load_experiment(compiled, arch_path, experiment, overrides)
     seed = int(cfg["seed"])
@@ -141,7 +141,7 @@ def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir:
         doc["accuracy_note"] = ("no accuracy: the arch has no experiment with a dataset matching its input"
                                 if exp_ref is None or len(graph.inputs) == 1 else "no accuracy: several inputs")
     doc["seconds"] = round(time.perf_counter() - t0, 3)
-    (out / "opt.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(out / "opt.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return OptOutcome(ir, doc, out)
 
 
@@ -168,18 +168,6 @@ def evaluate_accuracy(reference: torch.nn.Module, state: dict[str, torch.Tensor]
     return out
 
 
-def _load_weights(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise NascError(f"weights file not found: {path}")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError) as e:
-        raise NascError(f"cannot read weights {path}: {e}") from None
-
-
 def _precision_counts(ir: OptIR) -> dict[str, int]:
     counts: dict[str, int] = {}
     for n in ir.ops():
@@ -192,16 +180,13 @@ def _ort_can_run(ir: OptIR) -> bool:
 
 
 def _write(ir: OptIR, out: Path, calib: Calibration | None) -> dict[str, str]:
-    from safetensors.torch import save_file
-
-    (out / "ir.json").write_text(ir.to_json_text())
-    tmp = out / "weights.safetensors.tmp"
-    save_file(ir.tensors(), str(tmp), metadata={"format": "nasc-opt-v1", "arch": ir.name})
-    os.replace(tmp, out / "weights.safetensors")
+    atomic_write_text(out / "ir.json", ir.to_json_text())
+    save_weights(out / "weights.safetensors", ir.tensors(), {"format": "nasc-opt-v1", "arch": ir.name})
     files = {"ir.json": "the annotated IR", "weights.safetensors": "tensors named in ir.json (n<id>.<param>)"}
     if calib is not None and ir.quant_config:
         n = int(ir.quant_config.get("calib_samples", 0))
         batch = calib.batches(n)[0]
-        np.savez(out / "calibration.npz", **{k: v.numpy() for k, v in batch.items()})
+        with atomic_path(out / "calibration.npz") as tmp, tmp.open("wb") as fh:
+            np.savez(fh, **{k: v.numpy() for k, v in batch.items()})
         files["calibration.npz"] = f"the {n} calibration inputs ({calib.source}), for backends that calibrate"
     return files
