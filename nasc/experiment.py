@@ -5,7 +5,8 @@ are not part of the space: never hashed into it, never copied into a frozen
 arch.  Every key is checked against :data:`SCHEMA` (unknown keys and wrong types
 are errors at the offending line and column), and values may only be literals
 (an experiment cannot refer to space variables).  Precedence: ``--set`` >
-the experiment section > :data:`SCHEMA` defaults.
+the experiment section > the chosen algorithm's own defaults
+(:data:`ALGORITHM_DEFAULTS`) > :data:`SCHEMA` defaults.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ SCHEMA: dict[str, Any] = {
         "a_beta2": Key("float", 0.999),
         "tau_start": Key("float", 10.0), "tau_end": Key("float", 0.1),
         "tau_schedule": Key("choice", "linear", ("linear", "exponential")),
-        "partial_channels": Key("int", 1, doc="PC-DARTS K (1 = off)"),
+        "partial_channels": Key("int", 1, doc="PC-DARTS K (1 = off; algo pcdarts defaults to 4)"),
         "latency_weight": Key("float", 0.0), "penalty": Key("float", 1.0),
         "l1": Key("float", 0.0), "beta_reg": Key("float", 0.0), "aux_skip": Key("float", 0.0),
-        "zero_one": Key("float", 0.0), "pcgrad": Key("bool", False),
+        "zero_one": Key("float", 0.0, doc="FairDARTS zero-one loss weight (algo fairdarts defaults to 10)"),
+        "pcgrad": Key("bool", False),
         "skip_warn": Key("float", 0.5), "early_stop": Key("bool", False), "beam": Key("int", 8),
         "warmup": Key("int", 0),
     },
@@ -59,6 +61,14 @@ SCHEMA: dict[str, Any] = {
         "momentum": Key("float", 0.9), "wd": Key("float", 3e-4), "grad_clip": Key("float", 5.0),
     },
     "budget": {"wallclock": Key("time", None)},
+}
+
+# The settings that make an algorithm what its paper describes, used when the
+# experiment selects that algorithm and sets no value of its own: without them
+# "fairdarts" would run without its zero-one loss and "pcdarts" on all channels.
+ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fairdarts": {"zero_one": 10.0},  # w_01 of the FairDARTS paper
+    "pcdarts": {"partial_channels": 4},  # K of the PC-DARTS paper
 }
 
 
@@ -117,7 +127,7 @@ def _fail(key: str, want: str, value: Any, span: Span | None) -> Any:
 
 
 def _apply(items: tuple[A.Setting | A.Section, ...], schema: dict[str, Any], out: dict[str, Any],
-           prefix: str) -> None:
+           prefix: str, explicit: dict[str, Span | None]) -> None:
     for it in items:
         if isinstance(it, A.Section):
             sub = schema.get(it.name)
@@ -125,7 +135,7 @@ def _apply(items: tuple[A.Setting | A.Section, ...], schema: dict[str, Any], out
                 raise ExperimentError(f"unknown experiment section '{prefix}{it.name}'"
                                       f"{did_you_mean(it.name, [k for k, v in schema.items() if isinstance(v, dict)])}",
                                       it.span)
-            _apply(it.items, sub, out[it.name], f"{prefix}{it.name}.")
+            _apply(it.items, sub, out[it.name], f"{prefix}{it.name}.", explicit)
             continue
         node, target = schema, out
         for part in it.key[:-1]:
@@ -140,15 +150,21 @@ def _apply(items: tuple[A.Setting | A.Section, ...], schema: dict[str, Any], out
         if not isinstance(spec, Key):
             raise ExperimentError(f"unknown experiment key '{full}'{did_you_mean(last, list(node))}", it.span)
         target[last] = _coerce(full, spec, _literal(it.value, full), it.value.span)
+        explicit[full] = it.span
 
 
 def resolve(exp: A.Experiment | None, overrides: list[str] = ()) -> dict[str, Any]:
-    """Defaults, then the section's settings, then ``--set key=value`` overrides."""
+    """Defaults, then the section's settings, then ``--set key=value`` overrides.
+
+    Keys neither the section nor ``--set`` names take the chosen algorithm's defaults.
+    """
     cfg = copy.deepcopy(defaults())
+    explicit: dict[str, Span | None] = {}  # dotted key -> where it was set (None: --set)
     if exp is not None:
-        _apply(exp.items, SCHEMA, cfg, "")
+        _apply(exp.items, SCHEMA, cfg, "", explicit)
     for raw in overrides:
-        apply_override(cfg, raw)
+        explicit[apply_override(cfg, raw)] = None
+    _algorithm_settings(cfg["search"], explicit)
     split = cfg["split"]
     total = split["train"] + split["val"] + split["test"]
     if abs(total - 1.0) > 1e-6:
@@ -156,8 +172,22 @@ def resolve(exp: A.Experiment | None, overrides: list[str] = ()) -> dict[str, An
     return cfg
 
 
-def apply_override(cfg: dict[str, Any], raw: str) -> None:
-    """``--set search.epochs=2``: the value is parsed as a .nas literal and type-checked."""
+def _algorithm_settings(search: dict[str, Any], explicit: dict[str, Span | None]) -> None:
+    """Fill the algorithm's own defaults into keys nobody set, then reject settings that contradict it."""
+    for key, value in ALGORITHM_DEFAULTS.get(search["algo"], {}).items():
+        if f"search.{key}" not in explicit:
+            search[key] = value
+    k = search["partial_channels"]
+    where = explicit.get("search.partial_channels")
+    if k < 1:
+        raise ExperimentError(f"'search.partial_channels' is the PC-DARTS K and must be at least 1, got {k}", where)
+    if search["algo"] == "pcdarts" and k == 1:
+        raise ExperimentError("algo \"pcdarts\" with partial_channels = 1 would be plain DARTS; set "
+                              "partial_channels to a K >= 2 (PC-DARTS uses 4) or use algo \"darts\"", where)
+
+
+def apply_override(cfg: dict[str, Any], raw: str) -> str:
+    """``--set search.epochs=2``: the value is parsed as a .nas literal and type-checked; returns the key."""
     if "=" not in raw:
         raise UsageError(f"--set takes key=value, got '{raw}'")
     key, text = (x.strip() for x in raw.split("=", 1))
@@ -177,6 +207,7 @@ def apply_override(cfg: dict[str, Any], raw: str) -> None:
     setting = mod.items[0].items[0]  # type: ignore[union-attr]
     value = _literal(setting.value, key) if not isinstance(setting.value, A.Name) else setting.value.id
     target[parts[-1]] = _coerce(key, spec, value, None)
+    return ".".join(parts)
 
 
 def select(module: Any, name: str | None) -> tuple[A.Experiment | None, str | None]:

@@ -55,6 +55,32 @@ def test_set_overrides_with_types() -> None:
         experiment.resolve(None, ["search.epochs=2.5"])
 
 
+def test_an_algorithm_brings_its_defaults_unless_the_key_is_set() -> None:
+    """fairdarts: zero_one = 10 and pcdarts: partial_channels = 4, unless the section or --set names the key."""
+    def search(exp_text: str | None = None, *overrides: str) -> dict:
+        return experiment.resolve(_exp(exp_text) if exp_text else None, list(overrides))["search"]
+
+    assert search()["zero_one"] == 0.0 and search()["partial_channels"] == 1
+    assert search(None, "search.algo=fairdarts")["zero_one"] == 10.0
+    assert search(None, "search.algo=fairdarts", "search.zero_one=0")["zero_one"] == 0.0
+    assert search('experiment { search { algo = "fairdarts"; zero_one = 0 } }')["zero_one"] == 0.0
+    assert search('experiment { search.algo = "darts" }', "search.algo=fairdarts")["zero_one"] == 10.0
+    assert search(None, "search.algo=pcdarts")["partial_channels"] == 4
+    assert search('experiment { search { algo = "pcdarts"; partial_channels = 2 } }')["partial_channels"] == 2
+    assert search(None, "search.algo=darts", "search.partial_channels=2")["partial_channels"] == 2
+
+
+def test_pcdarts_with_one_channel_part_is_an_error_at_the_setting() -> None:
+    with pytest.raises(ExperimentError, match='algo "pcdarts" with partial_channels = 1 would be plain DARTS') as err:
+        experiment.resolve(_exp('experiment e {\n    search {\n        algo = "pcdarts"\n'
+                                '        partial_channels = 1\n    }\n}\n'))
+    assert (err.value.span.line, err.value.span.col) == (4, 9)
+    with pytest.raises(ExperimentError, match="plain DARTS"):
+        experiment.resolve(None, ["search.algo=pcdarts", "search.partial_channels=1"])
+    with pytest.raises(ExperimentError, match="must be at least 1, got 0"):
+        experiment.resolve(None, ["search.partial_channels=0"])
+
+
 def test_check_validates_experiments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "x.nas"
     p.write_text("experiment e {\n    train { epochs = true }\n}\n")

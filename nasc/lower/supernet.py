@@ -308,6 +308,7 @@ class Supernet(nn.Module):
         self.nodes = nn.ModuleDict()
         self.adapters = nn.ModuleDict()
         self.partial: dict[int, tuple[int, int]] = {}  # mixed node -> (input node, K)
+        self.partial_refused: dict[int, str] = {}  # mixed node -> why it runs on all channels
         live = graph.live()
         pc_inputs = self._partial_channel_plan(partial_channels) if partial_channels > 1 else {}
         for n in graph:
@@ -342,7 +343,11 @@ class Supernet(nn.Module):
         init_weights(self)
 
     def _partial_channel_plan(self, k: int) -> dict[int, int]:
-        """Candidate op nodes to build at 1/K width, for mixed nodes whose candidates all read one tensor."""
+        """Candidate op nodes to build at 1/K width, for mixed nodes whose candidates all read one tensor.
+
+        A mixed node that cannot be split keeps all its channels; the reason is kept in
+        ``partial_refused`` so a search that asked for partial channels can say why it got none.
+        """
         plan: dict[int, int] = {}
         g = self.graph
         for n in g:
@@ -351,10 +356,18 @@ class Supernet(nn.Module):
             cands = [g.node(i) for i in n.inputs]
             sources = {_candidate_source(g, c) for c in cands}
             if len(sources) != 1:
+                self.partial_refused[n.id] = "its candidates read different tensors"
                 continue
             (src,) = sources
             x = g.node(src)
-            if len(x.shape) != 4 or not isinstance(x.shape[1], int) or x.shape[1] % k:
+            if len(x.shape) != 4:
+                self.partial_refused[n.id] = "its input is not an image tensor [B, C, H, W]"
+                continue
+            if not isinstance(x.shape[1], int):
+                self.partial_refused[n.id] = "its input's channel count is a decision"
+                continue
+            if x.shape[1] % k:
+                self.partial_refused[n.id] = f"its input's {x.shape[1]} channels do not split into {k} parts"
                 continue
             ok = all(c.id == src or (c.kind == "op" and len(g.consumers(c.id)) == 1 and
                                      (dict(c.attrs).get("C", x.shape[1]) == x.shape[1]) and
@@ -362,6 +375,7 @@ class Supernet(nn.Module):
                                                                                     else 1) == 0)
                      for c in cands)
             if not ok:
+                self.partial_refused[n.id] = "a candidate changes the channel count or cannot run on 1/K of them"
                 continue
             for c in cands:
                 if c.id != src:
@@ -474,10 +488,13 @@ class Supernet(nn.Module):
             return sum(vals[n.inputs[p]] for p in pos)
         if n.kind == "mixed":
             w = gates.mix[d]
+            sampled = gates.hard_index.get(d)
             total = None
             for pos, src in enumerate(n.inputs):
-                if src not in vals:
-                    continue  # not sampled
+                if src not in vals or (sampled is not None and n.select[pos] != sampled):
+                    # not sampled; a skip's input may be computed anyway, but its zero-valued
+                    # term would still pass gradient to its α (only the sampled one's should)
+                    continue
                 y = vals[src]
                 if n.id in self.partial and src == self.partial[n.id][0]:
                     xs = vals[src]

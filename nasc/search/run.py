@@ -74,6 +74,24 @@ def _check_input(space, data: Dataset) -> None:
                                 f"{data.classes} classes", g.node(g.outputs[0]).span)
 
 
+def _check_partial(net: Supernet, s: dict[str, Any]) -> None:
+    """Partial channels were asked for (K > 1) but no mixed op can use them: say why, rather than run DARTS."""
+    k = s["partial_channels"]
+    if k <= 1 or net.partial:
+        return
+    head = f"algo \"{s['algo']}\" with partial_channels = {k}"
+    if not net.partial_refused:
+        raise NascError(f"{head}: space '{net.space.name}' has no choice of ops to run on partial channels")
+    by_reason: dict[str, list[str]] = {}
+    for n, why in sorted(net.partial_refused.items()):
+        by_reason.setdefault(why, []).append(f"'{net.space.decisions[net.graph.node(n).decision].path}'")
+    reasons = "; ".join(f"{why} ({', '.join(paths[:3])}{f' and {len(paths) - 3} more' if len(paths) > 3 else ''})"
+                        for why, paths in by_reason.items())
+    first = net.graph.node(min(net.partial_refused)).span
+    raise NascError(f"{head}: no choice of ops in space '{net.space.name}' can run on 1/{k} of its channels, "
+                    f"so the search would be plain DARTS: {reasons}", first)
+
+
 def _probs(net: Supernet) -> dict[int, torch.Tensor]:
     return {d: net.arch.option_probs(d) for d in net.arch.ids()}
 
@@ -128,8 +146,8 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
     _check_input(space, data)
     lib = compiled.loader.ops
     gen = torch.Generator().manual_seed(seed)
-    net = Supernet(space, lib, partial_channels=s["partial_channels"] if s["algo"] == "pcdarts" or
-                   s["partial_channels"] > 1 else 1, generator=gen)
+    net = Supernet(space, lib, partial_channels=s["partial_channels"], generator=gen)
+    _check_partial(net, s)
     objective = Objective(space, lib, cfg, target)
     steps = math.ceil(len(data.train) / s["batch"])
     opt = Bilevel(net, cfg, steps, gate)
