@@ -23,7 +23,7 @@ def check_out_dir(out_dir: Path | str) -> Path:
     Called by ``nasc build`` before any work, so a bad ``--out`` costs no build time."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise NascError(f"--out {out} exists and is not a directory")
+        raise NascError(f"--out {out} is a file, not a directory")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise NascError(f"--out {out} is a non-empty folder that is not a nasc artifact; refusing to overwrite")
     existing = out

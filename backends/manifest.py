@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from nasc.errors import NascError
-from nasc.fsutil import atomic_write_text
+from nasc.fsio import atomic_write
 
 from .base import Artifact, BuildOptions, Target
 from .integrity import MANIFEST, sha256_file, verify_artifact
@@ -73,7 +73,7 @@ def write_manifest(out_dir: Path, *, backend: str, target: Target, precision: st
         "notes": list(notes),
         "details": dict(details or {}),
     }
-    atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return artifact_from_manifest(out_dir, manifest)
 
 
@@ -127,7 +127,7 @@ def update_manifest(art_dir: Path, **fields: Any) -> dict[str, Any]:
     """Add top-level fields (e.g. ``selection`` from ``--backend auto``) to an existing manifest."""
     data = read_manifest(art_dir)
     data.update(fields)
-    atomic_write_text(Path(art_dir) / MANIFEST, json.dumps(data, indent=2) + "\n")
+    atomic_write(Path(art_dir) / MANIFEST, json.dumps(data, indent=2) + "\n")
     return data
 
 

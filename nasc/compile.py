@@ -20,6 +20,7 @@ from typing import Any, Callable, TextIO
 
 from .api import Compiled
 from .fsio import write_json
+from .weights import contents_sha256, load_weights
 from .ir.archtext import space_hash
 
 
@@ -112,7 +113,7 @@ class _Stages:
 def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_name: str | None = None,
                   target: str = "cpu", backend: str = "auto", precision: str = "fp32",
                   experiment_ref: str | None = None, log: TextIO | None = None) -> dict[str, Any]:
-    from .search.run import search
+    from .search.run import checkpoint_matches, search
     from .train import train
 
     out.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     sdir, tdir, adir = out / "search", out / "train", out / "artifact"
 
     def do_search() -> dict[str, Any]:
-        resume = (sdir / "checkpoint.pt").exists() and not (sdir / "arch.nas").exists()
+        resume = checkpoint_matches(sdir, space, cfg)  # a checkpoint of another search is not resumed
         res = search(compiled, cfg, sdir, space.name, resume=resume, target=target, progress=log,
                      experiment_ref=experiment_ref)
         return {k: res.summary[k] for k in ("arch_sha256", "params", "macs", "decisions", "constraints")}
@@ -144,8 +145,11 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
                          precision=precision, seed=int(cfg["seed"]))
         return {"backend": art.backend, "target": art.target, "precision": art.precision, "notes": list(art.notes)}
 
-    built = stages.run("build", _sha(_file_sha(arch_file), _file_sha(tdir / "weights.safetensors"), target,
-                                     backend, precision), [adir], do_build)
+    # keyed by the weights' contents, not their file bytes (safetensors may order its header
+    # differently on every write): a deterministic retraining keeps the build
+    weights_sha = contents_sha256(load_weights(tdir / "weights.safetensors"))[0]
+    built = stages.run("build", _sha(_file_sha(arch_file), weights_sha, target, backend, precision), [adir],
+                       do_build)
     latency = _latency(arch, adir, target)
     report = {"space": space.name, "target": target, "arch": str(arch_file), "test_accuracy":
               trained["test_accuracy"], "params": trained["params"], "macs": trained["macs"], "artifact": str(adir),

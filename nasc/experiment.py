@@ -92,6 +92,10 @@ def _literal(e: A.Expr, key: str) -> Any:
     raise ExperimentError(f"'{key}' must be a literal (experiments cannot refer to names or compute)", e.span)
 
 
+_WANT = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+         "choice": "a string", "time": "a time such as 60s"}
+
+
 def _coerce(key: str, spec: Key, value: Any, span: Span | None) -> Any:
     t = spec.type
     if t == "int" and isinstance(value, int) and not isinstance(value, bool):
@@ -109,9 +113,7 @@ def _coerce(key: str, spec: Key, value: Any, span: Span | None) -> Any:
         return value
     if t == "time" and isinstance(value, tuple) and value[0] == "time":
         return value[1]
-    want = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-            "choice": "a string", "time": "a time such as 60s"}[t]
-    return _fail(key, want, value, span)
+    return _fail(key, _WANT[t], value, span)
 
 
 def _fail(key: str, want: str, value: Any, span: Span | None) -> Any:
@@ -165,11 +167,65 @@ def resolve(exp: A.Experiment | None, overrides: list[str] = ()) -> dict[str, An
     for raw in overrides:
         explicit[apply_override(cfg, raw)] = None
     _algorithm_settings(cfg["search"], explicit)
+    _check_ranges(cfg, explicit)
     split = cfg["split"]
     total = split["train"] + split["val"] + split["test"]
     if abs(total - 1.0) > 1e-6:
         raise ExperimentError(f"split fractions must sum to 1, got {total:g}", exp.span if exp else None)
     return cfg
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric key: an interval, each end open or closed (None: unbounded)."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def holds(self, v: float) -> bool:
+        return ((self.lo is None or (v > self.lo if self.lo_open else v >= self.lo))
+                and (self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)))
+
+    def describe(self) -> str:
+        if self.hi is None:
+            return f"{'greater than' if self.lo_open else 'at least'} {self.lo:g}"
+        return f"in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+
+
+POSITIVE, NON_NEGATIVE, AT_LEAST_1 = Range(0, lo_open=True), Range(0), Range(1)
+FRACTION, UNIT_OPEN = Range(0, 1), Range(0, 1, hi_open=True)
+RANGES: dict[str, Range] = {
+    "seed": NON_NEGATIVE,
+    "split.train": Range(0, 1, lo_open=True), "split.val": Range(0, 1, lo_open=True),
+    "split.test": Range(0, 1, lo_open=True),
+    "search.order": Range(1, 2), "search.epochs": AT_LEAST_1, "search.batch": AT_LEAST_1,
+    "search.w_lr": POSITIVE, "search.w_lr_min": NON_NEGATIVE, "search.w_momentum": UNIT_OPEN,
+    "search.w_wd": NON_NEGATIVE, "search.grad_clip": POSITIVE, "search.a_lr": POSITIVE, "search.a_wd": NON_NEGATIVE,
+    "search.a_beta1": UNIT_OPEN, "search.a_beta2": UNIT_OPEN, "search.tau_start": POSITIVE, "search.tau_end": POSITIVE,
+    "search.latency_weight": NON_NEGATIVE, "search.penalty": NON_NEGATIVE, "search.l1": NON_NEGATIVE,
+    "search.beta_reg": NON_NEGATIVE, "search.aux_skip": NON_NEGATIVE, "search.zero_one": NON_NEGATIVE,
+    "search.skip_warn": FRACTION, "search.beam": AT_LEAST_1, "search.warmup": NON_NEGATIVE,
+    "train.epochs": AT_LEAST_1, "train.batch": AT_LEAST_1, "train.lr": POSITIVE, "train.momentum": UNIT_OPEN,
+    "train.wd": NON_NEGATIVE, "train.grad_clip": POSITIVE, "budget.wallclock": POSITIVE,
+}
+"""Value ranges of numeric keys: a negative learning rate or zero epochs is a user mistake that
+must be named here, not a run that "trains" with a loss of 0.000 and exits 0."""
+
+
+def _check_ranges(cfg: dict[str, Any], explicit: dict[str, Span | None]) -> None:
+    for key, rng in RANGES.items():
+        section, _, last = key.rpartition(".")
+        value = (cfg[section] if section else cfg)[last]
+        if value is not None and not rng.holds(value):
+            where = "" if explicit.get(key) is not None else " (from --set)" if key in explicit else ""
+            raise ExperimentError(f"'{key}' must be {rng.describe()}, got {value:g}{where}", explicit.get(key))
+    s = cfg["search"]
+    if s["warmup"] >= s["epochs"]:
+        raise ExperimentError(f"'search.warmup' ({s['warmup']}) must be less than 'search.epochs' ({s['epochs']}): "
+                              "with no epoch after the warm-up the architecture would be chosen without any search",
+                              explicit.get("search.warmup") or explicit.get("search.epochs"))
 
 
 def _algorithm_settings(search: dict[str, Any], explicit: dict[str, Span | None]) -> None:
@@ -201,9 +257,18 @@ def apply_override(cfg: dict[str, Any], raw: str) -> str:
     spec = node.get(parts[-1])
     if not isinstance(spec, Key):
         raise UsageError(f"--set: unknown experiment key '{key}'{did_you_mean(parts[-1], list(node))}")
+    from .errors import NascSyntaxError
     from .frontend.parse import Parser
 
-    mod = Parser().parse(f"experiment {{ v = {text} }}", f"--set {raw}")
+    if spec.type in ("str", "choice") and not text.startswith('"'):
+        # a path or name typed in a shell (`--set dataset=npz:data/x.npz`): the text is the string
+        target[parts[-1]] = _coerce(key, spec, text, None)
+        return ".".join(parts)
+    try:
+        mod = Parser().parse(f"experiment {{ v = {text} }}", f"--set {raw}")
+    except NascSyntaxError:
+        raise UsageError(f"--set {raw}: '{text}' is not a value for '{key}' ({_WANT[spec.type]}; strings may be "
+                         'quoted: --set \'dataset="npz:data/x.npz"\')') from None
     setting = mod.items[0].items[0]  # type: ignore[union-attr]
     value = _literal(setting.value, key) if not isinstance(setting.value, A.Name) else setting.value.id
     target[parts[-1]] = _coerce(key, spec, value, None)

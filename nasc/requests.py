@@ -28,11 +28,4 @@ def check_build_request(target: str, backend: str, precision: str) -> None:
                          f"(its precisions: {', '.join(tgt.precisions)})")
 
 
-def check_positive(**values: float | int | None) -> None:
-    """Raise a :class:`UsageError` naming the first flag whose value is not positive (None is unset)."""
-    for name, value in values.items():
-        if value is not None and value <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
-
-
-__all__ = ["check_build_request", "check_positive"]
+__all__ = ["check_build_request"]

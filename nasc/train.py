@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .api import Compiled, decided
 from .errors import NascSemanticError
-from .fsutil import atomic_write_text
+from .fsio import atomic_write
 from .ir.cost import arch_cost
 from .lower.arch import ArchNet
 from .search.data import Split, load_dataset
@@ -81,5 +81,5 @@ def train(compiled: Compiled, cfg: dict[str, Any], out: Path, name: str | None =
                "test_samples": len(data.test)}
     out.mkdir(parents=True, exist_ok=True)
     save_weights(out / "weights.safetensors", model.state_dict(), {"arch": arch.name, "format": "nasc-archnet-v1"})
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return TrainResult(metrics, model)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .errors import NascError
-from .fsutil import atomic_path
+from .fsio import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch

@@ -80,7 +80,7 @@ def test_build_out_is_an_existing_file(arch: Path, tmp_path: Path, capsys: pytes
     f = tmp_path / "taken"
     f.write_text("keep me")
     user_error(["build", str(arch), "--backend", "onnxruntime", "--out", str(f)], capsys,
-               f"--out {f} exists and is not a directory")
+               f"--out {f} is a file, not a directory")
     user_error(["build", str(arch), "--backend", "onnxruntime", "--out", str(f / "sub")], capsys,
                f"--out {f / 'sub'}: {f} is a file")
     assert f.read_text() == "keep me"

@@ -110,6 +110,7 @@ def test_the_stage_cache_reruns_a_stage_whose_outputs_changed(tmp_path: Path,
 
     before, after = load(original), load_file(str(weights))
     assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)
+    assert "[build] cached" in err  # keyed by the weights' contents, which did not change
     assert json.loads((out / "report.json").read_text())["arch"] == first["arch"]
 
 

@@ -25,9 +25,11 @@ from torch.func import functional_call
 from nasc import api, experiment
 from nasc.ir.cost import arch_cost
 from nasc.lower.supernet import GateConfig, Gates, Supernet
+from nasc.safestate import load_state
 from nasc.search.bilevel import Bilevel
 from nasc.search.discretize import ConstraintChecker, DiscretizationError, discretize, min_path_ops
-from nasc.search.objectives import ExpectedCost, Objective
+from nasc.search.objectives import ExpectedCost
+from nasc.search.run import CHECKPOINT, Objective
 
 from .conftest import EXAMPLES, ROOT
 
@@ -214,14 +216,14 @@ def test_same_seed_same_arch_and_resume_after_sigkill(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "nasc", "search", src, "--out", str(out), *SEARCH_ARGS],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (out / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+    while not (out / CHECKPOINT).exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     time.sleep(0.1)
     assert proc.poll() is None, "the search finished before it could be interrupted"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "arch.nas").exists()
-    done = torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] + 1
+    done = load_state(out / CHECKPOINT)["epoch"] + 1
     assert 1 <= done < 3, f"the kill came after {done} of 3 epochs"
     before = (out / "search.jsonl").read_text().splitlines()[:done]
     resumed = _nasc("search", src, "--resume", str(out), *SEARCH_ARGS)

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..fsutil import atomic_path, atomic_write_text
+from ..fsio import atomic_path, atomic_write
 from ..weights import load_weights, save_weights
 from .base import Calibration, Instrument, PassContext, PassRegistry, PipelineRun, parse_pipeline
 from .ir import OptIR
@@ -141,7 +141,7 @@ def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir:
         doc["accuracy_note"] = ("no accuracy: the arch has no experiment with a dataset matching its input"
                                 if exp_ref is None or len(graph.inputs) == 1 else "no accuracy: several inputs")
     doc["seconds"] = round(time.perf_counter() - t0, 3)
-    atomic_write_text(out / "opt.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    atomic_write(out / "opt.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return OptOutcome(ir, doc, out)
 
 
@@ -180,7 +180,7 @@ def _ort_can_run(ir: OptIR) -> bool:
 
 
 def _write(ir: OptIR, out: Path, calib: Calibration | None) -> dict[str, str]:
-    atomic_write_text(out / "ir.json", ir.to_json_text())
+    atomic_write(out / "ir.json", ir.to_json_text())
     save_weights(out / "weights.safetensors", ir.tensors(), {"format": "nasc-opt-v1", "arch": ir.name})
     files = {"ir.json": "the annotated IR", "weights.safetensors": "tensors named in ir.json (n<id>.<param>)"}
     if calib is not None and ir.quant_config:

@@ -4,7 +4,8 @@ Order of one epoch (and why): the temperature and the DARTS- auxiliary-skip weig
 are functions of the epoch; then, per mini-batch, an α step on a validation batch
 (after `warmup` epochs) followed by a w step on a training batch -- DARTS'
 alternation.  At the end of the epoch the log line is written and a checkpoint
-saved atomically (write, then rename), so a search killed at any point resumes
+saved atomically (write, then rename) as safetensors plus JSON -- never pickle, because a
+checkpoint is a file people hand over -- so a search killed at any point resumes
 from the last finished epoch and, because every random stream is a function of
 (seed, epoch) or restored from the checkpoint, ends with the same architecture.
 """
@@ -27,8 +28,11 @@ import torch.nn.functional as F
 
 from ..api import Compiled, pins_from_assignment, render_arch
 from ..errors import NascError, NascSemanticError
+from ..fsio import atomic_write, write_json
+from ..ir.archtext import space_hash
 from ..ir.cost import arch_cost
 from ..lower.supernet import GateConfig, Gates, Supernet
+from ..safestate import StateError, load_state, save_state
 from .bilevel import Bilevel
 from .data import Dataset, load_dataset
 from .discretize import ConstraintChecker, discretize, holds
@@ -110,10 +114,40 @@ def evaluate(net: Supernet, split, batch: int, gate: GateConfig) -> tuple[float,
     return loss / n, correct / n
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def search_fingerprint(space: Any, cfg: dict[str, Any]) -> str:
+    """What a checkpoint belongs to: the elaborated space and every setting that shapes the search.
+
+    Resuming from a checkpoint of another space or other settings would continue a different
+    search and silently mix the two; the fingerprint makes that a clear error.
+    """
+    settings = {k: v for k, v in cfg.items() if k not in ("train", "budget")}
+    return hashlib.sha256(json.dumps([space_hash(space), settings], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
+    """A checkpoint's state, read without unpickling anything, checked against this search."""
+    try:
+        state = load_state(path)
+    except StateError as err:
+        raise NascError(f"cannot resume from {path}: {err.message}; delete it to start the search afresh") from None
+    if not isinstance(state, dict) or not {"net", "opt", "noise", "torch_rng", "epoch", "records"} <= set(state):
+        raise NascError(f"cannot resume from {path}: it is not a search checkpoint")
+    if state.get("fingerprint") != fingerprint:
+        raise NascError(f"cannot resume from {path}: it belongs to another space or other search settings "
+                        "(the space, dataset, split, seed and search keys must be the ones it was written with)")
+    return state
+
+
+def checkpoint_matches(out: Path, space: Any, cfg: dict[str, Any]) -> bool:
+    """Whether ``out`` holds a readable checkpoint of this very search (what `nasc compile` resumes)."""
+    try:
+        load_checkpoint(out / CHECKPOINT, search_fingerprint(space, cfg))
+    except NascError:
+        return False
+    return True
 
 
 def _progress(stream: TextIO, epoch: int, epochs: int, rec: dict[str, Any]) -> None:
@@ -135,7 +169,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
     gate = ALGOS[s["algo"]]
     seed = int(cfg["seed"])
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
+    ckpt_path = out / CHECKPOINT
     log_path = out / "search.jsonl"
     if resume and not ckpt_path.exists():
         raise NascError(f"nothing to resume: {ckpt_path} does not exist")
@@ -156,8 +190,9 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
     t_start = time.perf_counter()
     elapsed_before = 0.0
     noise = torch.Generator().manual_seed(seed + 1)
+    fingerprint = search_fingerprint(space, cfg)
     if resume:
-        state = torch.load(ckpt_path, weights_only=False)
+        state = load_checkpoint(ckpt_path, fingerprint)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         noise.set_state(state["noise"])
@@ -166,9 +201,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
         records = state["records"]
         elapsed_before = state["seconds"]
         objective._lat0 = state.get("lat0")
-    with log_path.open("w") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
+    atomic_write(log_path, "".join(json.dumps(r) + "\n" for r in records))
     wall = cfg["budget"]["wallclock"]
     stopped_early = None
     for epoch in range(start, s["epochs"]):
@@ -228,9 +261,10 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
             _progress(progress, epoch, s["epochs"], rec)
             if warn:
                 progress.write(f"warning: {warn}\n")
-        _atomic_save({"net": net.state_dict(), "opt": opt.state_dict(), "noise": noise.get_state(),
-                      "torch_rng": torch.get_rng_state(), "epoch": epoch, "records": records,
-                      "seconds": elapsed_before + time.perf_counter() - t_start, "lat0": objective._lat0}, ckpt_path)
+        save_state({"fingerprint": fingerprint, "net": net.state_dict(), "opt": opt.state_dict(),
+                    "noise": noise.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch,
+                    "records": records, "seconds": elapsed_before + time.perf_counter() - t_start,
+                    "lat0": objective._lat0}, ckpt_path)
         if warn and s["early_stop"]:
             stopped_early = epoch
             break
@@ -284,8 +318,8 @@ def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], 
                          f"{space.name}_found", out, extra=(search_line,), experiment_ref=experiment_ref)
     text, assignment = frozen.text, frozen.assignment
     cost = arch_cost(frozen.arch.graph, lib)
-    (out / "arch.nas").write_text(text)
-    (out / "pinned.nas").write_text(frozen.pinned)
+    atomic_write(out / "arch.nas", text)
+    atomic_write(out / "pinned.nas", frozen.pinned)
     checks = []
     for c in space.constraints:
         if c.scope != "" or c.metric not in ("params", "flops", "macs", "peak_memory", "latency"):
@@ -305,7 +339,7 @@ def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], 
                "epochs": len(records), "stopped_early_at": stopped_early, "constraints": checks,
                "discretization": {"assignments_tried": tried},
                "final": records[-1] if records else None}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out / "summary.json", summary)
     return SearchResult(out, assignment, summary)
 
 
