@@ -459,15 +459,30 @@ def main(argv: list[str] | None = None) -> int:
     except NascError as err:
         sys.stderr.write(err.render(_sources(state)) + "\n")
         return EXIT_USER
+    except BrokenPipeError:
+        return 0
+    except OSError as err:
+        # a full disk, a read-only filesystem or missing permissions are the user's to fix;
+        # any other OSError falls through to the internal-error report below
+        from .fsio import user_os_error
+
+        user = user_os_error(err, verb="use")
+        if user is None:
+            return _internal_error()
+        sys.stderr.write(user.render(_sources(state)) + "\n")
+        return EXIT_USER
     except KeyboardInterrupt:
         sys.stderr.write("nasc: interrupted\n")
         return 130
-    except BrokenPipeError:
-        return 0
     except Exception:  # a bug in nasc: say so, with the traceback
-        sys.stderr.write("nasc: internal error (please report this with the input that caused it)\n")
-        traceback.print_exc()
-        return 1
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    """Report the exception being handled as a bug in nasc (exit 1, with its traceback)."""
+    sys.stderr.write("nasc: internal error (please report this with the input that caused it)\n")
+    traceback.print_exc()
+    return 1
 
 
 def entry() -> None:

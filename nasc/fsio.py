@@ -15,6 +15,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,13 +34,15 @@ class OutputError(NascError):
     """A file could not be written for a reason the user can fix (disk full, permissions)."""
 
 
-def user_os_error(err: OSError, path: Path | str | None = None) -> OutputError | None:
+def user_os_error(err: OSError, path: Path | str | None = None, verb: str = "write") -> OutputError | None:
     """The user-facing error for an OSError the user can act on, or None for anything else."""
+    if isinstance(err, BrokenPipeError):
+        return None
     why = USER_ERRNOS.get(err.errno or -1)
     if why is None:
         return None
     where = path if path is not None else err.filename
-    return OutputError(f"cannot write {where}: {why}" if where else f"cannot write: {why}")
+    return OutputError(f"cannot {verb} {where}: {why}" if where else f"cannot {verb} a file: {why}")
 
 
 @contextlib.contextmanager
@@ -62,12 +65,22 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as err:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
-        raise user_os_error(err, path) or err from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        code = _errno_of(err)
+        user = user_os_error(OSError(code, os.strerror(code)), path) if code is not None else None
+        if user is not None:
+            raise user from None
         raise
+
+
+def _errno_of(err: BaseException) -> int | None:
+    """The OS error number behind an exception: an OSError's own, or the ``(os error N)`` that
+    native writers such as safetensors put in their message."""
+    if isinstance(err, OSError):
+        return err.errno
+    m = re.search(r"\(os error (\d+)\)", str(err))
+    return int(m.group(1)) if m else None
 
 
 def atomic_write(path: Path | str, data: bytes | str) -> None:

@@ -161,3 +161,18 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
     assert target.read_text() == "new\n"
     with pytest.raises(OutputError):
         atomic_write(tmp_path / "report.json" / "x", "no")  # a parent that is a file
+
+
+def test_a_full_disk_during_a_search_is_a_user_error(tmp_path: Path) -> None:
+    """Writes past a file-size limit fail as on a full disk: exit 2 naming the file, no traceback,
+    and no half-written checkpoint left behind."""
+    code = ("import resource, signal, sys\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))\n"
+            "from nasc.cli import main\n"
+            f"sys.exit(main(['search', {str(EXAMPLES / 'digits_tiny.nas')!r}, '--out', {str(tmp_path / 'o')!r}, "
+            "'--set', 'search.epochs=1', '--set', 'search.batch=256']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2, r.stderr
+    assert "cannot write" in r.stderr and "exceeds the allowed file size" in r.stderr and "Traceback" not in r.stderr
+    assert not [p for p in (tmp_path / "o").iterdir() if p.name.startswith(".")]
