@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     z = _space_command(sub, "freeze", "pin every decision and print the architecture", cmd_freeze)
     z.add_argument("--fix", action="append", metavar="PATH=VALUE", help="pin one decision (repeatable)")
-    z.add_argument("--random", type=int, metavar="SEED", help="draw the decisions not pinned by --fix")
+    z.add_argument("--random", type=_count(0), metavar="SEED", help="draw the decisions not pinned by --fix")
     z.add_argument("--name", help="name of the printed arch")
     z.add_argument("--pinned", action="store_true", help="print the pinned form (extends + fix)")
     z.add_argument("--out", "-o", help="write to this file instead of stdout")
@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backend", default="auto", help="auto (measure every available one, keep the fastest), "
                    "onnxruntime, tvm, tensorrt or torch")
     b.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"])
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=_count(0), default=0, help="seed of the example inputs and any random initialization")
     b.add_argument("--tune-trials", type=_count(0), default=0, help="MetaSchedule trials per kernel (TVM)")
     b.add_argument("--batch", type=_count(1), default=1)
     b.add_argument("--repeat", type=_count(1), default=30, help="measurement repeats used by --backend auto")
