@@ -37,5 +37,6 @@ bench: venv
 	$(BIN)/python benchmarks/search_step.py
 	$(BIN)/python benchmarks/digits_e2e.py
 	$(BIN)/python benchmarks/nb201_exactness.py
+	$(BIN)/python benchmarks/check_scaling.py
 
 .PHONY: venv toolchain demo test e2e bench

@@ -18,6 +18,7 @@ from .frontend import ast as A
 from .frontend.elaborate import Elaborator, Pin
 from .frontend.resolve import LoadedModule, Loader
 from .frontend.values import SpaceRef
+from .gcpause import collector_paused
 from .ir.analysis import dnf_eval, space_size
 from .ir.cost import arch_cost, space_costs
 from .ir.ops import OpLibrary
@@ -41,7 +42,8 @@ class Compiled:
 
     def elaborate(self, name: str | None = None, pins: dict[str, Pin] | None = None) -> SearchSpace:
         name = name or self.default_space()
-        space = Elaborator(self.loader, pins).elaborate(self.module, name)
+        with collector_paused():
+            space = Elaborator(self.loader, pins).elaborate(self.module, name)
         space.ops = self.loader.ops  # type: ignore[attr-defined]
         return space
 
@@ -78,8 +80,9 @@ def load_text(text: str, name: str = "<input>", loader: Loader | None = None) ->
 def summarize(space: SearchSpace) -> dict[str, Any]:
     """The `nasc check --json` record of one space."""
     lib = space.ops  # type: ignore[attr-defined]
-    size = space_size(space)
-    costs = space_costs(space, lib)
+    with collector_paused():
+        size = space_size(space)
+        costs = space_costs(space, lib)
     free = space.free
     out: dict[str, Any] = {
         "name": space.name,

@@ -344,14 +344,56 @@ def test_block_instance_bomb_is_rejected(workdir: Path, capsys: pytest.CaptureFi
 
 
 def test_arithmetic_bombs_are_rejected(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # repeated squaring and list doubling grow exponentially with the number of consts
+    # repeated squaring and list or string doubling grow exponentially with the number of consts
     s = "const A0 = 10\n" + "".join(f"const A{i} = A{i - 1} * A{i - 1}\n" for i in range(1, 40))
     s += "const L0 = [1]\n" + "".join(f"const L{i} = L{i - 1} + L{i - 1}\n" for i in range(1, 60))
-    for use in ("A39", "len(L59)"):
+    s += 'const S0 = "ab"\n' + "".join(f"const S{i} = S{i - 1} + S{i - 1}\n" for i in range(1, 60))
+    for use in ("A39", "len(L59)", "S59"):
         path = workdir / "arith.nas"
         path.write_text(s + f"space s {{\n    input x: f32[B, 3, 8, 8]\n    n = {use}\n"
                             "    output o = x |> gap |> linear(2)\n}\n")
         assert assert_clean(path, capsys) == 2
+
+
+@st.composite
+def scaled_program(draw: st.DrawFn) -> str:
+    """A small program with one quantity drawn across orders of magnitude, below and past
+    the limits: layer count, choice width, op width, input size, string doublings, choose."""
+    kind = draw(st.sampled_from(["layers", "values", "width", "input", "string", "choose"]))
+    inputs, body, out = "x: f32[B, 3, 8, 8]", "", "x"
+    if kind == "layers":
+        n, c = draw(st.integers(0, 3000)), draw(st.sampled_from([3, 4]))  # 4: a width that depends on every choice
+        body = f"h = x\n    repeat {n} {{ h = h |> choice [relu_conv_bn({c}, 3), skip] }}"
+        out = "h"
+    elif kind == "values":
+        body = f"C = choice 1..{draw(st.integers(1, 10_000))}\n    h = x |> conv(C, 1)"
+        out = "h"
+    elif kind == "width":
+        body = f"h = x |> conv({draw(st.integers(1, 10 ** 12))}, {draw(st.sampled_from([1, 3, 7]))})"
+        out = "h"
+    elif kind == "input":
+        inputs = f"x: f32[B, {draw(st.integers(1, 10 ** 6))}, {draw(st.integers(1, 10 ** 5))}, 8]"
+    elif kind == "string":
+        body = f's = "ab"\n    repeat {draw(st.integers(0, 100))} {{ s = s + s }}'
+    else:
+        n, k = draw(st.integers(1, 40)), draw(st.integers(1, 12))
+        body = f"ts = [x |> relu for i in range({n})]\n    h = sum(choose {k} of ts)"
+        out = "h"
+    return f"space s {{\n    input {inputs}\n    {body}\n    output o = {out} |> gap |> linear(2)\n}}\n"
+
+
+@settings(FUZZ, max_examples=30)
+@given(text=scaled_program())
+def test_programs_at_scale_finish_cleanly(text: str, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Past a limit, a located error; below, a result: either way quickly, never a crash."""
+    path = workdir / "scaled.nas"
+    path.write_text(text)
+    start = time.monotonic()
+    rc = assert_clean(path, capsys, fmt=False)
+    assert time.monotonic() - start < 30
+    if rc == 2:
+        _, _, err = run(["check", str(path)], capsys)
+        assert err.startswith(f"{path}:") and ": error: " in err.splitlines()[0]
 
 
 def test_missing_file_and_directory(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

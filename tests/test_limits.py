@@ -114,3 +114,104 @@ def test_an_unexpected_recursion_error_is_a_bug_not_a_user_error(tmp_path: Path,
     rc, err = check(path, capsys, monkeypatch)
     assert rc == 1
     assert "internal error" in err and "RecursionError" in err
+
+
+# ------------------------------------------------------------------ size and work limits
+def space(body: str, inputs: str = "input x: f32[B, 1, 8, 8]", out: str = "x") -> str:
+    """A space around `body` (indented by the caller), ending in a small classifier on `out`."""
+    return f"space s {{\n    {inputs}\n{body}    output y = {out} |> gap |> linear(2)\n}}\n"
+
+
+def test_too_many_decisions(tmp_path: Path, capsys, monkeypatch) -> None:
+    n = elaborate.MAX_DECISIONS // 2 + 1
+    text = space(f"    repeat {n} {{\n        a = choice [4, 8]\n        b = choice [4, 8]\n    }}\n")
+    _, line, col = assert_limit_error(tmp_path / "decisions.nas", text,
+                                      f"the space has more than {elaborate.MAX_DECISIONS:,} decisions",
+                                      capsys, monkeypatch)
+    assert (line, col) == (4, 13)  # the choice that would be one too many
+
+
+def test_a_choose_with_too_many_combinations(tmp_path: Path, capsys, monkeypatch) -> None:
+    text = space("    ts = [x |> conv(4, 1) for i in range(30)]\n    h = sum(choose 10 of ts)\n", out="h")
+    _, line, col = assert_limit_error(tmp_path / "choose.nas", text,
+                                      f"a decision with 30,045,015 options; one decision may have at most "
+                                      f"{elaborate.MAX_OPTIONS:,}", capsys, monkeypatch)
+    assert (line, col) == (4, 13)
+
+
+def test_a_choice_with_too_many_values(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Checked before the candidates are evaluated (a literal list is the only way past it)."""
+    monkeypatch.setattr(elaborate, "MAX_OPTIONS", 50)
+    values = ", ".join(str(i) for i in range(1, 52))
+    _, line, col = assert_limit_error(tmp_path / "choice.nas", space(f"    C = choice [{values}]\n"),
+                                      "a decision with 51 options; one decision may have at most 50",
+                                      capsys, monkeypatch)
+    assert (line, col) == (3, 16)  # the candidate list
+
+
+@pytest.mark.parametrize("body", [
+    # a long body in a long loop: each iteration is cheap, together they are not
+    "    repeat 1000 as i {\n" + "".join(f"        v{j} = i + {j}\n" for j in range(100)) + "    }\n",
+    # few expressions, each over a wide decision table (400 x 400 combinations)
+    "    A = choice 1..400\n    Bw = choice 1..400\n    h = x\n    repeat 10 { h = h |> conv(A + Bw, 1) }\n",
+], ids=["long-body", "wide-tables"])
+def test_elaboration_steps_are_bounded(body: str, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(elaborate, "MAX_STEPS", 50_000)
+    assert_limit_error(tmp_path / "steps.nas", space(body), "elaboration takes more than 50,000 steps",
+                       capsys, monkeypatch)
+
+
+@pytest.mark.parametrize("how", ["const", "repeat"])
+def test_string_doubling_is_a_limit_error_not_a_memory_error(how: str, tmp_path: Path, capsys,
+                                                             monkeypatch) -> None:
+    if how == "const":
+        text = 'const S0 = "ab"\n' + "".join(f"const S{i} = S{i - 1} + S{i - 1}\n" for i in range(1, 64))
+        text += space("    s = S63\n")
+        where = (1 + 16, 13)  # the const whose value would pass the limit: 2 * 2^16 characters
+    else:
+        text = space('    s = "ab"\n    repeat 64 { s = s + s }\n')
+        where = (4, 21)
+    _, line, col = assert_limit_error(tmp_path / "strings.nas", text,
+                                      f"string of more than {elaborate.MAX_STRING:,} characters", capsys, monkeypatch)
+    assert (line, col) == where
+
+
+def test_a_string_at_the_limit_is_fine(tmp_path: Path, capsys, monkeypatch) -> None:
+    doublings = elaborate.MAX_STRING.bit_length() - 2  # "ab" doubled to exactly MAX_STRING characters
+    path = tmp_path / "strings.nas"
+    path.write_text(space(f'    s = "ab"\n    repeat {doublings} {{ s = s + s }}\n'))
+    rc, err = check(path, capsys, monkeypatch)
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize("body, inputs, message, where", [
+    # 10^9 filters of 1 x 3 x 3: 36 GB of weights
+    ("    h = x |> conv(1000000000)\n", "input x: f32[B, 1, 8, 8]", "parameters take 36,000,000,000 bytes", (3, 14)),
+    # a 2 x 20000 x 20000 output: 3.2 GB for one activation at batch 1
+    ("    h = x |> conv(2, 1)\n", "input x: f32[B, 1, 20000, 20000]", "output at batch 1 takes 3,200,000,000 bytes", (3, 14)),
+    # the largest width of a choice counts
+    ("    h = x |> conv(choice [8, 100000000], 3)\n", "input x: f32[B, 1, 8, 8]", "parameters take 3,600,000,000",
+     (3, 14)),
+], ids=["params", "activation", "choice"])
+def test_memory_sized_ops_are_located_errors(body: str, inputs: str, message: str, where: tuple[int, int],
+                                             tmp_path: Path, capsys, monkeypatch) -> None:
+    _, line, col = assert_limit_error(tmp_path / "big.nas", space(body, inputs, out="h"), message,
+                                      capsys, monkeypatch)
+    assert (line, col) == where
+
+
+def test_a_memory_sized_input_is_a_located_error(tmp_path: Path, capsys, monkeypatch) -> None:
+    _, line, col = assert_limit_error(tmp_path / "input.nas", space("", "input x: f32[B, 3, 100000, 100000]"),
+                                      "input 'x' is too large", capsys, monkeypatch)
+    assert (line, col) == (2, 14)
+
+
+def test_a_memory_sized_arch_is_rejected_before_building(tmp_path: Path) -> None:
+    """`build` and `train` elaborate the arch with the same code, so they stop at the op too."""
+    from nasc import api
+    from nasc.errors import NascSemanticError
+
+    path = tmp_path / "arch.nas"
+    path.write_text(space("    h = x |> conv(1000000000)\n", out="h").replace("space s", "arch a"))
+    with pytest.raises(NascSemanticError, match="too large to build"):
+        api.decided(api.load(path), None, "build")

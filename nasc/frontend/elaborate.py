@@ -24,7 +24,8 @@ from ..errors import NascError, NascNameError, NascSemanticError, Note, Span, di
 from ..ir.graph import IRGraph, fmt_shape
 from ..ir.ops import OpError
 from ..ir.space import ConstraintSpec, Decision, SearchSpace
-from ..ir.sym import Sym, SymError, has_sym, leaf, lift, distribute
+from ..ir.cost import lifted_cost, op_footprint, tensor_bytes
+from ..ir.sym import Budget, BudgetExceeded, Sym, SymError, distribute, has_sym, leaf, lift, pick
 from . import ast as A
 from .resolve import LoadedModule, Loader
 from .values import (FUNCTIONS, UNITS, BlockVal, ChoiceOp, ChosenList, Func, Metric, Namespace, OpVal,
@@ -41,6 +42,29 @@ MAX_BLOCK_NESTING = 50  # block instances inside block instances (keeps elaborat
 MAX_EXTENDS_DEPTH = 50  # spaces extending spaces (same reason)
 MAX_CONST_DEPTH = 100  # consts defined by consts defined by consts ... (same reason)
 MAX_INT_BITS = 63  # compile-time integers are bounded like int64
+#: Steps per elaboration: expressions evaluated, plus the decision combinations each
+#: lifted rule (a shape, a cost, arithmetic on a decision) is evaluated for.  The limits
+#: above bound how often a body runs, not how much one run does (a long body inside a
+#: long repeat, a rule over a wide decision table in every layer); this one makes every
+#: elaboration end within seconds.  The examples take at most ~11,000 steps, 5,000
+#: sequential choices ~220,000.
+MAX_STEPS = 2_000_000
+#: Decisions per space.  Each one is a variable of exact counting and a parameter the
+#: search learns; published spaces have tens to hundreds, and the analysis stays within
+#: seconds up to this many.
+MAX_DECISIONS = 10_000
+#: Options of one decision (the values of a `choice`, the combinations of a `choose`).
+#: Each option is a row of every table that depends on the decision, and `choose k of n`
+#: reaches millions of combinations from a short list (`choose 10 of` 30 tensors: 3*10^7).
+MAX_OPTIONS = 100_000
+#: Characters of a string built with `+`: `s = s + s` doubles, so a short loop would
+#: otherwise exhaust memory.  Far longer than any path, label or key needs.
+MAX_STRING = 1 << 16
+#: Bytes of one op's parameters, and of one activation tensor at batch 1, at fp32 (the
+#: largest over the space's decisions).  An op beyond it cannot be built or trained on
+#: the machines nasc targets, so it is reported where it is written instead of when a
+#: later stage tries to allocate it; the largest op in the examples needs under 10 MB.
+MAX_TENSOR_BYTES = 1 << 31
 
 
 class _Return(Exception):
@@ -154,6 +178,8 @@ class Elaborator:
         self._call_stack: list[str] = []
         self._instances: list[Span] = []  # call sites of the block instances being elaborated
         self.work = 0  # ops and block instances created (bounded by MAX_WORK)
+        self.budget = Budget(MAX_STEPS, "expressions evaluated and decision combinations computed; is a loop "
+                                        "body or a decision table very large?")
         self._const_depth = 0  # consts being evaluated, innermost last (bounded by MAX_CONST_DEPTH)
         self._extends_chain: list[str] = []  # `space B extends A`: the spaces being extended, outermost first
         self._extends_specs: list[A.SpaceDef] = []
@@ -301,6 +327,13 @@ class Elaborator:
                 raise NascSemanticError("'input' is only allowed in a space or arch body", stmt.span)
             self._declare_io("input", stmt.name, stmt.span)
             shape = self._eval_type(stmt.type, env)
+            try:
+                nbytes = tensor_bytes(shape, self.budget)
+            except SymError as err:
+                raise NascSemanticError(str(err), stmt.type.span) from None
+            if nbytes > MAX_TENSOR_BYTES:
+                raise NascSemanticError(f"input '{stmt.name}' is too large: at batch 1 it takes {nbytes:,} bytes at "
+                                        f"fp32, more than the {MAX_TENSOR_BYTES:,} one tensor may use", stmt.type.span)
             node = self.graph.add("input", None, {}, (), shape, name=stmt.name, span=stmt.span,
                                   instance=self.scope.inst)
             env.vars[stmt.name] = Tensor(node.id, shape, stmt.span, stmt.name)
@@ -432,7 +465,8 @@ class Elaborator:
                                       decision=decision, select=select, instance=self.scope.inst, span=stmt.span)
                 env.assign(name, Tensor(node.id, shape, stmt.span, name))
             elif all(not isinstance(p, (Tensor, OpVal, BlockVal, ChoiceOp, ChosenList, tuple)) for p in per):
-                env.assign(name, self._lift(lambda c, *vs: vs[distinct.index(c)], count, *per, span=stmt.span))
+                position = {v: i for i, v in enumerate(distinct)}
+                env.assign(name, self._pick(self._lift(position.__getitem__, count, span=stmt.span), per, stmt.span))
             else:
                 raise NascSemanticError(f"'{name}' ({kind_of(per[0])}) differs between repeat counts; only "
                                         "tensors and values may", stmt.span)
@@ -562,6 +596,10 @@ class Elaborator:
 
     # ================================================================ expressions
     def eval(self, e: A.Expr, env: Env) -> Any:
+        try:
+            self.budget.charge(1)
+        except BudgetExceeded as err:
+            raise NascSemanticError(str(err), e.span) from None
         method = getattr(self, "_e_" + type(e).__name__)
         return method(e, env)
 
@@ -811,6 +849,8 @@ class Elaborator:
         if isinstance(a, QuantityVal) or isinstance(b, QuantityVal):
             return self._quantity_arith(op, a, b, e.span)
         if op == "+" and isinstance(a, str) and isinstance(b, str):
+            if len(a) + len(b) > MAX_STRING:
+                raise NascSemanticError(f"string of more than {MAX_STRING:,} characters", e.span)
             return a + b
         self._need_number(a, e.left.span, op)
         self._need_number(b, e.right.span, op)
@@ -867,11 +907,18 @@ class Elaborator:
 
     def _lift(self, fn: Any, *args: Any, span: Span | None = None) -> Any:
         try:
-            return lift(fn, *args)
+            return lift(fn, *args, budget=self.budget)
         except SymError as err:
             raise NascSemanticError(str(err), span) from None
         except TypeError as err:
             raise NascSemanticError(f"invalid operands: {err}", span) from None
+
+    def _pick(self, index: Any, options: list[Any], span: Span) -> Any:
+        """``options[index]`` for a decision-dependent index (a choice among values)."""
+        try:
+            return pick(index, options, self.budget)
+        except SymError as err:
+            raise NascSemanticError(str(err), span) from None
 
     # ---------------------------------------------------------------- calls
     def _e_Call(self, e: A.Call, env: Env) -> Any:
@@ -1120,7 +1167,9 @@ class Elaborator:
             return lib.shape(op, sh, at)
 
         try:
-            shape = distribute(lift(rule, shapes, full))
+            shape = distribute(lift(rule, shapes, full, budget=self.budget))
+            cost = lifted_cost(lib, op, shapes, full, self.budget)
+            param_bytes, out_bytes = op_footprint(cost, shape, self.budget)
         except OpError as err:
             msg = str(err)
             notes: tuple[Note, ...] = ()
@@ -1142,9 +1191,14 @@ class Elaborator:
             # a shape rule that choked on its arguments (custom ops are user code)
             raise NascSemanticError(f"op '{op}' cannot be applied to these inputs and arguments "
                                     f"({type(err).__name__}: {err})", at) from None
+        for what, nbytes in (("parameters take", param_bytes), ("output at batch 1 takes", out_bytes)):
+            if nbytes > MAX_TENSOR_BYTES:
+                raise NascSemanticError(f"op '{op}' is too large to build: its {what} {nbytes:,} bytes at fp32, "
+                                        f"more than the {MAX_TENSOR_BYTES:,} one op may use", at)
         self._work(at)
         node = self.graph.add("op", op, full, tuple(t.node for t in tensors), shape,
                               instance=self.scope.inst, span=span)
+        self.graph.costs[node.id] = cost
         return Tensor(node.id, shape, span)
 
     def _expect_tensor(self, v: Any, span: Span | None, what: str) -> Tensor:
@@ -1286,6 +1340,8 @@ class Elaborator:
             local = scope.alloc(base)
             path = join(scope.path, local)
             existing = self.by_path.get(path)
+        if len(self.decisions) >= MAX_DECISIONS:
+            raise NascSemanticError(f"the space has more than {MAX_DECISIONS:,} decisions", span)
         d = Decision(len(self.decisions), path, kind, labels, value_kind, span, k=k, group=scope.group,
                      candidate_text=cand_text)
         pin = self.pins.get(path)
@@ -1392,9 +1448,12 @@ class Elaborator:
         return fmt_expr(e)
 
     def _e_Choice(self, e: A.Choice, env: Env) -> Any:
+        if isinstance(e.cands, A.ListExpr):  # before evaluating what may be 10^5 candidates
+            self._check_options(len(e.cands.items), e.cands.span)
         values, labels, texts, spans = self._cands(e.cands, env)
         if not values:
             raise NascSemanticError("a choice needs at least one candidate", e.span)
+        self._check_options(len(values), e.cands.span)
         vk = self._homogeneous(values, spans)
         d, fixed = self._new_decision("oneof", tuple(labels), vk, e.span, cand_text=tuple(texts))
         if fixed is not None:
@@ -1415,10 +1474,7 @@ class Elaborator:
         if vk == "list":
             raise NascSemanticError("a choice between lists is not supported; choose each element separately",
                                     e.span)
-        try:
-            return lift(lambda i, *vs: vs[i], leaf(d.id, list(range(len(values)))), *values)
-        except SymError as err:
-            raise NascSemanticError(str(err), e.span) from None
+        return self._pick(leaf(d.id, list(range(len(values)))), values, e.span)
 
     def _e_Choose(self, e: A.Choose, env: Env) -> Any:
         k = self.eval(e.k, env)
@@ -1431,6 +1487,7 @@ class Elaborator:
                       ("the count must be 1" if n == 1 else "the list is empty"))
             raise NascSemanticError(f"cannot choose {k} of {n} candidate{'s' if n != 1 else ''}; {bounds}",
                                     e.k.span)
+        self._check_options(math.comb(len(values), k), e.span)
         vk = self._homogeneous(values, spans)
         d, fixed = self._new_decision("choose", tuple(labels), vk, e.span, k=k, cand_text=tuple(texts))
         if fixed is not None:
@@ -1440,6 +1497,12 @@ class Elaborator:
                                     "per element", e.span)
         tensors = tuple(self._expect_tensor(v, s, "candidate") for v, s in zip(values, spans))
         return ChosenList(d.id, tensors, k, e.span)
+
+    def _check_options(self, n: int, span: Span) -> None:
+        """A decision with `n` options is an error past MAX_OPTIONS."""
+        if n > MAX_OPTIONS:
+            raise NascSemanticError(f"a decision with {n:,} options; one decision may have at most "
+                                    f"{MAX_OPTIONS:,}", span)
 
     def _homogeneous(self, values: list[Any], spans: list[Span]) -> str:
         kinds = []
@@ -1507,8 +1570,7 @@ class Elaborator:
                                         f"{fmt_shape(first)}, {lb} gives {fmt_shape(s)}", at, notes)
         d = self.decisions[decision]
         option_to_input = [next(j for j, sel in enumerate(select) if o in sel) for o in range(d.n)]
-        chan = self._lift(lambda o, *cs: cs[option_to_input[o]], leaf(decision, list(range(d.n))),
-                          *[s[1] for s in shapes], span=span)
+        chan = self._pick(leaf(decision, option_to_input), [s[1] for s in shapes], span)
         return (first[0], chan, *first[2:])
 
     def _work(self, span: Span) -> None:

@@ -12,12 +12,13 @@ import re
 import threading
 from functools import cached_property
 from importlib import resources
+from typing import Any
 
-from lark import Lark, Token, Tree, v_args
-from lark.visitors import Transformer_NonRecursive
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..errors import NascSyntaxError, Span
+from ..gcpause import collector_paused
 from . import ast as A
 
 RESERVED = frozenset({
@@ -55,12 +56,37 @@ def _tspan(file: str, tok: Token) -> Span:
     return Span(file, tok.line, tok.column, end_line, end_col)
 
 
-class _ToAst(Transformer_NonRecursive):
-    """Lark tree -> AST dataclasses; checks reserved words on every NAME it keeps."""
+class _ToAst:
+    """Lark tree -> AST dataclasses; checks reserved words on every NAME it keeps.
+
+    Each rule ``r`` of the grammar is a method ``r(meta, children)``.  The walk is
+    post-order and iterative (a tree may be as deep as the parser allows, deeper than
+    Python's stack), and calls the methods directly: Lark's generic transformers wrap
+    every call, which costs as much as the rules themselves on a large file.
+    """
 
     def __init__(self, file: str) -> None:
-        super().__init__(visit_tokens=False)
         self.file = file
+
+    def transform(self, tree: Tree) -> Any:
+        order: list[Any] = []
+        todo: list[Any] = [tree]
+        while todo:
+            node = todo.pop()
+            order.append(node)
+            if isinstance(node, Tree):
+                todo.extend(node.children)
+        done: list[Any] = []
+        for node in reversed(order):
+            if isinstance(node, Tree):
+                n = len(node.children)
+                children = done[len(done) - n:]
+                del done[len(done) - n:]
+                done.append(getattr(self, node.data)(node.meta, children))
+            else:
+                done.append(node)
+        (result,) = done
+        return result
 
     # -- helpers
     def _name(self, tok: Token) -> str:
@@ -77,24 +103,19 @@ class _ToAst(Transformer_NonRecursive):
         return tuple(x for x in items if x is not None)
 
     # -- top level
-    @v_args(meta=True)
     def start(self, meta, items):
         return self._clean(items)
 
-    @v_args(meta=True)
     def import_stmt(self, meta, c):
         path, alias = c
         return A.Import(_unquote(path), self._name(alias) if alias else None, self._s(meta))
 
-    @v_args(meta=True)
     def const_def(self, meta, c):
         return A.Const(self._name(c[0]), c[1], self._s(meta))
 
-    @v_args(meta=True)
     def shared(self, meta, c):
         return A.SharedSpec(c[0], self._s(meta))
 
-    @v_args(meta=True)
     def block_def(self, meta, c):
         shared, name, meta_params, tparams, body = c
         curried = tparams is not None
@@ -106,117 +127,98 @@ class _ToAst(Transformer_NonRecursive):
         return A.BlockDef(self._name(name), tuple(meta_list), tuple(tensor_list), curried, body, shared,
                           self._s(meta), _tspan(self.file, name))
 
-    def tparams(self, c):
+    def tparams(self, meta, c):
         return c[0] or ()
 
-    def params(self, c):
+    def params(self, meta, c):
         return tuple(c)
 
-    @v_args(meta=True)
     def param(self, meta, c):
         return A.Param(self._name(c[0]), c[1], c[2], self._s(meta))
 
-    @v_args(meta=True)
     def type(self, meta, c):
         name, dims = c
         return A.TypeExpr(name.value, dims, self._s(meta))
 
-    def dims(self, c):
+    def dims(self, meta, c):
         return tuple(d for d in c if d is not None)
 
-    def dim(self, c):
+    def dim(self, meta, c):
         tok = c[0]
         return self._int(tok) if tok.type == "INT" else tok.value
 
-    def body(self, c):
+    def body(self, meta, c):
         return self._clean(c)
 
-    @v_args(meta=True)
     def space_def(self, meta, c):
         kw, name, params, ext, body = c
         return A.SpaceDef(kw.value, self._name(name), params, ext, body, self._s(meta),
                           _tspan(self.file, name))
 
-    @v_args(meta=True)
     def extends(self, meta, c):
         return A.Extends(c[0], c[1], self._s(meta))
 
     # -- statements
-    @v_args(meta=True)
     def input_decl(self, meta, c):
         return A.InputDecl(self._name(c[0]), c[1], self._s(meta))
 
-    @v_args(meta=True)
     def output_decl(self, meta, c):
         return A.OutputDecl(self._name(c[0]), c[1], c[2], self._s(meta))
 
-    @v_args(meta=True)
     def assign(self, meta, c):
         names, spans = c[0]
         return A.Assign(names, tuple(c[1:]), self._s(meta), spans)
 
-    def targets(self, c):
+    def targets(self, meta, c):
         return tuple(self._name(t) for t in c), tuple(_tspan(self.file, t) for t in c)
 
-    @v_args(meta=True)
     def repeat_stmt(self, meta, c):
         count, var, body = c
         return A.Repeat(count, self._name(var) if var else None, body, self._s(meta))
 
-    @v_args(meta=True)
     def if_stmt(self, meta, c):
         cond, body, orelse = c
         if isinstance(orelse, A.If):
             orelse = (orelse,)
         return A.If(cond, body, orelse, self._s(meta))
 
-    @v_args(meta=True)
     def return_stmt(self, meta, c):
         return A.Return(tuple(c), self._s(meta))
 
-    @v_args(meta=True)
     def fix_stmt(self, meta, c):
         return A.Fix(c[0], c[1], self._s(meta))
 
-    @v_args(meta=True)
     def path(self, meta, c):
         parts: list[str | int] = []
         for tok in c:
             parts.append(self._int(tok) if tok.type == "INT" else tok.value)
         return A.PathExpr(tuple(parts), self._s(meta))
 
-    @v_args(meta=True)
     def constraint(self, meta, c):
         return A.Constraint(c[0], c[1], c[2], self._s(meta))
 
-    @v_args(meta=True)
     def target(self, meta, c):
         tok, args = c
         quoted = tok.type == "STRING"
         return A.TargetRef(_unquote(tok) if quoted else tok.value, args, quoted, self._s(meta))
 
-    @v_args(meta=True)
     def strength(self, meta, c):
         return A.Strength(c[0].value, c[1], self._s(meta))
 
-    @v_args(meta=True)
     def experiment(self, meta, c):
         name = c[0]
         return A.Experiment(self._name(name) if name else None, self._clean(c[1:]), self._s(meta))
 
-    @v_args(meta=True)
     def setting(self, meta, c):
         return A.Setting(c[0], c[1], self._s(meta))
 
-    @v_args(meta=True)
     def section(self, meta, c):
         return A.Section(c[0].value, self._clean(c[1:]), self._s(meta))
 
-    def dotted(self, c):
+    def dotted(self, meta, c):
         return tuple(t.value for t in c)
 
     # -- expressions
-    @v_args(meta=True)
     def ternary(self, meta, c):
         return A.Ternary(c[0], c[1], c[2], self._s(meta))
 
@@ -226,30 +228,25 @@ class _ToAst(Transformer_NonRecursive):
             out = A.Binary(op, out, rhs, self._s(meta))
         return out
 
-    @v_args(meta=True)
     def or_(self, meta, c):
         return self._fold(meta, "or", c)
 
-    @v_args(meta=True)
     def and_(self, meta, c):
         return self._fold(meta, "and", c)
 
-    @v_args(meta=True)
     def not_(self, meta, c):
         return A.Unary("not", c[0], self._s(meta))
 
-    @v_args(meta=True)
     def compare(self, meta, c):
         if len(c) == 1:
             return c[0]
         return A.Compare(tuple(c[1::2]), tuple(c[0::2]), self._s(meta))
 
-    def cmp_op(self, c):
+    def cmp_op(self, meta, c):
         return c[0].value
 
     add_op = mul_op = cmp_op
 
-    @v_args(meta=True)
     def binop(self, meta, c):
         out = c[0]
         for op, rhs in zip(c[1::2], c[2::2]):
@@ -257,7 +254,6 @@ class _ToAst(Transformer_NonRecursive):
             out = A.Binary(op, out, rhs, span)
         return out
 
-    @v_args(meta=True)
     def pipe(self, meta, c):
         out = c[0]
         for rhs in c[1:]:
@@ -265,23 +261,18 @@ class _ToAst(Transformer_NonRecursive):
             out = A.Binary("|>", out, rhs, span)
         return out
 
-    @v_args(meta=True)
     def neg(self, meta, c):
         return A.Unary("-", c[0], self._s(meta))
 
-    @v_args(meta=True)
     def call(self, meta, c):
         return A.Call(c[0], c[1] or (), self._s(meta))
 
-    @v_args(meta=True)
     def attr(self, meta, c):
         return A.Attr(c[0], c[1].value, self._s(meta))
 
-    @v_args(meta=True)
     def index(self, meta, c):
         return A.Index(c[0], c[1], self._s(meta))
 
-    @v_args(meta=True)
     def var(self, meta, c):
         tok = c[0]
         if tok.value in RESERVED:
@@ -290,11 +281,9 @@ class _ToAst(Transformer_NonRecursive):
             raise NascSyntaxError(f"expected an expression, found keyword '{tok.value}'", _tspan(self.file, tok))
         return A.Name(tok.value, self._s(meta))
 
-    @v_args(meta=True)
     def int(self, meta, c):
         return A.Int(self._int(c[0]), self._s(meta))
 
-    @v_args(meta=True)
     def float(self, meta, c):
         value = float(c[0])
         if not math.isfinite(value):
@@ -309,7 +298,6 @@ class _ToAst(Transformer_NonRecursive):
                                   _tspan(self.file, tok))
         return int(digits)
 
-    @v_args(meta=True)
     def quantity(self, meta, c):
         text = c[0].value
         m = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]+)", text)
@@ -319,51 +307,40 @@ class _ToAst(Transformer_NonRecursive):
             raise NascSyntaxError(f"quantity {_short(text)} is too large", _tspan(self.file, c[0]))
         return A.Quantity(number, m.group(2), text, self._s(meta))
 
-    @v_args(meta=True)
     def string(self, meta, c):
         return A.Str(_unquote(c[0]), self._s(meta))
 
-    @v_args(meta=True)
     def true(self, meta, c):
         return A.Bool(True, self._s(meta))
 
-    @v_args(meta=True)
     def false(self, meta, c):
         return A.Bool(False, self._s(meta))
 
-    @v_args(meta=True)
     def list(self, meta, c):
         return A.ListExpr(self._clean(c), self._s(meta))
 
-    @v_args(meta=True)
     def item(self, meta, c):
         label, value = c
         return A.Item(label.value if label else None, value, self._s(meta))
 
-    @v_args(meta=True)
     def comprehension(self, meta, c):
         return A.Comprehension(c[0], self._name(c[1]), c[2], c[3], self._s(meta))
 
-    @v_args(meta=True)
     def range(self, meta, c):
         return A.Range(self._int(c[0]), self._int(c[1]), self._s(meta))
 
-    @v_args(meta=True)
     def paren(self, meta, c):
         return A.Paren(c[0], self._s(meta))
 
-    @v_args(meta=True)
     def choice(self, meta, c):
         return A.Choice(c[0], self._s(meta))
 
-    @v_args(meta=True)
     def choose(self, meta, c):
         return A.Choose(c[0], c[1], self._s(meta))
 
-    def args(self, c):
+    def args(self, meta, c):
         return tuple(c)
 
-    @v_args(meta=True)
     def arg(self, meta, c):
         name, value = c
         return A.Arg(name.value if name else None, value, self._s(meta))
@@ -430,16 +407,12 @@ class Parser:
         def keep(tok: Token) -> None:
             comments.append(A.Comment(tok.value, tok.line, tok.column, _own_line(text, tok)))
 
-        try:
-            tree = self._parse_with_comments(text, keep)
-        except UnexpectedInput as err:
-            raise self._syntax_error(err, text, file) from None
-        try:
+        with collector_paused():
+            try:
+                tree = self._parse_with_comments(text, keep)
+            except UnexpectedInput as err:
+                raise self._syntax_error(err, text, file) from None
             items = _ToAst(file).transform(tree)
-        except VisitError as err:
-            if isinstance(err.orig_exc, NascSyntaxError):
-                raise err.orig_exc from None
-            raise
         _check_depth(items, file)
         return A.Module(file, items, tuple(comments))
 

@@ -17,7 +17,7 @@ from .analysis import bounds
 from .graph import IRGraph, Node
 from .ops import Cost, OpLibrary
 from .space import SearchSpace
-from .sym import lift
+from .sym import Budget, extremes, lift
 
 BYTES_PER_ELEMENT = 4  # fp32 activations
 
@@ -32,15 +32,39 @@ class ArchCost:
         return {"params": self.params, "macs": self.macs, "peak_memory": self.peak_memory}
 
 
+def lifted_cost(lib: OpLibrary, op: str, in_shapes: list[tuple[Any, ...]], attrs: dict[str, Any],
+                budget: Budget | None = None) -> Any:
+    """The :class:`Cost` of one op application; a Sym of Costs when it depends on decisions."""
+    return lift(lambda sh, at: lib.cost(op, sh, at), in_shapes, attrs, budget=budget)
+
+
 def node_cost(lib: OpLibrary, graph: IRGraph, node: Node) -> tuple[Any, Any]:
     """(params, macs) of one node; Syms when they depend on decisions."""
     if node.kind not in ("op", "param_choice") or node.op is None:
         return 0, 0
-    shapes = [graph.node(i).shape for i in node.inputs]
-    cost = lift(lambda sh, at: lib.cost(node.op, sh, at), shapes, dict(node.attrs))
+    cost = graph.costs.get(node.id)
+    if cost is None:
+        cost = lifted_cost(lib, node.op, [graph.node(i).shape for i in node.inputs], dict(node.attrs))
     params = lift(lambda c: c.params, cost)
     macs = lift(lambda c: c.macs, cost)
     return params, macs
+
+
+def tensor_bytes(shape: tuple[Any, ...], budget: Budget | None = None) -> int:
+    """The largest size in bytes (fp32, batch 1) of a tensor of this shape over every decision.
+
+    The first dimension is the batch and counts as 1, symbolic dimensions too.
+    """
+    numel = lift(lambda s: _numel(s[1:]), shape, budget=budget)
+    return extremes(numel)[1] * BYTES_PER_ELEMENT
+
+
+def op_footprint(cost: Any, out_shape: tuple[Any, ...], budget: Budget | None = None) -> tuple[int, int]:
+    """(parameter bytes, output bytes at batch 1) of one op application with this (lifted)
+    cost, each the largest over every decision (what building the largest candidate would
+    allocate), at fp32."""
+    params = lift(lambda c: c.params, cost, budget=budget)
+    return extremes(params)[1] * BYTES_PER_ELEMENT, tensor_bytes(out_shape, budget)
 
 
 def space_costs(space: SearchSpace, lib: OpLibrary) -> dict[str, tuple[int, int]]:

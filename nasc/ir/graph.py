@@ -64,6 +64,9 @@ class IRGraph:
         self.inputs: list[int] = []
         self.outputs: list[int] = []
         self.hints: dict[int, str] = {}  # node -> the source name it was bound to (for printing)
+        # op node -> its lifted Cost, as computed while elaborating (to check its size); the
+        # cost model reuses it instead of evaluating every cost rule a second time
+        self.costs: dict[int, Any] = {}
 
     # -- building
     def add(self, kind: str, op: str | None, attrs: dict[str, Any], inputs: tuple[int, ...],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +51,10 @@ class Decision:
 
     @property
     def n(self) -> int:
-        return len(self.options)
+        """The number of options, without listing them (analysis asks for it per edge)."""
+        if self.kind == "oneof":
+            return len(self.labels)
+        return math.comb(len(self.labels), self.k)
 
     def option_label(self, option: int) -> str:
         if self.kind == "oneof":
