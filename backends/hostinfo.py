@@ -55,8 +55,8 @@ def cpu_model_name() -> str:
 def has_vnni() -> bool:
     """x86 8-bit dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX).
 
-    Without them, ORT's u8s8 int8 kernels can saturate, which is why int8 QDQ needs
-    ``reduce_range=True`` there (25x smaller error on a MobileNet, see TOOLCHAIN.md)."""
+    Without them, ORT's u8s8 int8 kernels add u8 x s8 products pairwise in int16, which
+    can saturate; that is why int8 QDQ needs ``reduce_range=True`` (7-bit weights) there."""
     return bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 

@@ -254,8 +254,9 @@ def cmd_measure(args: argparse.Namespace, state: dict) -> int:
     import nasc.backends as nb
     from nasc.backends import MeasureProtocol
 
-    proto = MeasureProtocol(repeats=args.repeat, warmup=args.warmup, threads=args.threads, isolate=args.isolate,
-                            per_kernel=args.per_kernel, rpc=args.rpc, device_key=args.device_key)
+    proto = MeasureProtocol(repeats=args.repeat, number=args.number, warmup=args.warmup, threads=args.threads,
+                            isolate=args.isolate, per_kernel=args.per_kernel, rpc=args.rpc,
+                            device_key=args.device_key)
     rec = nb.measure(args.dir, proto)
     if args.json:
         print(json.dumps(rec.to_dict()))
@@ -368,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("measure", help="measure an artifact's latency (stated protocol)")
     m.add_argument("dir")
-    m.add_argument("--repeat", type=int, default=30)
+    m.add_argument("--repeat", type=int, default=30, help="timed samples")
+    m.add_argument("--number", type=int, default=10, help="back-to-back calls per sample (a sample is their mean)")
     m.add_argument("--warmup", type=int, default=10)
     m.add_argument("--threads", type=int, default=2)
     m.add_argument("--isolate", action="store_true", help="measure in a fresh process")

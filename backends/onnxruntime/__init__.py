@@ -1,7 +1,8 @@
 """ONNX Runtime backend (CPU): fp32 and static int8 QDQ.
 
-On this project's CPUs it is the fastest backend for small convnets (5-8x eager torch,
-see TOOLCHAIN.md), hence the production reference that TVM is compared against.
+On 2-core x86 CPUs it is the fastest backend for MobileNetV2 (``torch_over_onnxruntime``
+and ``tvm_over_onnxruntime`` in ``benchmarks/results/backends_cpu.json``), hence the
+production reference the other backends are compared against.
 Sessions use ``ORT_ENABLE_ALL`` and ``protocol.threads`` intra-op threads (default 2).
 """
 
@@ -69,7 +70,7 @@ class OrtBackend:
                 specs = input_specs(example_inputs)
                 batches, origin = calibration_batches(specs, options.calib_samples, options.seed,
                                                       options.calibration)
-                # u8s8 saturates on x86 without VNNI; reduce_range avoids it (TOOLCHAIN.md section 1).
+                # u8s8 saturates its int16 pair sums on x86 without VNNI; 7-bit weights avoid it.
                 reduce = host_triple().startswith("x86_64") and not has_vnni()
                 details["quantization"] = {**quantize_qdq(fp32, out / "model.onnx", batches, reduce_range=reduce),
                                            "calibration": origin}

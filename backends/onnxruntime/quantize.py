@@ -1,4 +1,4 @@
-"""Static int8 QDQ quantisation with ONNX Runtime's tooling (the recipe in TOOLCHAIN.md).
+"""Static int8 QDQ quantisation with ONNX Runtime's tooling (``quantize_static``).
 
 QDQ (QuantizeLinear/DequantizeLinear pairs around float ops) is the format both ORT and
 TensorRT consume, so the same function serves the TensorRT backend (with symmetric

@@ -51,10 +51,10 @@ def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
     is_gpu = "gpu" in [str(k) for k in tgt.keys]
     t1 = time.perf_counter()
     if is_gpu:
-        with tgt:  # nvcc mode reads the arch from the current target (TOOLCHAIN section 4)
+        with tgt:  # nvcc mode reads the arch from the current target ("No CUDA architecture" otherwise)
             ex = tvm.compile(mod, target=tgt)
     else:
-        # the default "default_build" pipeline on CPU does no fusion (TOOLCHAIN pitfall 4)
+        # on CPU, tvm.compile's default "default_build" pipeline is legalize + lowering only: no fusion
         ex = tvm.compile(mod, target=tgt, relax_pipeline=relax.get_default_pipeline(tgt))
     result["compile_seconds"] = round(time.perf_counter() - t1, 2)
     result["device_code"] = module_device_code(ex.mod)

@@ -22,7 +22,7 @@ def clip_to_min_max(mod: Any):
     """Rewrite ``R.clip(x, lo, hi)`` (PrimValue bounds) into maximum/minimum with tensor constants.
 
     ToMixedPrecision in TVM 0.27 crashes on PrimValue clip bounds ("Expected TensorType"),
-    which the torch frontend emits for ReLU6/Hardsigmoid (TOOLCHAIN pitfall 12)."""
+    which the torch frontend emits for ReLU6/Hardsigmoid."""
     import tvm
     from tvm import relax
     from tvm.relax.dpl import is_op, rewrite_call, wildcard

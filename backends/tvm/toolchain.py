@@ -1,6 +1,6 @@
 """Build-host tools for TVM builds: cache folder, cross compiler, the libcuda stub, the worker.
 
-The libcuda stub (TOOLCHAIN.md section 4): TVM stores CUDA *source* in the artifact
+The libcuda stub: TVM stores CUDA *source* in the artifact
 unless ``libtvm_runtime_cuda.so`` can be loaded at build time, which needs
 ``libcuda.so.1``.  A 9-symbol stub whose functions all return CUDA_ERROR_NO_DEVICE (100)
 is enough for it to load; TVM then calls nvcc and embeds a fatbin with SASS for the

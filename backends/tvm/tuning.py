@@ -6,7 +6,7 @@ arguments, not constants, after BN folding), so a kernel seen in an earlier buil
 found in the database and *skipped*: only unseen kernels get trials.  A file lock keeps
 concurrent builds from interleaving writes.
 
-Two TVM 0.27 workarounds from TOOLCHAIN.md: ``stub_tensor_intrin`` avoids the 55 s
+Two TVM 0.27 workarounds: ``stub_tensor_intrin`` avoids the 55 s
 ``import tvm.s_tir.tensor_intrin`` in every builder worker (which makes LocalBuilder time
 out), and it still imports the x86/arm intrinsics because the default CPU schedule rules
 reference them (e.g. ``dot_16x4_vnni`` on VNNI hosts).

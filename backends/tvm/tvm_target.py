@@ -11,7 +11,7 @@ from ..base import Target
 
 def _resolve_native(d: Mapping[str, Any]) -> dict[str, Any]:
     """Replace ``mcpu: native`` with LLVM's name for this CPU (TVM would otherwise pick a
-    generic CPU and never vectorise for the real ISA, TOOLCHAIN pitfall 9)."""
+    generic CPU and never vectorise for the real ISA)."""
     from tvm.target import codegen
 
     out = dict(d)

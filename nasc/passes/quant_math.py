@@ -5,7 +5,7 @@ Conventions (those of ONNX QuantizeLinear, which ORT and TensorRT implement):
 ``q = saturate(round_half_even(x / scale) + zero_point)``, ``x' = (q - zero_point) * scale``.
 Weights: symmetric per output channel (axis 0), zero point 0, ``|q| <= 127`` -- or
 ``<= 63`` with ``reduce_range`` (7-bit weights, which keep ORT's u8s8 kernels from
-saturating their int16 intermediate sums on x86 without VNNI, TOOLCHAIN.md section 1).
+saturating their int16 intermediate sums on x86 without VNNI).
 Bias: int32, scale ``s_input * s_weight[c]``, zero point 0 (what QLinearConv expects).
 Activations: per tensor, asymmetric u8 (ORT CPU) or symmetric s8 (TensorRT).
 """

@@ -12,7 +12,7 @@ QLinearGlobalAveragePool, QLinearConcat).  Where the Q/DQ pairs go (``act_quant`
 
 Weights are symmetric per output channel (``per_channel=false``: per tensor) with 8-bit,
 or 7-bit with ``reduce_range`` (default ``auto``: on x86 without VNNI, where ORT's u8s8
-kernels saturate, TOOLCHAIN.md); biases are int32 with scale ``s_in * s_w``.  Activation
+kernels saturate); biases are int32 with scale ``s_in * s_w``.  Activation
 ranges come from ``calib`` samples of the experiment's training split (the passes'
 :class:`~nasc.passes.base.Calibration`), observed at the annotated precision; without
 a dataset the pass uses seeded random-normal inputs and says so in ``quant_config``.
