@@ -32,11 +32,20 @@ test: venv toolchain
 e2e: venv
 	$(BIN)/python benchmarks/digits_e2e.py
 
+# Every benchmark writes benchmarks/results/NAME.json and exits 1 when a target is missed.
 bench: venv
 	$(BIN)/python benchmarks/frontend_speed.py
 	$(BIN)/python benchmarks/search_step.py
 	$(BIN)/python benchmarks/digits_e2e.py
+	$(BIN)/python benchmarks/quantize_digits.py
+	$(BIN)/python benchmarks/backends.py
 	$(BIN)/python benchmarks/nb201_exactness.py
 	$(BIN)/python benchmarks/check_scaling.py
 
-.PHONY: venv toolchain demo test e2e bench
+# The backends benchmark with a MetaSchedule-tuned TVM build as well.  The first run tunes
+# every kernel (tens of minutes on 2 cores); the database in ~/.cache/nasc makes reruns quick.
+BENCH_TRIALS ?= 8
+bench-tuned: venv
+	$(BIN)/python benchmarks/backends.py --trials $(BENCH_TRIALS) --out benchmarks/results/backends_cpu_tuned.json
+
+.PHONY: venv toolchain demo test e2e bench bench-tuned

@@ -1,8 +1,11 @@
 """``--backend auto``: build with every backend available for the target, keep the fastest.
 
-Why by measurement: which backend wins depends on model and machine (on this project's
-CPUs ONNX Runtime beats untuned TVM ~15x, on Jetson TVM and TensorRT trade places), so
-the only honest choice is timing each build under the *same* protocol.  The losers'
+Why by measurement: which backend wins depends on model and machine (on a 2-core x86
+CPU untuned TVM beats ONNX Runtime on the small digits arch and is an order of magnitude
+slower on MobileNetV2: ``tvm_over_onnxruntime`` in ``benchmarks/results/backends_cpu.json``),
+so the only honest choice is timing each build under the *same* protocol.
+``benchmarks/backends.py`` checks the choice against independently built and measured
+single-backend artifacts.  The losers'
 figures stay in the manifest (``selection``), so the choice can be audited.
 """
 

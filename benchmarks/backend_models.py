@@ -1,50 +1,55 @@
-"""The benchmark architectures, built from `.nas` files by the frontend.
+"""The benchmark architectures as `.nas` files plus weights, ready for `nasc build`.
 
 * ``digits``: the architecture `nasc search examples/digits.nas` finds (the search
-  runs once, ~10 s, into a cache folder; its arch.nas is reused afterwards);
+  runs once, ~10 s, into the work folder; its arch.nas is reused afterwards);
 * ``mbv2``: `examples/mobilenet_v2.nas` (torchvision's MobileNetV2, 3,504,872 params)
-  at the requested resolution.
+  at the requested resolution, written to the work folder.
 
-BN statistics are randomized so a missing BN fold would show numerically.
+Weights are the seeded initialization with BN statistics randomized, saved as
+safetensors so `nasc build --weights` loads them: a build that skipped or mis-folded BN
+would then be visibly wrong in the agreement check (fresh BN is an identity).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-import torch
-from torch import nn
+from nasc_cli import run_nasc
 
 from nasc import api
 from nasc.backends.torch_ref.model import randomize_bn
-from nasc.lower.arch import ArchNet
+from nasc.deploy import reference_module
 
 ROOT = Path(__file__).resolve().parent.parent
+MODELS = ("digits", "mbv2")
 
 
 def digits_arch(workdir: Path) -> Path:
     out = workdir / "digits_search"
     if not (out / "arch.nas").exists():
-        subprocess.run([sys.executable, "-m", "nasc", "search", str(ROOT / "examples" / "digits.nas"), "--out",
-                        str(out)], check=True, capture_output=True)
+        run_nasc("search", str(ROOT / "examples" / "digits.nas"), "--out", str(out))
     return out / "arch.nas"
 
 
-def _arch_net(path: Path, text: str | None = None) -> ArchNet:
-    compiled = api.load_text(text, path.name) if text is not None else api.load(path)
-    space = compiled.elaborate()
-    torch.manual_seed(0)
-    return ArchNet(space.graph.prune(), compiled.loader.ops)
+def mbv2_arch(workdir: Path, resolution: int) -> Path:
+    text = (ROOT / "examples" / "mobilenet_v2.nas").read_text()
+    if "res = 224" not in text:
+        raise SystemExit("examples/mobilenet_v2.nas no longer declares `res = 224`; "
+                         "update benchmarks/backend_models.py")
+    path = workdir / f"mobilenet_v2_r{resolution}.nas"
+    path.write_text(text.replace("res = 224", f"res = {resolution}"))
+    return path
 
 
-def models(resolution: int, workdir: Path | None = None) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
-    work = workdir or Path(tempfile.gettempdir()) / "nasc-bench-backends"
-    work.mkdir(parents=True, exist_ok=True)
-    mbv2_text = (ROOT / "examples" / "mobilenet_v2.nas").read_text().replace("res = 224", f"res = {resolution}")
-    digits = _arch_net(digits_arch(work))
-    mbv2 = _arch_net(ROOT / "examples" / "mobilenet_v2.nas", mbv2_text)
-    return {"digits": (randomize_bn(digits), (1, *digits.input_shapes[0][1:])),
-            "mbv2": (randomize_bn(mbv2), (1, *mbv2.input_shapes[0][1:]))}
+def arch_file(name: str, workdir: Path, resolution: int) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return digits_arch(workdir) if name == "digits" else mbv2_arch(workdir, resolution)
+
+
+def weights_with_random_bn(arch: Path, out: Path, seed: int = 0) -> Path:
+    """The module `nasc build` makes from ``arch`` (same seed), BN randomized, as safetensors."""
+    from safetensors.torch import save_file
+
+    net = randomize_bn(reference_module(api.load(arch), seed=seed), seed)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out))
+    return out

@@ -22,7 +22,7 @@ from nasc.data import nb201
 from nasc.ir.cost import arch_cost
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import verdict, write_json  # noqa: E402
+from report import Target, verdict, write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,15 +48,15 @@ def main() -> int:
         if why:
             bad.append({"arch": row["arch_str"], "mismatch": why})
     seconds = time.perf_counter() - t0
-    targets = {"every architecture's params and MACs equal the benchmark's": not bad,
-               f"all {total:,} architectures checked": len(rows) == total}
+    targets = {"architectures whose params or MACs differ from the benchmark's": Target(not bad, len(bad), "== 0"),
+               "architectures checked": Target(len(rows) == total, len(rows), f"== {total:,} (all)")}
     doc = {"benchmark": "nb201_exactness", "architectures": len(rows), "of": total,
            "rule": "params equal; MACs + classes within +-5 of the benchmark's FLOPs (its rounding)",
            "reference": "nasc/data/nb201/nb201_acc.csv (cifar10_params_M, cifar10_flops_M)",
            "failures": bad[:20], "n_failures": len(bad), "seconds": round(seconds, 1),
-           "ms_per_architecture": round(1e3 * seconds / max(1, len(rows)), 2), "targets": targets}
-    write_json(doc, args.out)
-    print(f"{len(rows):,} architectures, {len(bad)} differ ({seconds:.0f} s); wrote {args.out}")
+           "ms_per_architecture": round(1e3 * seconds / max(1, len(rows)), 2)}
+    print(f"{len(rows):,} architectures, {len(bad)} differ ({seconds:.0f} s)")
+    write_json(doc, args.out, targets)
     return verdict(targets)
 
 

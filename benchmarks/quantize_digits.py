@@ -21,7 +21,11 @@ is ``measured locally`` on this machine; nothing is predicted.
 
     python benchmarks/quantize_digits.py [--out runs/quantize_digits] [--rounds 5]
 
-Exit code 1 when int8 loses more than 1.0 point of test accuracy (the issue's target).
+Targets (exit code 1 when one is missed): int8 loses at most 1.0 point of test accuracy
+vs fp32, and ONNX Runtime runs the int8 model on integer kernels (``QLinearConv``), i.e.
+the explicit Q/DQ placement is one ORT can fuse.  The latency ratio
+``int8_speedup_vs_fp32`` (fp32 median / int8 median) is reported, not targeted: on this
+94k-MAC model int8 is not expected to win.
 """
 
 from __future__ import annotations
@@ -31,24 +35,21 @@ import collections
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import verdict, write_json  # noqa: E402
+from report import RATIO_CONVENTION, ROOT, Target, at_most, result_path, verdict, write_json  # noqa: E402
+from nasc_cli import run_nasc  # noqa: E402
+from ort_profile import us_per_call_by_op  # noqa: E402
 
 
 def nasc(*args: str) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    r = subprocess.run([sys.executable, "-m", "nasc", *args], capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        sys.stderr.write(r.stdout + r.stderr)
-        raise SystemExit(f"nasc {args[0]} failed")
+    """The CLI with one OpenMP thread unless the caller set one (search/train, not timed)."""
+    run_nasc(*args, env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
 
 
 def ort_ops(path: Path) -> dict[str, int]:
@@ -66,34 +67,10 @@ def ort_ops(path: Path) -> dict[str, int]:
     return dict(sorted(ops.items()))
 
 
-def ort_profile(path: Path, x: dict[str, np.ndarray], threads: int, calls: int = 200) -> dict[str, float]:
-    """Mean microseconds per call spent in each op type, from ONNX Runtime's own profiler
-    (a separate, untimed pass: profiling slows the run, so it is not used for the latency)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.enable_profiling = True
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.profile_file_prefix = str(path.with_suffix(""))
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    for _ in range(calls):
-        sess.run(None, x)
-    trace = Path(sess.end_profiling())
-    per_op: collections.Counter[str] = collections.Counter()
-    for e in json.loads(trace.read_text()):
-        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
-            per_op[e["args"]["op_name"]] += e["dur"]
-    trace.unlink()
-    return {k: round(v / calls, 2) for k, v in per_op.most_common()}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / "quantize_digits"))
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "quantize_digits.json"))
+    ap.add_argument("--json", default=result_path("quantize_digits"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=60, help="samples per variant per round")
     ap.add_argument("--number", type=int, default=20, help="calls per sample")
@@ -154,13 +131,13 @@ def main() -> int:
         med, p90, low = stats(s)
         latency[k] = {"median_ms": med, "p90_ms": p90, "min_ms": low, "samples": len(s), "source": "measured",
                       "how": "measured locally", "model": os.path.relpath(models[k], ROOT), "ort_executes": ort_ops(models[k]),
-                      "ort_profiler_us_per_call_by_op": ort_profile(models[k], x, args.threads)}
+                      "ort_profiler_us_per_call_by_op": us_per_call_by_op(models[k], x, args.threads)}
     acc_fp32 = docs["fp32"]["accuracy_after"]
     acc_int8 = docs["int8"]["accuracy_after"]
     loss_points = 100.0 * (docs["int8"]["accuracy_before"] - acc_int8)
-    targets = {"int8 loses at most 1.0 point of test accuracy vs fp32": loss_points <= 1.0,
-               "int8 runs on ONNX Runtime (QLinearConv kernels)": latency["int8"]["ort_executes"].get("QLinearConv", 0)
-               > 0}
+    qconv = latency["int8"]["ort_executes"].get("QLinearConv", 0)
+    targets = {"int8 test accuracy loss vs fp32 (points)": at_most(loss_points, 1.0, "points"),
+               "QLinearConv kernels ONNX Runtime runs for the int8 model": Target(qconv > 0, qconv, "> 0")}
     doc = {
         "benchmark": "quantize_digits",
         "what": "fp32 vs int8 (nasc opt quantize, explicit QDQ) of the searched+trained digits arch on ONNX Runtime",
@@ -170,8 +147,10 @@ def main() -> int:
                      "int8_loss_points": loss_points, "test_samples": docs["int8"]["test_samples"],
                      "source": "held-out test split of sklearn:digits (seed 0), never seen by search or training"},
         "latency": latency,
-        "int8_speedup": latency["fp32"]["median_ms"] / latency["int8"]["median_ms"],
-        "int8_speedup_note": "fp32 median / int8 median; below 1 means int8 is slower",
+        "int8_speedup_vs_fp32": latency["fp32"]["median_ms"] / latency["int8"]["median_ms"],
+        "int8_ort_quantizer_speedup_vs_fp32": (latency["fp32"]["median_ms"] / latency["int8_ort_quantizer"]["median_ms"]
+                                               if "int8_ort_quantizer" in latency else None),
+        "ratio_convention": RATIO_CONVENTION,
         "protocol": {**protocol.to_dict(), "rounds": args.rounds, "order": "rotating (forward, then reversed)",
                      "timer": SAMPLE, "input": f"the first {args.batch} test-split image(s), float32 [{args.batch},1,8,8]",
                      "session": "nasc.backends.onnxruntime.make_session: CPUExecutionProvider, ORT_ENABLE_ALL, "
@@ -180,18 +159,17 @@ def main() -> int:
         "quantization": docs["int8"]["quantization"],
         "kernels": {"fp32": docs["fp32"]["kernels"], "int8": docs["int8"]["kernels"]},
         "max_abs_logit_diff_int8_vs_fp32": float(np.abs(outputs["int8"] - outputs["fp32"]).max()),
-        "host": {"cpu": cpu_model_name(), "vnni": has_vnni(), "machine": platform.machine(),
-                 "cores": os.cpu_count()},
+        "cpu": {"name": cpu_model_name(), "vnni": has_vnni(), "machine": platform.machine()},
         "versions": library_versions(["numpy", "onnx", "onnxruntime", "torch", "nasc"]),
-        "prepare_wall_s": prepare_s, "targets": targets,
+        "prepare_wall_s": prepare_s,
     }
-    write_json(doc, args.json)
+    write_json(doc, args.json, targets)
     print(f"test accuracy: fp32 {acc_fp32:.4f}  int8 {acc_int8:.4f}  ({loss_points:+.2f} points lost; "
           f"{doc['accuracy']['test_samples']} samples)")
     for k, v in latency.items():
         print(f"{k}: median {v['median_ms'] * 1e3:.1f} us  p90 {v['p90_ms'] * 1e3:.1f} us  min {v['min_ms'] * 1e3:.1f} us"
               f"  ({v['samples']} samples x {args.number} calls, measured locally, ORT {args.threads} threads)")
-    print(f"int8 speedup (fp32 median / int8 median) {doc['int8_speedup']:.2f}; "
+    print(f"int8_speedup_vs_fp32 (fp32 median / int8 median) {doc['int8_speedup_vs_fp32']:.2f}; "
           f"host load {load_before} -> {load_after}")
     return verdict(targets)
 

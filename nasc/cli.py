@@ -270,9 +270,9 @@ def cmd_measure(args: argparse.Namespace, state: dict) -> int:
     if args.no_verify:
         sys.stderr.write("nasc: warning: --no-verify: the artifact's files are not checked against the sha256s in "
                          "its manifest (paths still are); an altered artifact runs whatever it now contains\n")
-    proto = MeasureProtocol(repeats=args.repeat, warmup=args.warmup, threads=args.threads, isolate=args.isolate,
-                            per_kernel=args.per_kernel, rpc=args.rpc, device_key=args.device_key,
-                            verify=not args.no_verify)
+    proto = MeasureProtocol(repeats=args.repeat, number=args.number, warmup=args.warmup, threads=args.threads,
+                            isolate=args.isolate, per_kernel=args.per_kernel, rpc=args.rpc,
+                            device_key=args.device_key, verify=not args.no_verify)
     rec = nb.measure(args.dir, proto)
     if args.json:
         print(json.dumps(rec.to_dict()))
@@ -416,7 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("measure", help="measure an artifact's latency (stated protocol)")
     m.add_argument("dir")
-    m.add_argument("--repeat", type=_count(1), default=30)
+    m.add_argument("--repeat", type=_count(1), default=30, help="timed samples")
+    m.add_argument("--number", type=_count(1), default=10,
+                   help="back-to-back calls per sample (a sample is their mean)")
     m.add_argument("--warmup", type=_count(0), default=10)
     m.add_argument("--threads", type=_count(1), default=2)
     m.add_argument("--isolate", action="store_true", help="measure in a fresh process")

@@ -1,7 +1,8 @@
 """ONNX Runtime backend (CPU): fp32 and static int8 QDQ.
 
-On CPUs it is the fastest backend for small convnets (``benchmarks/backends.py`` measures it
-against torch and TVM), hence the production reference that TVM is compared against.
+On 2-core x86 CPUs it is the fastest backend for MobileNetV2 (``torch_over_onnxruntime``
+and ``tvm_over_onnxruntime`` in ``benchmarks/results/backends_cpu.json``), hence the
+production reference the other backends are compared against.
 Sessions use ``ORT_ENABLE_ALL`` and ``protocol.threads`` intra-op threads (default 2).
 """
 
