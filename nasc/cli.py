@@ -306,8 +306,13 @@ def _dnf_json(dnf, space) -> object:
     return [{space.decisions[d].path: sorted(s) for d, s in term} for term in dnf]
 
 
-def _count(least: int) -> Callable[[str], int]:
-    """An argparse type for an integer of at least ``least`` (argparse names the flag in its error)."""
+MAX_COUNT = 100_000
+"""Upper bound of repeat/warm-up/trial/batch counts: a typo such as ``--warmup 10000000000``
+would otherwise run for days instead of being reported."""
+
+
+def _count(least: int, most: int = MAX_COUNT) -> Callable[[str], int]:
+    """An argparse type for an integer in [least, most] (argparse names the flag in its error)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -315,6 +320,8 @@ def _count(least: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < least:
             raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:,}, got {value:,}")
         return value
 
     return parse
@@ -364,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     z = _space_command(sub, "freeze", "pin every decision and print the architecture", cmd_freeze)
     z.add_argument("--fix", action="append", metavar="PATH=VALUE", help="pin one decision (repeatable)")
-    z.add_argument("--random", type=_count(0), metavar="SEED", help="draw the decisions not pinned by --fix")
+    z.add_argument("--random", type=_count(0, 2**32 - 1), metavar="SEED", help="draw the decisions not pinned by --fix")
     z.add_argument("--name", help="name of the printed arch")
     z.add_argument("--pinned", action="store_true", help="print the pinned form (extends + fix)")
     z.add_argument("--out", "-o", help="write to this file instead of stdout")
@@ -408,9 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backend", default="auto", help="auto (measure every available one, keep the fastest), "
                    "onnxruntime, tvm, tensorrt or torch")
     b.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"])
-    b.add_argument("--seed", type=_count(0), default=0, help="seed of the example inputs and any random initialization")
+    b.add_argument("--seed", type=_count(0, 2**32 - 1), default=0, help="seed of the example inputs and any random initialization")
     b.add_argument("--tune-trials", type=_count(0), default=0, help="MetaSchedule trials per kernel (TVM)")
-    b.add_argument("--batch", type=_count(1), default=1)
+    b.add_argument("--batch", type=_count(1, 65_536), default=1)
     b.add_argument("--repeat", type=_count(1), default=30, help="measurement repeats used by --backend auto")
     b.add_argument("--out", "-o", required=True)
 
@@ -420,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--number", type=_count(1), default=10,
                    help="back-to-back calls per sample (a sample is their mean)")
     m.add_argument("--warmup", type=_count(0), default=10)
-    m.add_argument("--threads", type=_count(1), default=2)
+    m.add_argument("--threads", type=_count(1, 1024), default=2)
     m.add_argument("--isolate", action="store_true", help="measure in a fresh process")
     m.add_argument("--per-kernel", action="store_true", help="per-kernel times where the backend offers them")
     m.add_argument("--rpc", metavar="HOST:PORT", help="a TVM RPC tracker")

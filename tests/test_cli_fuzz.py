@@ -31,8 +31,19 @@ SETTABLE = ["seed", "split.train", "split.val", "split.test", "search.order", "s
 ALGOS = st.sampled_from(["darts", "gdas", "snas", "fairdarts", "pcdarts", "dart", "DARTS"])
 
 
+VALID = {"seed": "3", "search.order": "2", "search.w_lr": "0.1", "search.a_lr": "0.01", "search.beam": "2",
+         "search.tau_start": "5.0", "search.penalty": "0", "search.skip_warn": "0.9", "search.algo": '"gdas"',
+         "train.lr": "0.1", "train.momentum": "0.5", "budget.wallclock": "600s", "dataset": '"sklearn:digits"'}
+
+
 @st.composite
 def overrides(draw: st.DrawFn) -> list[str]:
+    """Half the examples use only valid values (so real runs happen), half anything at all."""
+    if draw(st.booleans()):
+        out = ["--set", f"search.epochs={draw(st.sampled_from(['1', '2']))}", "--set", "train.epochs=1"]
+        keys = draw(st.lists(st.sampled_from(sorted(VALID)), max_size=2, unique=True))
+        return out + ["--set", "search.batch=256", "--set", "train.batch=256"] + \
+            [x for k in keys for x in ("--set", f"{k}={VALID[k]}")]
     out = ["--set", f"search.epochs={draw(SMALL_EPOCHS)}", "--set", f"train.epochs={draw(SMALL_EPOCHS)}",
            "--set", "search.batch=256", "--set", "train.batch=256"]
     for key in draw(st.lists(st.sampled_from(SETTABLE), max_size=3)):
@@ -66,7 +77,7 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(extra=overrides(), command=st.sampled_from(["search", "train-arch"]))
 def test_search_and_train_with_any_experiment_values(extra: list[str], command: str, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
