@@ -27,7 +27,7 @@ demo: venv
 	@cat $(RUN)/search/arch.nas $(RUN)/report.json
 
 test: venv toolchain
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=20 tests
 
 e2e: venv
 	$(BIN)/python benchmarks/digits_e2e.py

@@ -4,39 +4,28 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
 from nasc.errors import NascError
+from nasc.fsio import check_writable_dir
 
 from .base import BuildOptions, Target
 from .manifest import MANIFEST
+from .targets import check_target_backend
 
 
 def check_out_dir(out_dir: Path | str) -> Path:
-    """Refuse an ``out_dir`` that cannot become an artifact folder, changing nothing: a file,
-    a non-empty folder that is not an artifact, or a place this process cannot write.
+    """Refuse an ``out_dir`` that cannot become an artifact folder, changing nothing: what
+    :func:`~nasc.fsio.check_writable_dir` refuses, or a non-empty folder that is not an artifact.
 
     Called by ``nasc build`` before any work, so a bad ``--out`` costs no build time."""
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise NascError(f"--out {out} is a file, not a directory")
+    check_writable_dir(out)
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise NascError(f"--out {out} is a non-empty folder that is not a nasc artifact; refusing to overwrite")
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise NascError(f"--out {out}: {existing} is a file, not a folder")
-    try:  # a real write: permission bits do not tell for root, read-only mounts or full disks
-        fd, probe = tempfile.mkstemp(prefix=".nasc-write-test.", dir=existing)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise NascError(f"--out {out}: cannot write in {existing} ({e.strerror or e})") from None
     return out
 
 
@@ -58,9 +47,7 @@ def check_request(backend: str, precisions: tuple[str, ...], target: Target, opt
                   example_inputs: Mapping[str, np.ndarray]) -> None:
     if options.precision not in precisions:
         raise NascError(f"backend '{backend}' supports {', '.join(precisions)}, not {options.precision}")
-    if backend not in target.backends and backend != "auto":
-        raise NascError(f"backend '{backend}' does not serve target '{target.name}' "
-                        f"(its backends: {', '.join(target.backends)})")
+    check_target_backend(target, backend)
     if not example_inputs:
         raise NascError("example_inputs is empty; name every model input, e.g. {'x': array}")
     for name, value in example_inputs.items():

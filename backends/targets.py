@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from nasc.errors import NascNameError, did_you_mean
+from nasc.errors import NascNameError, UsageError, did_you_mean
 
 from .base import Target
 from .hostinfo import cpu_count, host_triple, local_gpu_arch
@@ -117,3 +117,27 @@ def get_target(name: str | Target) -> Target:
         raise NascNameError(f"unknown target '{name}'{did_you_mean(name, table)}. "
                             f"Known targets: {', '.join(table)}")
     return make()
+
+
+def check_target_backend(tgt: Target, backend: str) -> None:
+    """A named backend must be one the target lists (``auto`` picks among them)."""
+    if backend != "auto" and backend not in tgt.backends:
+        raise UsageError(f"backend '{backend}' does not build for target '{tgt.name}' "
+                         f"(its backends: {', '.join(tgt.backends)})")
+
+
+def check_build_request(target: str, backend: str, precision: str) -> Target:
+    """Target, backend and precision exist and agree -- checked before anything runs or is
+    written (``nasc compile --target cpuu`` must not search and retrain first).  Static: it
+    reads the target table and the registry's names and imports no backend's libraries."""
+    from .registry import backend_names
+
+    tgt = get_target(target)  # unknown names raise with the known ones listed
+    names = sorted(set(backend_names()) | {"auto"})
+    if backend not in names:
+        raise UsageError(f"unknown backend '{backend}'{did_you_mean(backend, names)} (known: {', '.join(names)})")
+    check_target_backend(tgt, backend)
+    if precision not in tgt.precisions:
+        raise UsageError(f"target '{tgt.name}' has no {precision} precision{did_you_mean(precision, tgt.precisions)} "
+                         f"(its precisions: {', '.join(tgt.precisions)})")
+    return tgt

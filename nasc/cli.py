@@ -211,7 +211,7 @@ def cmd_train(args: argparse.Namespace, state: dict) -> int:
 
 def _check_build_args(args: argparse.Namespace) -> None:
     """Before anything runs or is written: target, backend and precision exist and agree."""
-    from .requests import check_build_request
+    from nasc.backends.targets import check_build_request
 
     check_build_request(args.target, args.backend, args.precision)
 

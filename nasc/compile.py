@@ -32,7 +32,9 @@ def _sha(*parts: Any) -> str:
 
 
 def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from nasc.backends.manifest import sha256_file  # the artifacts' own (streaming) file hash
+
+    return sha256_file(path)
 
 
 def _output_hashes(outputs: list[Path]) -> dict[str, str] | None:

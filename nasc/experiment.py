@@ -207,6 +207,7 @@ RANGES: dict[str, Range] = {
     "search.latency_weight": NON_NEGATIVE, "search.penalty": NON_NEGATIVE, "search.l1": NON_NEGATIVE,
     "search.beta_reg": NON_NEGATIVE, "search.aux_skip": NON_NEGATIVE, "search.zero_one": NON_NEGATIVE,
     "search.skip_warn": FRACTION, "search.beam": AT_LEAST_1, "search.warmup": NON_NEGATIVE,
+    "search.partial_channels": AT_LEAST_1,
     "train.epochs": AT_LEAST_1, "train.batch": AT_LEAST_1, "train.lr": POSITIVE, "train.momentum": UNIT_OPEN,
     "train.wd": NON_NEGATIVE, "train.grad_clip": POSITIVE, "budget.wallclock": POSITIVE,
 }
@@ -235,8 +236,6 @@ def _algorithm_settings(search: dict[str, Any], explicit: dict[str, Span | None]
             search[key] = value
     k = search["partial_channels"]
     where = explicit.get("search.partial_channels")
-    if k < 1:
-        raise ExperimentError(f"'search.partial_channels' is the PC-DARTS K and must be at least 1, got {k}", where)
     if search["algo"] == "pcdarts" and k == 1:
         raise ExperimentError("algo \"pcdarts\" with partial_channels = 1 would be plain DARTS; set "
                               "partial_channels to a K >= 2 (PC-DARTS uses 4) or use algo \"darts\"", where)

@@ -45,6 +45,28 @@ def user_os_error(err: OSError, path: Path | str | None = None, verb: str = "wri
     return OutputError(f"cannot {verb} {where}: {why}" if where else f"cannot {verb} a file: {why}")
 
 
+def check_writable_dir(out: Path | str, flag: str = "--out") -> Path:
+    """Refuse, changing nothing, an ``out`` that cannot become a directory this process writes:
+    an existing file, a file in the way among its parents, or a nearest existing folder where
+    a real write fails (permission bits tell nothing for root, read-only mounts or full disks).
+    Returns that nearest existing folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{flag} {out} is a file, not a directory")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{flag} {out}: {existing} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".nasc-write-test.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputError(f"{flag} {out}: cannot write in {existing} ({err.strerror or err})") from None
+    return existing
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """A temporary path beside ``path``; on normal exit it replaces ``path`` atomically.
@@ -95,4 +117,4 @@ def write_json(path: Path | str, doc: Any, indent: int | None = 2) -> None:
     atomic_write(path, json.dumps(doc, indent=indent, default=str) + "\n")
 
 
-__all__ = ["OutputError", "atomic_path", "atomic_write", "user_os_error", "write_json"]
+__all__ = ["OutputError", "atomic_path", "atomic_write", "check_writable_dir", "user_os_error", "write_json"]

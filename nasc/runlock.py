@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from .errors import NascError, UsageError
+from .fsio import check_writable_dir
 
 
 
@@ -53,23 +54,6 @@ def _describe(holder: dict[str, object]) -> str:
     return f"{holder.get('command', 'another nasc run')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}{since})"
 
 
-def _check_dir(out: Path, flag: str) -> None:
-    """Refuse an ``out`` that cannot become a run directory, and create its parent (where the
-    lock lives) -- not ``out`` itself, so a run refused later leaves no empty directory."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{flag} {out} is a file, not a directory")
-    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise UsageError(f"{flag} {out}: {blocking} is a file, not a directory")
-    try:
-        out.resolve().parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"{flag} {out}: cannot write in {out.resolve().parent} ({err.strerror})") from None
-    where = out if out.exists() else out.resolve().parent
-    if not os.access(where, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {out}: cannot write in {where}")
-
-
 @contextlib.contextmanager
 def locked_output(out: Path, command: str, *, flag: str = "--out", log: TextIO | None = None) -> Iterator[Path]:
     """Hold the lock of run directory ``out`` while the body runs (the body creates ``out``).
@@ -77,8 +61,12 @@ def locked_output(out: Path, command: str, *, flag: str = "--out", log: TextIO |
     Raises :class:`DirectoryBusy` (exit 2) at once when a live run holds it, naming that run.
     """
     out = Path(out)
-    _check_dir(out, flag)
+    check_writable_dir(out, flag)
     path = lock_path(out)
+    try:  # the lock lives in the parent: create it, not ``out``, so a refused run leaves nothing behind
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{flag} {out}: cannot create {path.parent} ({err.strerror})") from None
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:

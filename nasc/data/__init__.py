@@ -21,7 +21,7 @@ SHA256 = {
 }
 
 
-class DataError(RuntimeError):
+class ShippedTableError(RuntimeError):
     """A shipped table is missing or does not match its recorded hash (a broken install)."""
 
 
@@ -33,10 +33,10 @@ def raw_bytes(name: str) -> bytes:
     try:
         data = gzip.decompress(ref.read_bytes())
     except (OSError, EOFError) as err:
-        raise DataError(f"shipped table {name} cannot be read ({err}); reinstall nasc") from None
+        raise ShippedTableError(f"shipped table {name} cannot be read ({err}); reinstall nasc") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != SHA256[name]:
-        raise DataError(f"shipped table {name} has sha256 {digest}, expected {SHA256[name]}; reinstall nasc")
+        raise ShippedTableError(f"shipped table {name} has sha256 {digest}, expected {SHA256[name]}; reinstall nasc")
     return data
 
 
@@ -45,4 +45,4 @@ def table(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(raw_bytes(name).decode("utf-8"))))
 
 
-__all__ = ["DataError", "SHA256", "raw_bytes", "table"]
+__all__ = ["ShippedTableError", "SHA256", "raw_bytes", "table"]
