@@ -26,7 +26,6 @@ from .errors import NascError, UsageError
 from .fsio import check_writable_dir
 
 
-
 def lock_path(out: Path) -> Path:
     """Where the lock of run directory ``out`` lives: ``.NAME.nasc-lock`` in its parent."""
     real = Path(out).resolve()
