@@ -47,7 +47,10 @@ def measure(artifact: Artifact | Path | str, protocol: MeasureProtocol | None = 
     against the manifest.  ``verify=False`` (or ``protocol.verify=False``) skips the sha256
     check for artifacts edited on purpose; the record's protocol says so."""
     proto = protocol or MeasureProtocol()
-    proto = replace(proto, verify=proto.verify and verify, **({"repeats": repeats} if repeats is not None else {}))
+    changes: dict[str, Any] = {"verify": proto.verify and verify}
+    if repeats is not None:
+        changes["repeats"] = repeats
+    proto = replace(proto, **changes)
     art = checked(artifact, proto.verify)
     return get_backend(art.backend).measure(art, proto)
 
