@@ -442,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     tg.set_defaults(fn=cmd_targets)
     from .passes.cli import add_parser as _opt_parser
     _opt_parser(sub)
+    from .latency.commands import add_parser as _latency_parser
+    _latency_parser(sub)
     return p
 
 
