@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, TextIO
 
 from ..errors import NascError, Span, VerifyError, did_you_mean
-from .ir import OptIR
+from .optir import OptIR
 
 PIPELINE_FILE = "<pipeline>"
 

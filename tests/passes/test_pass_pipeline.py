@@ -14,7 +14,7 @@ from nasc.cli import main
 from nasc.errors import NascError
 from nasc.passes.base import (PassContext, PassFailure, PassRegistry, PassResult, PipelineError, PrintAfterEach,
                               TimePasses, VerifyEach, parse_pipeline, pass_text)
-from nasc.passes.ir import OptIR
+from nasc.passes.optir import OptIR
 from nasc.passes.registry import default_registry
 from passes_testlib import DIGITS_ARCH, GOLDEN_ARCH, fixed_ir
 
@@ -192,7 +192,7 @@ def test_cli_opt_writes_the_contract_files(tmp_path: Path, capsys: pytest.Captur
 @pytest.mark.parametrize("name", default_registry().names())
 def test_every_registered_pass_runs_verified_and_is_documented(name: str) -> None:
     """Parametrized over the registry: a new pass is tested the day it is registered."""
-    from nasc.passes.cli import EPILOG
+    from nasc.passes.opt_command import EPILOG
     from passes_testlib import random_calibration
 
     ir, _, graph, lib = fixed_ir(GOLDEN_ARCH)
