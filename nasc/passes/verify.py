@@ -1,4 +1,4 @@
-"""Invariants of an OptIR, checked by ``--verify-each`` between passes and by the tests.
+"""Invariants of an OptIR, checked between passes by ``nasc opt`` (unless ``--no-verify-each``) and by the tests.
 
 A pass that breaks one of these produces a model that computes something else or
 cannot be emitted, usually far from the cause; checking after each pass names the pass.
