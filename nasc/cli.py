@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     tg = sub.add_parser("targets", help="list targets with their backends and precisions")
     tg.add_argument("--json", action="store_true")
     tg.set_defaults(fn=cmd_targets)
-    from .passes.cli import add_parser as _opt_parser
+    from .passes.opt_command import add_parser as _opt_parser
     _opt_parser(sub)
     from .latency.commands import add_parser as _latency_parser
     _latency_parser(sub)

@@ -26,7 +26,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from ..errors import NascError
-from .ir import OptIR, from_json
+from .optir import OptIR, from_json
 
 
 @dataclass(frozen=True)

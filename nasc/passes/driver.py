@@ -5,7 +5,7 @@ The stages, in order (each a function of its inputs):
 1. parse the pipeline (first: a typo should not cost a dataset load);
 2. load the arch, its experiment (``--experiment``, else the ``# experiment:`` header
    ``nasc search`` writes, else the file's own) and the weights;
-3. expand to primitives with the weights attached (:mod:`nasc.passes.lower`);
+3. expand to primitives with the weights attached (:mod:`nasc.passes.from_arch`);
 4. run the passes with the calibration data of the experiment's *training* split
    (the test split is only ever used for the accuracy report);
 5. write ``ir.json``, ``weights.safetensors``, ``model.onnx`` (explicit casts and Q/DQ),
@@ -28,7 +28,7 @@ import torch
 from ..fsio import atomic_path, atomic_write
 from ..weights import load_weights, save_weights
 from .base import Calibration, Instrument, PassContext, PassRegistry, PipelineRun, parse_pipeline
-from .ir import OptIR
+from .optir import OptIR
 
 OPT_FORMAT = "nasc-opt/1"
 
@@ -97,7 +97,7 @@ def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir:
     from .. import api
     from ..lower.arch import ArchNet
     from ..search.data import load_dataset
-    from .lower import from_arch
+    from .from_arch import from_arch
     from .onnx_export import export_onnx
     from .registry import default_registry
 

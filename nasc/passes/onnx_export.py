@@ -27,9 +27,10 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from ..ir.graph import Node
-from .fold_bn import bn_eps
-from .ir import OptIR, QParams
+from .from_arch import bn_eps
+from .optir import OptIR
 from .quant_math import quantized_bias, quantized_weight
+from .side_tables import QParams
 
 OPSET = 17
 OPSET_BF16 = 22

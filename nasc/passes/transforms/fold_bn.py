@@ -21,16 +21,11 @@ from typing import ClassVar
 
 import torch
 
-from ..ir.graph import Node
-from ..lower.ops_torch import make_primitive
-from .base import PassContext, PassError, PassResult
-from .ir import OptIR
-from .roles import Role, role_of
-
-
-def bn_eps() -> float:
-    """The eps of the op table's BN (what ArchNet trains with)."""
-    return float(make_primitive("bn", [(1, 1, 1, 1)], {}).eps)
+from ...ir.graph import Node
+from ..base import PassContext, PassError, PassResult
+from ..from_arch import bn_eps
+from ..optir import OptIR
+from ..roles import Role, role_of
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Decided Arch IR + ArchNet weights -> primitive-level :class:`~nasc.passes.ir.OptIR`.
+"""Decided Arch IR + ArchNet weights -> primitive-level :class:`~nasc.passes.optir.OptIR`.
 
 Every pass works on primitives, so composites are expanded first -- through the op
 library's own expansions (``lib.expand``), the same ones that define their shapes and
@@ -26,7 +26,7 @@ from typing import Any, Mapping
 from ..errors import NascError
 from ..ir.graph import IRGraph, Node
 from ..ir.ops import OpLibrary
-from .ir import OptIR
+from .optir import OptIR
 from .roles import RoleError, role_of
 
 TRAINING_ONLY = ("num_batches_tracked",)
@@ -136,6 +136,14 @@ def expected_params(node: Node, in_shapes: list[tuple[Any, ...]], lib: OpLibrary
     if node.op == "bn":
         return {k: (cin,) for k in ("weight", "bias", "running_mean", "running_var")}
     return {}
+
+
+def bn_eps() -> float:
+    """The eps of the op table's BN (what ArchNet trains with): folding and the ONNX emitter
+    must divide by the same one."""
+    from ..lower.ops_torch import make_primitive  # torch: loaded only when a BN is folded or emitted
+
+    return float(make_primitive("bn", [(1, 1, 1, 1)], {}).eps)
 
 
 def _check_params(nodes: list[Node], weights: dict[int, dict[str, Any]], lib: OpLibrary) -> None:
