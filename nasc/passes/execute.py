@@ -47,10 +47,12 @@ class OptNet(nn.Module):
             _load(mod, ir.weights.get(n.id, {}), f"%{n.id} ({n.op})")
             wq = ir.weight_quant.get(n.id) if simulate_quant else None
             if wq is not None:
+                weight, bias = mod.weight, getattr(mod, "bias", None)
+                assert isinstance(weight, torch.Tensor)  # only weighted ops carry weight quantization
                 with torch.no_grad():
-                    mod.weight.copy_(dequantized_weight(mod.weight, wq.weight))
-                    if wq.bias is not None and getattr(mod, "bias", None) is not None:
-                        mod.bias.copy_(dequantized_bias(mod.bias, wq.bias))
+                    weight.copy_(dequantized_weight(weight, wq.weight))
+                    if wq.bias is not None and isinstance(bias, torch.Tensor):
+                        bias.copy_(dequantized_bias(bias, wq.bias))
             dtype = TORCH_DTYPE[ir.dtype(n.id)]
             mod = mod.to(dtype).eval()
             key = f"n{n.id}_{n.op}"

@@ -117,7 +117,8 @@ def _check_role(lib: OpLibrary, op: str) -> None:
 def expected_params(node: Node, in_shapes: list[tuple[Any, ...]], lib: OpLibrary) -> dict[str, tuple[int, ...]]:
     """The parameter shapes the torch op table gives this primitive (what verify checks)."""
     a = node.attr
-    cin = in_shapes[0][1] if in_shapes and len(in_shapes[0]) > 1 else None
+    cin: Any = in_shapes[0][1] if in_shapes and len(in_shapes[0]) > 1 else None  # concrete int here
+    out: dict[str, tuple[int, ...]]
     if node.op == "conv":
         out = {"weight": (a["C"], cin // a["groups"], a["k"], a["k"])}
         if a["bias"]:
@@ -143,7 +144,9 @@ def bn_eps() -> float:
     must divide by the same one."""
     from ..lower.ops_torch import make_primitive  # torch: loaded only when a BN is folded or emitted
 
-    return float(make_primitive("bn", [(1, 1, 1, 1)], {}).eps)
+    eps = make_primitive("bn", [(1, 1, 1, 1)], {}).eps
+    assert isinstance(eps, float)
+    return eps
 
 
 def _check_params(nodes: list[Node], weights: dict[int, dict[str, Any]], lib: OpLibrary) -> None:

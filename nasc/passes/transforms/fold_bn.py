@@ -17,7 +17,7 @@ Run it before ``fuse`` and ``quantize``: they decide on the graph it changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 import torch
 
@@ -86,7 +86,7 @@ class FoldBN:
         return ""
 
 
-def _fold(conv: dict[str, torch.Tensor], bn: dict[str, torch.Tensor], eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _fold(conv: Mapping[str, torch.Tensor], bn: Mapping[str, torch.Tensor], eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     w = conv["weight"].double()
     c = w.shape[0]
     b = conv["bias"].double() if "bias" in conv else torch.zeros(c, dtype=torch.float64)

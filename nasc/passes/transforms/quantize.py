@@ -164,7 +164,7 @@ class Quantize:
         return False, "auto: this host has VNNI or is not x86"
 
     def _calibration(self, ir: OptIR, ctx: PassContext) -> tuple[list[tuple[torch.Tensor, ...]], str]:
-        names = [ir.node(i).name for i in ir.inputs]
+        names = [ir.node(i).name or "" for i in ir.inputs]  # graph inputs are always named
         if ctx.calibration is not None:
             samples = ctx.calibration.batches(self.calib)
             xs = [torch.cat([torch.as_tensor(s[name]).float() for s in samples]) for name in names]
