@@ -576,10 +576,11 @@ class Elaborator:
     def _target(self, t: A.TargetRef | None, env: Env) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
         if t is None:
             return None, ()
-        from ..targets import TARGET_NAMES
+        from ..targets import TARGET_NAMES, accepted_names, canonical_name
 
-        if t.name not in TARGET_NAMES:
-            hint = did_you_mean(t.name, TARGET_NAMES)
+        name = canonical_name(t.name)  # an alias (`jetson`) stands for its board from here on
+        if name is None:
+            hint = did_you_mean(t.name, accepted_names())
             raise NascSemanticError(f"unknown target '{t.name}'" +
                                     (hint or "; known targets: " + ", ".join(TARGET_NAMES)),
                                     _head_span(t.span, t.name) if not t.quoted else t.span)
@@ -592,7 +593,7 @@ class Elaborator:
                                         f"{did_you_mean(arg.name, ['precision', 'batch', 'backend', 'threads'])}",
                                         arg.span)
             args.append((arg.name, self.eval(arg.value, env)))
-        return t.name, tuple(args)
+        return name, tuple(args)
 
     # ================================================================ expressions
     def eval(self, e: A.Expr, env: Env) -> Any:
