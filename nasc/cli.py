@@ -13,7 +13,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 from .errors import NascError, SourceCache, UsageError
 
@@ -22,7 +22,7 @@ EXIT_UNFORMATTED = 3
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 as well; keep its usage line
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 as well; keep its usage line
         self.print_usage(sys.stderr)
         sys.stderr.write(f"nasc: error: {message}\n")
         raise SystemExit(EXIT_USER)

@@ -22,7 +22,9 @@ BYTES = 4
 
 
 class LatencyModel(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """Which model predicted: every reported latency carries it."""
 
     def node_latency(self, lib: OpLibrary, graph: IRGraph, node: Node) -> Any:
         """Seconds for one node at batch 1 (a Sym if it depends on decisions)."""
