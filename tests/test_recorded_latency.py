@@ -12,7 +12,7 @@ from nasc.errors import NascError
 from nasc.latency import nb201_cell, robust_fit
 from nasc.latency.recorded import (DEVICES, MIN_ARCHS, RecordedLatencyError, RecordedModel, RecordedTable,
                                    fit_recorded, is_cut_off, op_indices, recorded_latency)
-from nasc.targets import TARGET_NAMES
+from nasc.targets import TARGETS
 
 ALL_CONV3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 CUT_OFF = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|"
@@ -37,7 +37,9 @@ def raspi(table: RecordedTable, split: tuple[np.ndarray, np.ndarray]) -> Recorde
 
 
 def test_devices_are_the_recorded_targets() -> None:
-    assert sorted(DEVICES) == sorted(t for t in TARGET_NAMES if t.startswith("recorded-"))
+    recorded = [t for t in TARGETS if t.kind == "recorded"]
+    assert sorted(DEVICES) == sorted(t.name for t in recorded) and len(DEVICES) == 3
+    assert all(DEVICES[t.name].column == t.latency_column for t in recorded)
 
 
 @pytest.mark.parametrize("index", [0, 1, 7777, 15624])

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..data import nb201
 from ..errors import NascError
+from ..targets import TARGETS
 from . import nb201_cell
 from .robust_fit import LOSSES, cross_validated, fit_linear
 
@@ -45,8 +46,9 @@ class RecordedLatencyError(NascError, ValueError):
 
 @dataclass(frozen=True)
 class RecordedDevice:
-    """A device of the shipped latency table: its column, how it runs a cell
-    (``nb201_cell.RUNTIMES``) and the loss its noise calls for (``robust_fit.LOSSES``)."""
+    """A recorded target (``nasc.targets``) as the predictor sees it: its column of the
+    table, how it runs a cell (``nb201_cell.RUNTIMES``) and the loss its noise calls for
+    (``robust_fit.LOSSES``)."""
 
     name: str
     column: str
@@ -55,14 +57,18 @@ class RecordedDevice:
     about: str
 
 
-DEVICES: Mapping[str, RecordedDevice] = MappingProxyType({d.name: d for d in (
-    RecordedDevice("recorded-raspi4", "raspi4_latency_ms", "folding", "mode",
-                   "Raspberry Pi 4, TFLite-style runtime (HW-NAS-Bench)"),
-    RecordedDevice("recorded-titanxp", "help_gpu_titanxp_bs1_latency_ms", "eager", "huber",
-                   "NVIDIA Titan Xp, batch 1, PyTorch-style execution (HELP)"),
-    RecordedDevice("recorded-xeon-gold-6226", "help_cpu_gold_6226_latency_ms", "eager", "huber",
-                   "Intel Xeon Gold 6226, PyTorch-style execution (HELP)"),
-)})
+_HOW_THEY_RUN: Mapping[str, tuple[str, str]] = MappingProxyType({
+    # (runtime, loss), as the table's numbers show them (docs/recorded_latency.md)
+    "recorded-raspi4": ("folding", "mode"),
+    "recorded-titanxp": ("eager", "huber"),
+    "recorded-xeon-gold-6226": ("eager", "huber"),
+})
+
+DEVICES: Mapping[str, RecordedDevice] = MappingProxyType({
+    t.name: RecordedDevice(t.name, t.latency_column, *_HOW_THEY_RUN[t.name], t.description)
+    for t in TARGETS if t.kind == "recorded" and t.latency_column and t.name in _HOW_THEY_RUN})
+"""The recorded targets the predictor knows how to fit (names and columns come from the
+target table; tests check that it knows them all)."""
 
 
 def device(name: str) -> RecordedDevice:
