@@ -10,8 +10,7 @@ from ...errors import NascError, NascNameError, NascSemanticError, Note, did_you
 from ...ir.graph import IRGraph
 from ...ir.space import Decision, SearchSpace
 from .. import ast as A
-from ..resolve import LoadedModule
-from ..values import SpaceRef
+from ..values import LoadedModule, SpaceRef
 from .calls import Calls
 from .spaces import Spaces
 

@@ -14,8 +14,7 @@ from typing import Any
 from ...errors import NascNameError, NascSemanticError, Span, did_you_mean
 from ...ir.sym import has_sym
 from .. import ast as A
-from ..resolve import LoadedModule
-from ..values import FUNCTIONS, BlockVal, ChoiceOp, Func, Metric, Namespace, OpVal, Tensor, kind_of
+from ..values import FUNCTIONS, BlockVal, ChoiceOp, Func, LoadedModule, Metric, Namespace, OpVal, Tensor, kind_of
 from . import limits
 from .core import ElaborationCore
 from .metrics import METRICS, PREDICATES

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import Span
-from ..resolve import LoadedModule
+from ..values import LoadedModule
 
 
 class BlockReturn(Exception):
