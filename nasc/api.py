@@ -43,9 +43,7 @@ class Compiled:
     def elaborate(self, name: str | None = None, pins: dict[str, Pin] | None = None) -> SearchSpace:
         name = name or self.default_space()
         with collector_paused():
-            space = Elaborator(self.loader, pins).elaborate(self.module, name)
-        space.ops = self.loader.ops  # type: ignore[attr-defined]
-        return space
+            return Elaborator(self.loader, pins).elaborate(self.module, name)
 
     def default_space(self) -> str:
         names = self.space_names()
@@ -79,7 +77,7 @@ def load_text(text: str, name: str = "<input>", loader: Loader | None = None) ->
 
 def summarize(space: SearchSpace) -> dict[str, Any]:
     """The `nasc check --json` record of one space."""
-    lib = space.ops  # type: ignore[attr-defined]
+    lib = space.ops
     with collector_paused():
         size = space_size(space)
         costs = space_costs(space, lib)

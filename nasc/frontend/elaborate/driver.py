@@ -30,7 +30,7 @@ class Elaborator(Spaces, Calls):
         params, body_env = self._instantiate_space(ref, args or {}, outer_fixes=(), kind=space.kind)
         self._finish_pins()
         result = SearchSpace(space.name, space.kind, mod.name, self.decisions, self.graph, self.constraints,
-                             params, warnings=self.warnings)
+                             params, self.loader.ops, warnings=self.warnings)
         _check_outputs(self.graph, space)
         _mark_kept_edges(self.graph, self.decisions)
         from ...ir.analysis import annotate_activity
