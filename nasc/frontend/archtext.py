@@ -79,6 +79,7 @@ class _Writer:
     """Prints one decided graph as straight-line statements, naming only the values that need a name."""
 
     def __init__(self, graph: IRGraph, lib: OpLibrary, hints: dict[int, str]) -> None:
+        """Start with no lines and nothing named; `uses` counts consumers to spot single-use values."""
         self.g = graph
         self.lib = lib
         self.hints = hints

@@ -14,9 +14,9 @@ from ...ir.sym import Sym
 from .. import ast as A
 from ..values import BlockVal, ChoiceOp, ChosenList, Func, OpVal, Tensor, kind_of
 from .blocks import Blocks
-from .functions import Functions
 from .decisions import Decisions
 from .describe import article, head_span, show
+from .functions import Functions
 from .scope import Env, join
 
 #: op parameter kind -> (check of a value, the value it needs in words)
@@ -67,6 +67,7 @@ class Calls(Decisions, Blocks, Functions):
         defined = (Note(f"'{f.block.name}' is defined here", f.block.name_span),) if isinstance(f, BlockVal) else ()
 
         def too_many(at: Span) -> NascSemanticError:
+            """The error for an argument past the last meta parameter, at that argument."""
             if not names:
                 fname = f.opdef.name if isinstance(f, OpVal) else f.block.name
                 return NascSemanticError(f"{owner} takes no meta arguments; write '{fname}', not "

@@ -72,6 +72,7 @@ class Functions(GraphNodes):
         arg_spans = arg_spans or [span] * len(args)
 
         def one() -> Any:
+            """The only argument of a one-argument builtin."""
             if len(args) != 1:
                 raise NascSemanticError(f"{name}() takes 1 argument, got {len(args)}", span)
             return args[0]

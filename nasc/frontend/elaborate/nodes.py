@@ -47,6 +47,7 @@ class GraphNodes(ElaborationCore):
         shapes = [t.shape for t in tensors]
 
         def rule(sh: list[Any], at: dict[str, Any]) -> Any:
+            """The op's shape rule on one combination of input shapes and attributes (lifted below)."""
             return lib.shape(op, sh, at)
 
         try:

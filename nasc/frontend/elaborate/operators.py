@@ -154,6 +154,7 @@ class Operators(GraphNodes):
         self._need_number(b, e.right.span, op)
 
         def fn(x: Any, y: Any) -> Any:
+            """`op` on one combination of plain operands."""
             if op == "+":
                 return x + y
             if op == "-":
@@ -169,6 +170,7 @@ class Operators(GraphNodes):
             return x % y
 
         def checked(x: Any, y: Any) -> Any:
+            """`fn`, its result held to the int64 range and to finite floats."""
             r = fn(x, y)
             if isinstance(r, int) and r.bit_length() > limits.MAX_INT_BITS:
                 raise _Overflow()

@@ -19,6 +19,7 @@ class BlockReturn(Exception):
     """Unwinds a block body at `return`, carrying the value to the block's instantiation."""
 
     def __init__(self, value: Any) -> None:
+        """Carry `value` (a tuple for `return a, b`)."""
         self.value = value
 
 
@@ -67,6 +68,7 @@ class Env:
     """Lexical variables: a chain of frames ending in a module's top level."""
 
     def __init__(self, module: LoadedModule, parent: "Env | None" = None) -> None:
+        """A frame over `parent`; names not found in the chain are looked up in `module`."""
         self.vars: dict[str, Any] = {}
         self.module = module
         self.parent = parent
