@@ -16,7 +16,7 @@ from .base import Artifact, BuildOptions, LatencyRecord, MeasureProtocol, Target
 from .integrity import verify_artifact
 from .manifest import load_artifact
 from .registry import availability, get_backend
-from .targets import get_target, list_targets
+from .targets import get_target
 
 
 def build(model: Any, example_inputs: Mapping[str, np.ndarray], *, out_dir: Path | str,
@@ -47,7 +47,10 @@ def measure(artifact: Artifact | Path | str, protocol: MeasureProtocol | None = 
     against the manifest.  ``verify=False`` (or ``protocol.verify=False``) skips the sha256
     check for artifacts edited on purpose; the record's protocol says so."""
     proto = protocol or MeasureProtocol()
-    proto = replace(proto, verify=proto.verify and verify, **({"repeats": repeats} if repeats is not None else {}))
+    changes: dict[str, Any] = {"verify": proto.verify and verify}
+    if repeats is not None:
+        changes["repeats"] = repeats
+    proto = replace(proto, **changes)
     art = checked(artifact, proto.verify)
     return get_backend(art.backend).measure(art, proto)
 
@@ -67,11 +70,18 @@ def checked(artifact: Artifact | Path | str, verify: bool) -> Artifact:
 
 
 def describe_targets() -> list[dict[str, Any]]:
-    """What ``nasc targets`` prints: each target with its backends (and whether usable here)."""
+    """What ``nasc targets`` prints: every target of the registry with its aliases and its
+    backends (and whether each is usable here); a recorded device has none (latency only)."""
+    from nasc.targets import TARGETS, aliases_of
+
     rows = []
-    for t in list_targets():
-        avail = availability(t)
-        rows.append({"name": t.name, "kind": t.kind, "description": t.description,
-                     "precisions": list(t.precisions), "device_arch": t.device_arch,
-                     "backends": {n: {"available": ok, "reason": why} for n, (ok, why) in avail.items()}})
+    for spec in TARGETS:
+        row: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "description": spec.description,
+                               "precisions": list(spec.precisions), "device_arch": spec.device_arch,
+                               "backends": {}, "aliases": list(aliases_of(spec.name))}
+        if spec.buildable:
+            t = get_target(spec.name)
+            row.update(description=t.description, device_arch=t.device_arch,
+                       backends={n: {"available": ok, "reason": why} for n, (ok, why) in availability(t).items()})
+        rows.append(row)
     return rows

@@ -89,9 +89,11 @@ class Target:
 class BuildOptions:
     """What to build besides model and target; every field lands in ``manifest.json``.
 
-    ``calibration`` (int8 only) is a sequence of input dicts; without it, ``calib_samples``
-    random-normal batches from ``seed`` are used and the manifest says so, because random
-    calibration is only good enough for latency, not for accuracy.
+    ``calibration`` (int8 only) is a sequence of input dicts, and ``calibration_origin`` says
+    where they came from (``the sklearn:digits training split (seed 0)``; empty: the caller's
+    own batches); without them, ``calib_samples`` random-normal batches from ``seed`` are used
+    and the manifest says so, because random calibration is only good enough for latency, not
+    for accuracy.
     """
 
     precision: str = "fp32"
@@ -100,6 +102,7 @@ class BuildOptions:
     output_names: tuple[str, ...] | None = None
     calib_samples: int = 32
     calibration: Sequence[Mapping[str, Any]] | None = field(default=None, compare=False, repr=False)
+    calibration_origin: str = ""
     tune_trials: int = 0
     cache_dir: str | None = None
     device_code: DeviceCode = "auto"

@@ -56,8 +56,12 @@ def check_request(backend: str, precisions: tuple[str, ...], target: Target, opt
 
 
 def cache_root(configured: str | None) -> Path:
-    """Where build caches live (tuning databases, TensorRT timing caches, the libcuda stub):
-    ``BuildOptions.cache_dir``, else ``$NASC_CACHE_DIR``, else ``~/.cache/nasc``."""
-    root = Path(configured or os.environ.get("NASC_CACHE_DIR") or Path.home() / ".cache" / "nasc")
+    """Where nasc's caches live (tuning databases, TensorRT timing caches, the libcuda stub, the
+    latency store): ``BuildOptions.cache_dir``, else ``$NASC_CACHE_DIR``, else ``nasc`` in the
+    user's cache directory (``$XDG_CACHE_HOME``, else ``~/.cache``; a relative ``$XDG_CACHE_HOME``
+    is ignored, as the XDG specification says)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    user = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    root = Path(configured or os.environ.get("NASC_CACHE_DIR") or user / "nasc")
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -1,106 +1,58 @@
-"""Target registry: where an artifact is meant to run.
+"""Targets as the backends build for them: the registry's records plus this build host.
 
-Jetson targets start from TVM's ``nvidia/jetson-*`` tags (so the CUDA limits TVM's
-schedules rely on are the vendor-checked ones) and override the host CPU where the tag is
-wrong for the board.  ``cpu`` is this host: ``mcpu: native`` is resolved to LLVM's name
-for the host CPU at build time, never hard-coded.  The table is rebuilt on every call
-(it is tiny) so there is no module-level mutable state.
+Names, backends, precisions, TVM tags and Jetson facts come from the one table in
+:mod:`nasc.targets`; what is added here depends on the machine nasc runs on: the host triple
+and core count of ``cpu`` (whose ``mcpu: native`` LLVM resolves to the host CPU at build
+time, never hard-coded) and the arch of a local GPU for ``cuda``.  A Target is made on each
+call (the table is tiny) so there is no module-level mutable state, and looking up one target
+never probes for the others (``cuda`` runs nvidia-smi).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any
 
-from nasc.errors import NascNameError, UsageError, did_you_mean
+from nasc.errors import UsageError, did_you_mean
+from nasc.targets import TARGETS, TargetSpec, TvmSettings, buildable_target
 
 from .base import Target
 from .hostinfo import cpu_count, host_triple, local_gpu_arch
 
-AARCH64 = "aarch64-linux-gnu"
-GPU_PRECISIONS = ("fp32", "fp16", "int8")
+
+def _native(settings: TvmSettings | dict[str, Any]) -> dict[str, Any]:
+    """An LLVM target for this machine: the registry's entries plus its triple and core count."""
+    return {**dict(settings), "mtriple": host_triple(), "num-cores": cpu_count()}
 
 
-def _cpu() -> Target:
-    return Target(
-        name="cpu",
-        kind="cpu",
-        tvm_target={"kind": "llvm", "mcpu": "native", "mtriple": host_triple(), "num-cores": cpu_count()},
-        backends=("onnxruntime", "tvm", "torch"),
-        precisions=("fp32", "fp16", "int8"),
-        host_triple=host_triple(),
-        description="this machine's CPU (LLVM -mcpu detected at build time)",
-    )
-
-
-def _cuda() -> Target:
-    arch = local_gpu_arch()
-    tvm_target: dict[str, object] = {"kind": "cuda"}
-    if arch:
-        tvm_target["arch"] = arch
-    return Target(
-        name="cuda",
-        kind="cuda",
-        tvm_target=tvm_target,
-        tvm_host={"kind": "llvm", "mcpu": "native", "mtriple": host_triple(), "num-cores": cpu_count()},
-        backends=("tensorrt", "tvm", "torch"),
-        precisions=GPU_PRECISIONS,
-        host_triple=host_triple(),
-        device_arch=arch,
-        description="a local NVIDIA GPU" + ("" if arch else " (none found on this machine)"),
-    )
-
-
-def _jetson(name: str, tag: str, arch: str, software: str, host: dict[str, object] | None,
-            description: str) -> Target:
-    return Target(
-        name=name,
-        kind="jetson",
-        tvm_target=tag,
-        tvm_host=host,
-        backends=("tvm", "tensorrt"),
-        precisions=GPU_PRECISIONS,
-        host_triple=AARCH64,
-        device_arch=arch,
-        description=description,
-        device_software=software,
-    )
-
-
-def _factories() -> dict[str, Callable[[], Target]]:
-    """Name -> constructor, so looking up one target never probes for the others
-    (``cuda`` runs nvidia-smi)."""
-    a78 = {"kind": "llvm", "mtriple": AARCH64, "mcpu": "cortex-a78", "num-cores": 6}
-    orin_sw = "JetPack 6 (CUDA 12.x) or JetPack 7 (CUDA 13)"
-    return {
-        "cpu": _cpu,
-        "cuda": _cuda,
-        "jetson-orin-nano": lambda: _jetson(
-            "jetson-orin-nano", "nvidia/jetson-orin-nano", "sm_87", orin_sw, a78,
-            "Jetson Orin Nano: Ampere sm_87, 6x Cortex-A78AE (the TVM tag's Carmel host is overridden)"),
-        "jetson-agx-orin": lambda: _jetson(
-            "jetson-agx-orin", "nvidia/jetson-agx-orin-64gb", "sm_87", orin_sw, None,
-            "Jetson AGX Orin: Ampere sm_87, 12x Cortex-A78AE"),
-        "jetson-xavier-nx": lambda: _jetson(
-            "jetson-xavier-nx", "nvidia/jetson-agx-xavier", "sm_72", "JetPack 5 (CUDA 11.4)",
-            {"kind": "llvm", "mtriple": AARCH64, "mcpu": "carmel", "num-cores": 6},
-            "Jetson Xavier NX: Volta sm_72, 6x Carmel"),
-        "jetson-agx-xavier": lambda: _jetson(
-            "jetson-agx-xavier", "nvidia/jetson-agx-xavier", "sm_72", "JetPack 5 (CUDA 11.4)", None,
-            "Jetson AGX Xavier: Volta sm_72, 8x Carmel"),
-        "jetson-nano": lambda: _jetson(
-            "jetson-nano", "nvidia/jetson-nano", "sm_53", "JetPack 4.6 (CUDA 10.2, Python 3.6)",
-            {"kind": "llvm", "mtriple": AARCH64, "mcpu": "cortex-a57", "num-cores": 4},
-            "Jetson Nano: Maxwell sm_53, 4x Cortex-A57 (the TVM tag has no host; added here)"),
-    }
+def _make(spec: TargetSpec) -> Target:
+    """The backends' Target for a buildable record; only ``cpu`` and ``cuda`` ask the host anything."""
+    tvm = spec.tvm
+    if tvm is None or spec.kind == "recorded":
+        raise ValueError(f"target {spec.name} cannot be built (nasc.targets gives it no TVM target)")
+    settings = {} if isinstance(tvm.target, str) else dict(tvm.target)
+    tvm_target: str | dict[str, Any] = tvm.target if isinstance(tvm.target, str) else settings
+    tvm_host = dict(tvm.host) if tvm.host is not None else None
+    arch, description = spec.device_arch, spec.description
+    if spec.kind == "cpu":
+        tvm_target = _native(settings)
+    elif spec.kind == "cuda":
+        arch = local_gpu_arch()
+        tvm_target = {**settings, **({"arch": arch} if arch else {})}
+        tvm_host = _native(tvm.host or ())
+        description += "" if arch else " (none found on this machine)"
+    return Target(name=spec.name, kind=spec.kind, tvm_target=tvm_target, backends=spec.backends,
+                  precisions=spec.precisions, host_triple=spec.host_triple or host_triple(), device_arch=arch,
+                  tvm_host=tvm_host, description=description, device_software=spec.device_software)
 
 
 def target_names() -> list[str]:
-    return list(_factories())
+    """The names of the targets an artifact can be built for, in display order."""
+    return [t.name for t in TARGETS if t.buildable]
 
 
 def known_targets() -> dict[str, Target]:
-    """All targets by name, in display order."""
-    return {name: make() for name, make in _factories().items()}
+    """All buildable targets by name, in display order."""
+    return {t.name: _make(t) for t in TARGETS if t.buildable}
 
 
 def list_targets() -> list[Target]:
@@ -108,15 +60,11 @@ def list_targets() -> list[Target]:
 
 
 def get_target(name: str | Target) -> Target:
-    """The target called ``name``; an unknown name lists the known ones."""
+    """The target called ``name`` (or an alias of it); an unknown name lists the known ones and
+    a recorded device, which has nothing to build with, says so."""
     if isinstance(name, Target):
         return name
-    table = _factories()
-    make = table.get(name)
-    if make is None:
-        raise NascNameError(f"unknown target '{name}'{did_you_mean(name, table)}. "
-                            f"Known targets: {', '.join(table)}")
-    return make()
+    return _make(buildable_target(name))
 
 
 def check_target_backend(tgt: Target, backend: str) -> None:

@@ -13,7 +13,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 from .errors import NascError, SourceCache, UsageError
 
@@ -22,7 +22,7 @@ EXIT_UNFORMATTED = 3
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 as well; keep its usage line
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 as well; keep its usage line
         self.print_usage(sys.stderr)
         sys.stderr.write(f"nasc: error: {message}\n")
         raise SystemExit(EXIT_USER)
@@ -141,67 +141,33 @@ def cmd_ir(args: argparse.Namespace, state: dict) -> int:
     return 0
 
 
-def _experiment_for_space(args: argparse.Namespace, compiled, out: Path) -> tuple[dict, str | None]:
-    """The experiment of a search: --experiment NAME or FILE:NAME, else the file's own, else defaults."""
-    import os
-
-    from . import api
-    from .experiment import resolve, select
-
-    spec = args.experiment
-    module = compiled.module
-    if spec and ":" in spec:
-        path, name = spec.rsplit(":", 1)
-        module = api.load(path, compiled.loader).module
-        spec = name
-    exp, name = select(module, spec)
-    cfg = resolve(exp, args.set or [])
-    ref = None
-    if exp is not None and module.path is not None:
-        ref = f"{os.path.relpath(module.path, out.resolve())} :: {name}"
-    return cfg, ref
-
-
 def cmd_search(args: argparse.Namespace, state: dict) -> int:
+    from .experiment_choice import experiment_for
     from .search.run import search
 
     out = Path(args.resume or args.out or "")
     if not args.resume and not args.out:
         raise UsageError("nasc search needs --out DIR (or --resume DIR)")
     compiled = _load(args.file, state)
-    cfg, ref = _experiment_for_space(args, compiled, out)
+    chosen = experiment_for(compiled, args.experiment, args.set or [])
     if args.target:
         named = {c.target for c in compiled.elaborate(args.space).constraints if c.target}
         if named and args.target not in named:
             sys.stderr.write(f"warning: --target {args.target} differs from the constraints' target(s) "
                              f"{', '.join(sorted(named))}; each latency budget is predicted for its own target\n")
-    res = search(compiled, cfg, out, args.space, resume=bool(args.resume), target=args.target,
-                 experiment_ref=ref, progress=sys.stderr)
+    res = search(compiled, chosen.config, out, args.space, resume=bool(args.resume), target=args.target,
+                 experiment_ref=chosen.reference(relative_to=out), progress=sys.stderr)
     print(f"wrote {out / 'arch.nas'} ({res.summary['params']:,} params, {res.summary['macs']:,} MACs) "
           f"in {res.summary['seconds']:.1f}s")
     return 0
 
 
 def cmd_train(args: argparse.Namespace, state: dict) -> int:
-    import os
-
-    from . import api
-    from .experiment import header_reference, resolve, select
+    from .experiment_choice import experiment_for
     from .train import train
 
     compiled = _load(args.file, state)
-    if args.experiment:
-        path, _, name = args.experiment.rpartition(":")
-        module = api.load(path, compiled.loader).module if path else compiled.module
-        exp, _ = select(module, name or None)
-    else:
-        ref = header_reference(Path(args.file).read_text())
-        if ref is not None:
-            src = Path(os.path.dirname(os.path.abspath(args.file))) / ref[0]
-            exp, _ = select(api.load(src, compiled.loader).module, ref[1] or None)
-        else:
-            exp, _ = select(compiled.module, None)
-    cfg = resolve(exp, args.set or [])
+    cfg = experiment_for(compiled, args.experiment, args.set or []).config
     res = train(compiled, cfg, Path(args.out), args.space, progress=sys.stderr if args.verbose else None)
     m = res.metrics
     print(f"test accuracy {m['test_accuracy']:.4f} ({m['test_samples']} held-out samples), {m['params']:,} params, "
@@ -209,21 +175,37 @@ def cmd_train(args: argparse.Namespace, state: dict) -> int:
     return 0
 
 
+def _resolve_target(args: argparse.Namespace) -> None:
+    """``--target`` names a known target; an alias (``jetson``) is replaced by the board it
+    means, and the command says which, so every later stage and record sees one canonical name."""
+    from .targets import alias_note, resolve_target
+
+    if args.target is None:
+        return
+    note = alias_note(args.target)
+    args.target = resolve_target(args.target).name
+    if note:
+        sys.stderr.write(f"nasc: note: {note}\n")
+
+
 def _check_build_args(args: argparse.Namespace) -> None:
     """Before anything runs or is written: target, backend and precision exist and agree."""
     from nasc.backends.targets import check_build_request
 
+    _resolve_target(args)
     check_build_request(args.target, args.backend, args.precision)
 
 
 def cmd_compile(args: argparse.Namespace, state: dict) -> int:
     from .compile import compile_space
+    from .experiment_choice import experiment_for
 
     out = Path(args.out)
     compiled = _load(args.file, state)
-    cfg, ref = _experiment_for_space(args, compiled, out / "search")
-    r = compile_space(compiled, cfg, out, space_name=args.space, target=args.target, backend=args.backend,
-                      precision=args.precision, experiment_ref=ref, log=sys.stderr)
+    chosen = experiment_for(compiled, args.experiment, args.set or [])
+    r = compile_space(compiled, chosen.config, out, space_name=args.space, target=args.target, backend=args.backend,
+                      precision=args.precision, experiment_ref=chosen.reference(relative_to=out / "search"),
+                      log=sys.stderr)
     lat = r["latency"]
     print(f"{r['space']} -> {r['arch']}: test accuracy {r['test_accuracy']:.4f}, {r['params']:,} params, "
           f"{r['macs']:,} MACs; {r['backend']} {r['precision']} artifact for {r['target']} in {r['artifact']}; "
@@ -246,7 +228,7 @@ def cmd_build(args: argparse.Namespace, state: dict) -> int:
         if not args.file:
             raise UsageError("nasc build needs ARCH.nas (or --from DIR, the output of nasc opt)")
         compiled = _load(args.file, state)
-        art = build_arch(compiled, Path(args.file), Path(args.out), target=args.target, backend=args.backend,
+        art = build_arch(compiled, Path(args.out), target=args.target, backend=args.backend,
                          weights=Path(args.weights) if args.weights else None, precision=args.precision,
                          seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat,
                          name=args.space)
@@ -292,9 +274,15 @@ def cmd_targets(args: argparse.Namespace, state: dict) -> int:
         print(json.dumps(rows))
         return 0
     for r in rows:
+        if not r["backends"]:
+            print(f"{r['name']:20s} {r['kind']:8s}  {r['description']}; nothing to build")
+            continue
         backends = ", ".join(f"{n}{'' if b['available'] else ' (unavailable here)'}" for n, b in r["backends"].items())
         arch = f" {r['device_arch']}" if r.get("device_arch") else ""
         print(f"{r['name']:20s} {r['kind']:8s}{arch}  precisions {'/'.join(r['precisions'])}  backends: {backends}")
+    for r in rows:
+        for alias in r["aliases"]:
+            print(f"{alias:20s} alias of {r['name']}")
     return 0
 
 
@@ -388,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", "-o", help="output directory")
     s.add_argument("--resume", metavar="DIR", help="continue an interrupted search in DIR")
     s.add_argument("--target", help="hardware target of latency terms (default: the constraints' or cpu)")
+    s.set_defaults(precheck=_resolve_target)
 
     t = _space_command(sub, "train", "retrain an arch from scratch; report test accuracy", cmd_train)
     t.add_argument("--experiment", help="FILE:NAME (default: the one the arch records, or its own)")
@@ -440,8 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     tg = sub.add_parser("targets", help="list targets with their backends and precisions")
     tg.add_argument("--json", action="store_true")
     tg.set_defaults(fn=cmd_targets)
-    from .passes.cli import add_parser as _opt_parser
+    from .passes.opt_command import add_parser as _opt_parser
     _opt_parser(sub)
+    from .latency.commands import add_parser as _latency_parser
+    _latency_parser(sub)
     return p
 
 

@@ -143,7 +143,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     def do_build() -> dict[str, Any]:
         from .deploy import build_arch
 
-        art = build_arch(arch, arch_file, adir, target=target, backend=backend, weights=tdir / "weights.safetensors",
+        art = build_arch(arch, adir, target=target, backend=backend, weights=tdir / "weights.safetensors",
                          precision=precision, seed=int(cfg["seed"]))
         return {"backend": art.backend, "target": art.target, "precision": art.precision, "notes": list(art.notes)}
 

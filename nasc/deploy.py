@@ -3,12 +3,12 @@
 This is the bridge between the frontend (an ``arch`` file, optional trained
 weights) and ``nasc.backends`` (which only knows torch modules).  Without
 weights the module is initialized from a seed, and the manifest says so; int8
-builds calibrate on the arch's experiment dataset when it has one.
+builds calibrate on a seeded random sample of the arch's experiment's training split when it
+has one (:mod:`nasc.calibration`, the sampler ``nasc opt`` uses too).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +37,27 @@ def example_inputs(net: ArchNet, batch: int = 1, seed: int = 0) -> dict[str, np.
             for n, s in zip(net.input_names, net.input_shapes)}
 
 
-def calibration_batches(arch_file: Path, samples: int, seed: int) -> list[dict[str, np.ndarray]] | None:
-    """Real calibration data from the experiment the arch records (None when it records none)."""
-    from . import api
-    from .experiment import header_reference, resolve, select
-    from .search.data import load_dataset
+def calibration_batches(compiled: Compiled, net: ArchNet, samples: int,
+                        seed: int) -> tuple[list[dict[str, np.ndarray]], str] | None:
+    """Real int8 calibration inputs of the arch's experiment, one sample per batch (the
+    artifact's batch size), and where they came from; None when the arch has no experiment or
+    its data does not fit the arch's input (the backend then calibrates on labelled random data)."""
+    from .calibration import calibration_dataset, calibration_origin, calibration_sample
+    from .experiment_choice import experiment_for
 
-    ref = header_reference(arch_file.read_text())
-    if ref is None:
+    chosen = experiment_for(compiled)
+    if chosen.reference() is None or len(net.input_names) != 1:
         return None
-    src = Path(os.path.dirname(os.path.abspath(arch_file))) / ref[0]
-    exp, _ = select(api.load(src).module, ref[1] or None)
-    cfg = resolve(exp)
-    data = load_dataset(cfg["dataset"], cfg["split"], int(cfg["seed"]))
-    x = data.train.x[:samples].numpy()
-    return [{"x": x[i:i + 1]} for i in range(len(x))]
+    cfg = chosen.config
+    data = calibration_dataset(cfg, net.input_shapes[0][1:])
+    if data is None:
+        return None
+    x = calibration_sample(data, samples, seed).numpy()
+    name = net.input_names[0]
+    return [{name: x[i:i + 1]} for i in range(len(x))], calibration_origin(cfg["dataset"], seed)
 
 
-def build_arch(compiled: Compiled, arch_file: Path, out: Path, *, target: str = "cpu", backend: str = "auto",
+def build_arch(compiled: Compiled, out: Path, *, target: str = "cpu", backend: str = "auto",
                weights: Path | None = None, precision: str = "fp32", seed: int = 0, tune_trials: int = 0,
                batch: int = 1, repeats: int = 30, name: str | None = None) -> Any:
     import nasc.backends as nb
@@ -62,12 +65,12 @@ def build_arch(compiled: Compiled, arch_file: Path, out: Path, *, target: str = 
 
     net = reference_module(compiled, name, weights, seed)
     inputs = example_inputs(net, batch, seed)
-    calib = calibration_batches(arch_file, 64, seed) if precision == "int8" else None
-    if calib is not None:
-        calib = [{net.input_names[0]: b["x"]} for b in calib]
+    calib = calibration_batches(compiled, net, 64, seed) if precision == "int8" else None
+    batches, origin = calib if calib is not None else (None, "")
     options = BuildOptions(precision=precision, seed=seed,
                            weights=str(weights) if weights else f"random initialization (seed {seed})",
-                           output_names=tuple(net.output_names), tune_trials=tune_trials, calibration=calib)
+                           output_names=tuple(net.output_names), tune_trials=tune_trials,
+                           calibration=batches, calibration_origin=origin)
     return nb.build(net, inputs, out_dir=out, target=target, backend=backend, options=options,
                     protocol=MeasureProtocol(repeats=repeats))
 
@@ -85,6 +88,8 @@ def build_optimized(opt_dir: Path, out: Path, *, target: str = "cpu", backend: s
     options = BuildOptions(precision=info.build_precision, seed=seed, weights=f"nasc opt output {opt_dir}",
                            output_names=tuple(built.output_names), tune_trials=tune_trials,
                            calibration=list(info.calibration) if info.calibration else None,
+                           calibration_origin=f"the calibration inputs nasc opt saved in {opt_dir / 'calibration.npz'}"
+                           if info.calibration else "",
                            extra={"from": str(opt_dir), "node_precision": dict(info.node_precision),
                                   # mixed fp16/bf16: backends that import ONNX keep the per-node casts
                                   **({"onnx_model": str(info.onnx)} if info.onnx is not None and

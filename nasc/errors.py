@@ -10,6 +10,7 @@ exits with code 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _render(kind: str, message: str, span: Span | None, notes: tuple[Note, ...],
     return "\n".join(out)
 
 
-def did_you_mean(name: str, candidates: "list[str] | set[str] | tuple[str, ...]") -> str:
+def did_you_mean(name: str, candidates: "Iterable[str]") -> str:
     """Return "; did you mean 'x'?" for the closest candidate, or "" when none is close."""
     import difflib
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import ExperimentError, Span, UsageError, did_you_mean
 from .frontend import ast as A
@@ -155,7 +155,7 @@ def _apply(items: tuple[A.Setting | A.Section, ...], schema: dict[str, Any], out
         explicit[full] = it.span
 
 
-def resolve(exp: A.Experiment | None, overrides: list[str] = ()) -> dict[str, Any]:
+def resolve(exp: A.Experiment | None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Defaults, then the section's settings, then ``--set key=value`` overrides.
 
     Keys neither the section nor ``--set`` names take the chosen algorithm's defaults.
@@ -269,6 +269,7 @@ def apply_override(cfg: dict[str, Any], raw: str) -> str:
         raise UsageError(f"--set {raw}: '{text}' is not a value for '{key}' ({_WANT[spec.type]}; strings may be "
                          'quoted: --set \'dataset="npz:data/x.npz"\')') from None
     setting = mod.items[0].items[0]  # type: ignore[union-attr]
+    assert isinstance(setting, A.Setting)  # the text parsed above holds exactly one setting
     value = _literal(setting.value, key) if not isinstance(setting.value, A.Name) else setting.value.id
     target[parts[-1]] = _coerce(key, spec, value, None)
     return ".".join(parts)

@@ -51,7 +51,7 @@ def tensor_sha256(t: "torch.Tensor") -> str:
     flat = t.detach().to("cpu").contiguous().reshape(-1)
     h = hashlib.sha256(f"{t.dtype} {list(t.shape)}\n".encode())
     if flat.numel():
-        h.update(flat.view(torch.uint8).numpy())
+        h.update(flat.view(torch.uint8).numpy().data)
     return h.hexdigest()
 
 

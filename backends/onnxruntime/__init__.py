@@ -69,7 +69,7 @@ class OrtBackend:
             if options.precision == "int8":
                 specs = input_specs(example_inputs)
                 batches, origin = calibration_batches(specs, options.calib_samples, options.seed,
-                                                      options.calibration)
+                                                      options.calibration, options.calibration_origin)
                 # u8s8 saturates on x86 without VNNI; reduce_range avoids it (docs/toolchain.md §1).
                 reduce = host_triple().startswith("x86_64") and not has_vnni()
                 details["quantization"] = {**quantize_qdq(fp32, out / "model.onnx", batches, reduce_range=reduce),

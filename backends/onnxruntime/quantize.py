@@ -15,10 +15,16 @@ import numpy as np
 
 
 def calibration_batches(input_shapes: Mapping[str, tuple[tuple[int, ...], str]], n: int, seed: int,
-                        given: Sequence[Mapping[str, Any]] | None) -> tuple[list[dict[str, np.ndarray]], str]:
-    """The calibration inputs and a sentence saying where they came from (for the manifest)."""
+                        given: Sequence[Mapping[str, Any]] | None,
+                        origin: str = "") -> tuple[list[dict[str, np.ndarray]], str]:
+    """The calibration inputs and a sentence saying where they came from (for the manifest).
+
+    ``given`` batches are the caller's (nasc draws them from the experiment's training split,
+    ``nasc.calibration``, and names that in ``origin``); only without them are random-normal
+    batches made here."""
     if given is not None:
-        return [{k: np.asarray(v) for k, v in b.items()} for b in given], f"{len(given)} user-supplied batches"
+        said = f"samples of {origin}" if origin else "user-supplied batches"
+        return [{k: np.asarray(v) for k, v in b.items()} for b in given], f"{len(given)} {said}"
     rng = np.random.default_rng(seed)
     batches = [{k: rng.standard_normal(shape).astype(dtype) for k, (shape, dtype) in input_shapes.items()}
                for _ in range(n)]

@@ -80,7 +80,7 @@ class TensorRTBackend:
             fp32 = export_onnx(m, example_inputs, tmp / "model.fp32.onnx", names)
             if options.precision == "int8":
                 batches, origin = calibration_batches(input_specs(example_inputs), options.calib_samples,
-                                                      options.seed, options.calibration)
+                                                      options.seed, options.calibration, options.calibration_origin)
                 # TensorRT wants symmetric int8 activations in explicit-quantization networks.
                 details["quantization"] = {**quantize_qdq(fp32, out / "model.onnx", batches, reduce_range=False,
                                                           symmetric_activations=True), "calibration": origin}

@@ -50,6 +50,7 @@ def randomize_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
         for m in model.modules():
             if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
                 n = m.num_features
+                assert m.running_mean is not None and m.running_var is not None
                 m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
                 m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
                 if m.affine:
@@ -62,7 +63,8 @@ def _count_bn(model: torch.nn.Module) -> int:
     return sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-def _bn_calls(gm: torch.fx.GraphModule) -> int:
+def _bn_calls(gm: torch.nn.Module) -> int:
+    assert isinstance(gm, torch.fx.GraphModule)
     mods = dict(gm.named_modules())
     return sum(1 for n in gm.graph.nodes if n.op == "call_module"
                and isinstance(mods.get(str(n.target)), torch.nn.modules.batchnorm._BatchNorm))
@@ -136,7 +138,7 @@ def write_io_check(out_dir: Path, inputs: Mapping[str, np.ndarray], outputs: Seq
     """Save example inputs and the torch reference outputs, so a device can check itself."""
     arrays = {f"input.{k}": v for k, v in inputs.items()}
     arrays.update({f"output.{n}": o for n, o in zip(names, outputs)})
-    np.savez(out_dir / "io_check.npz", **arrays)
+    np.savez(out_dir / "io_check.npz", **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
     return "io_check.npz"
 
 

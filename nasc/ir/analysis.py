@@ -182,9 +182,9 @@ def annotate_activity(space: SearchSpace) -> dict[int, DNF]:
         c = cond.get(node.id, FALSE)
         if c == FALSE:
             continue
-        for d in node_deps(node):
-            if active[d] != TRUE:
-                active[d] = or_(active[d], c, sizes) if active[d] != FALSE else c
+        for dep in node_deps(node):
+            if active[dep] != TRUE:
+                active[dep] = or_(active[dep], c, sizes) if active[dep] != FALSE else c
     for d in decisions:
         d.active_if = active[d.id] if d.free else FALSE
     space.node_conditions = cond  # type: ignore[attr-defined]

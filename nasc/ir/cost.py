@@ -120,7 +120,7 @@ def peak_memory(graph: IRGraph, lib: OpLibrary) -> int:
             exp = lib.expand(node.op or "", [graph.node(i).shape for i in node.inputs], dict(node.attrs))
             local: dict[int, Any] = {}
             for j, p in enumerate(exp.nodes):
-                key = ("e", node.id, j)
+                key: tuple[Any, ...] = ("e", node.id, j)
                 pins = [ins[-1 - i] if i < 0 else local[i] for i in p.inputs]
                 steps.append((key, _numel(p.shape) * BYTES_PER_ELEMENT, pins))
                 local[j] = key

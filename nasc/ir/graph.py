@@ -199,7 +199,7 @@ def _dump_label(n: Node) -> str:
         return f"input {n.name}: {fmt_shape(n.shape)}"
     if n.kind == "output":
         return f"output {n.name}"
-    head = n.op if n.kind in ("op", "param_choice") else n.kind
+    head = str(n.op) if n.kind in ("op", "param_choice") else n.kind
     if n.kind in ("mixed", "input_choice", "repeat_gate"):
         attrs = ", ".join(x for x in (f"d{n.decision}", attrs) if x)
     return f"{head}({attrs})" if attrs else head

@@ -160,12 +160,12 @@ class OpLibrary:
         except KeyError:
             from ..errors import did_you_mean
 
-            raise OpError(f"unknown op '{name}'{did_you_mean(name, self.ops)}") from None
+            raise OpError(f"unknown op '{name}'{did_you_mean(name, list(self.ops))}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self.ops
 
-    def op(self, name: str, *, shape: ShapeFn, cost: Callable[..., Any] | None = None,
+    def op(self, name: str, *, shape: Callable[..., Any], cost: Callable[..., Any] | None = None,
            arity: int = 1, flags: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a custom op; decorates its torch module factory ``fn(in_shapes, **meta)``.
 

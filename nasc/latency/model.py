@@ -3,7 +3,8 @@
 A :class:`LatencyModel` gives each IR node a latency in seconds (a Sym when it
 depends on decisions), so the search can take its expectation under α exactly.
 Until measured tables exist for a target, :class:`RooflineModel` predicts from
-MACs, bytes moved and a per-kernel overhead.  Every number it produces is a
+MACs, bytes moved and a per-kernel overhead, with each target's figures taken from the
+target registry (:mod:`nasc.targets`).  Every number it produces is a
 *prediction* and is labelled with the model's name wherever it is reported.
 """
 
@@ -15,12 +16,15 @@ from typing import Any, Protocol
 from ..ir.graph import IRGraph, Node
 from ..ir.ops import OpLibrary
 from ..ir.sym import lift
+from ..targets import TARGETS, resolve_target
 
 BYTES = 4
 
 
 class LatencyModel(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """Which model predicted: every reported latency carries it."""
 
     def node_latency(self, lib: OpLibrary, graph: IRGraph, node: Node) -> Any:
         """Seconds for one node at batch 1 (a Sym if it depends on decisions)."""
@@ -61,17 +65,16 @@ class RooflineModel:
         return lift(one, shapes, dict(node.attrs))
 
 
-#: Roofline priors per target (order-of-magnitude device figures, not measurements).
-PRIORS: dict[str, RooflineModel] = {
-    "cpu": RooflineModel("roofline-prior:cpu", 30e9, 15e9, 5e-6),
-    "cuda": RooflineModel("roofline-prior:cuda", 5e12, 300e9, 5e-6),
-    "jetson-orin-nano": RooflineModel("roofline-prior:jetson-orin-nano", 600e9, 50e9, 8e-6),
-    "jetson-agx-orin": RooflineModel("roofline-prior:jetson-agx-orin", 2e12, 150e9, 6e-6),
-    "jetson-xavier-nx": RooflineModel("roofline-prior:jetson-xavier-nx", 400e9, 40e9, 10e-6),
-    "jetson-agx-xavier": RooflineModel("roofline-prior:jetson-agx-xavier", 1e12, 100e9, 8e-6),
-    "jetson-nano": RooflineModel("roofline-prior:jetson-nano", 120e9, 20e9, 15e-6),
-}
+def priors() -> dict[str, RooflineModel]:
+    """The roofline prior of every target the registry gives figures for, by name."""
+    return {t.name: RooflineModel(f"roofline-prior:{t.name}", t.prior.macs_per_s, t.prior.bytes_per_s,
+                                  t.prior.overhead_s)
+            for t in TARGETS if t.prior is not None}
 
 
 def prior_for(target: str | None) -> RooflineModel:
-    return PRIORS.get(target or "cpu", PRIORS["cpu"])
+    """The prior of ``target`` (a name or alias; None: ``cpu``).  A target without figures of its
+    own -- a recorded device, until its table predictor exists -- is predicted with the ``cpu``
+    prior, whose name says so in every report."""
+    table = priors()
+    return table.get(resolve_target(target or "cpu").name, table["cpu"])

@@ -77,7 +77,8 @@ def _pad(k: int, dilation: int = 1) -> int:
 
 def make_primitive(op: str, in_shapes: Sequence[Shape], a: Mapping[str, Any], affine: bool = True) -> nn.Module:
     """A torch module for one primitive with concrete input shapes and attributes."""
-    cin = in_shapes[0][1] if in_shapes and len(in_shapes[0]) > 1 else None
+    # shapes are concrete ints by the time a primitive is built (Any: Dim also admits symbols)
+    cin: Any = in_shapes[0][1] if in_shapes and len(in_shapes[0]) > 1 else None
     if op == "conv":
         return nn.Conv2d(cin, a["C"], a["k"], a["stride"], _pad(a["k"], a["dilation"]), a["dilation"], a["groups"],
                          bias=a["bias"])

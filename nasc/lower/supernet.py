@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -140,6 +140,9 @@ def max_shape(shape: tuple[Any, ...]) -> tuple[Any, ...]:
 class _SymPrim(nn.Module):
     """One primitive of a structure group, at its largest size, with per-combo widths and kernels."""
 
+    kmasks: torch.Tensor
+    cmasks: torch.Tensor
+
     def __init__(self, op: str, attrs_per_combo: list[dict[str, Any]], in_shapes: list[tuple[Any, ...]],
                  out_ch: list[int | None], affine: bool) -> None:
         super().__init__()
@@ -155,9 +158,10 @@ class _SymPrim(nn.Module):
         self.vary_k = op in ("conv", "dwconv") and len(set(ks)) > 1
         if self.vary_k:
             masks = []
-            for k in ks:
-                m = torch.zeros(self.kmax, self.kmax)
-                o = (self.kmax - k) // 2
+            kmax = int(big["k"])
+            for k in (int(v or 0) for v in ks):  # every combo of a conv has a kernel size
+                m = torch.zeros(kmax, kmax)
+                o = (kmax - k) // 2
                 m[o:o + k, o:o + k] = 1.0
                 masks.append(m)
             self.register_buffer("kmasks", torch.stack(masks), persistent=False)
@@ -484,8 +488,8 @@ class Supernet(nn.Module):
         if d not in self._free_ids:  # an inactive or pinned decision: its option is fixed
             dec = self.space.decisions[d]
             opt = dec.fixed if dec.fixed is not None else 0
-            pos = _selected_positions(n, dec, opt)
-            return sum(vals[n.inputs[p]] for p in pos)
+            positions = _selected_positions(n, dec, opt)
+            return cast(torch.Tensor, sum(vals[n.inputs[p]] for p in positions))
         if n.kind == "mixed":
             w = gates.mix[d]
             sampled = gates.hard_index.get(d)
@@ -530,15 +534,15 @@ class Supernet(nn.Module):
             return out
         # repeat_gate
         p = gates.probs[d]
-        out = None
+        acc: torch.Tensor | None = None
         for pos, src in enumerate(n.inputs):
             y = vals[src]
             if out_ch is not None and y.dim() > 1:
                 y = fit_channels(y, out_ch)
             weight = p[sorted(n.select[pos])].sum()
-            out = weight * y if out is None else out + weight * y
-        assert out is not None
-        return out
+            acc = weight * y if acc is None else acc + weight * y
+        assert acc is not None
+        return acc
 
 
 def _selected_positions(n: Node, dec: Decision, option: int) -> list[int]:

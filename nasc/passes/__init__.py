@@ -2,12 +2,17 @@
 
 Processing order inside this package::
 
-    lower.from_arch      decided IR + ArchNet weights -> primitive OptIR (composites expanded)
+    from_arch.from_arch  decided IR + ArchNet weights -> primitive OptIR (composites expanded)
     base.parse_pipeline  "fold-bn,fuse,mixed-precision{dtype=fp16},quantize{calib=256}"
-    PassPipeline.run     each pass: OptIR -> OptIR (+ stats); instruments print/verify/time
+    PassPipeline.run     each pass (transforms/): OptIR -> OptIR (+ stats); instruments print/verify/time
     onnx_export          OptIR -> ONNX with casts and explicit Q/DQ
     execute.OptNet       OptIR -> torch module (the reference every pass is tested against)
     artifact             ir.json + weights.safetensors -> build_module() for the backends
+
+The passes are in :mod:`nasc.passes.transforms`, one per module; beside it are what they
+share: the IR (``optir``, ``side_tables``), ``roles``, ``kernels`` (kernel-unit planning),
+``signature``, ``quant_math``, ``observers``, and the verifier (``verify``).
+``opt_command`` is the ``nasc opt`` subcommand and ``driver`` its library function.
 
 Importing this package is cheap (the CLI builds its parser from it); torch loads when a
 pass, the executor or the driver is used.
@@ -22,7 +27,7 @@ __all__ = ["BuiltModule", "OptIR", "PassRegistry", "PrecisionInfo", "build_modul
 
 _LAZY = {
     "BuiltModule": "artifact", "PrecisionInfo": "artifact", "build_module": "artifact", "load_opt": "artifact",
-    "OptIR": "ir", "PassRegistry": "base", "parse_pipeline": "base", "default_registry": "registry",
+    "OptIR": "optir", "PassRegistry": "base", "parse_pipeline": "base", "default_registry": "registry",
     "optimize": "driver",
 }
 

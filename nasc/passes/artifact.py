@@ -26,7 +26,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from ..errors import NascError
-from .ir import OptIR, from_json
+from .optir import OptIR, from_json
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def precision_info(ir: OptIR, d: Path, simulate_quant: bool) -> PrecisionInfo:
         if (d / "calibration.npz").is_file():
             with np.load(d / "calibration.npz") as f:
                 arrays = {k: f[k] for k in f.files}
-            n = len(next(iter(arrays.values())))
-            calib = tuple({k: v[i:i + 1] for k, v in arrays.items()} for i in range(n))
+            count = len(next(iter(arrays.values())))
+            calib = tuple({k: v[i:i + 1] for k, v in arrays.items()} for i in range(count))
         mode = "fake-quant simulation" if simulate_quant else "float (unquantized) for the backend's int8 flow"
         notes = ("model.onnx is explicit Q/DQ with nasc's parameters; ORT/TensorRT can run it as is",)
         return PrecisionInfo("int8", f"int8 ({counts.get('int8', 0)} int8 nodes; module: {mode})",

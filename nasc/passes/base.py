@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, TextIO
 
 from ..errors import NascError, Span, VerifyError, did_you_mean
-from .ir import OptIR
+from .optir import OptIR
 
 PIPELINE_FILE = "<pipeline>"
 
@@ -306,7 +306,8 @@ class PrintAfterEach:
 
 @dataclass
 class VerifyEach:
-    """``--verify-each``: run the IR verifier on the input and after every pass."""
+    """Run the IR verifier on the input and after every pass (``nasc opt`` does unless
+    ``--no-verify-each``), so a broken IR is blamed on the pass that produced it."""
 
     lib: Any
 
@@ -378,7 +379,7 @@ class PassPipeline:
         bug and propagates with the same context added as a note."""
         records: list[PassRecord] = []
         done: list[str] = []
-        if not self.passes:  # still let --verify-each / --print-after-each see the input
+        if not self.passes:  # still let the verifier / --print-after-each see the input
             try:
                 for inst in instruments:
                     inst.before(0, None, ir)

@@ -3,9 +3,9 @@
 The stages, in order (each a function of its inputs):
 
 1. parse the pipeline (first: a typo should not cost a dataset load);
-2. load the arch, its experiment (``--experiment``, else the ``# experiment:`` header
-   ``nasc search`` writes, else the file's own) and the weights;
-3. expand to primitives with the weights attached (:mod:`nasc.passes.lower`);
+2. load the arch, its experiment (:func:`nasc.experiment_choice.experiment_for`: ``--experiment``,
+   else the ``# experiment:`` header ``nasc search`` writes, else the file's own) and the weights;
+3. expand to primitives with the weights attached (:mod:`nasc.passes.from_arch`);
 4. run the passes with the calibration data of the experiment's *training* split
    (the test split is only ever used for the accuracy report);
 5. write ``ir.json``, ``weights.safetensors``, ``model.onnx`` (explicit casts and Q/DQ),
@@ -28,7 +28,7 @@ import torch
 from ..fsio import atomic_path, atomic_write
 from ..weights import load_weights, save_weights
 from .base import Calibration, Instrument, PassContext, PassRegistry, PipelineRun, parse_pipeline
-from .ir import OptIR
+from .optir import OptIR
 
 OPT_FORMAT = "nasc-opt/1"
 
@@ -40,34 +40,10 @@ class OptOutcome:
     out: Path
 
 
-def load_experiment(compiled: Any, arch_path: Path, experiment: str | None,
-                    overrides: Sequence[str]) -> tuple[dict[str, Any], str | None]:
-    """The experiment config of an arch, and where it came from (None: schema defaults)."""
-    from .. import api
-    from ..experiment import header_reference, resolve, select
-
-    if experiment:
-        path, _, name = experiment.rpartition(":")
-        module = api.load(path, compiled.loader).module if path else compiled.module
-        exp, found = select(module, name or None)
-        return resolve(exp, list(overrides)), f"{path or arch_path}::{found}"
-    ref = header_reference(arch_path.read_text())
-    if ref is not None:
-        for cand in (arch_path.resolve().parent / ref[0], Path(ref[0])):
-            if cand.is_file():
-                exp, found = select(api.load(cand, compiled.loader).module, ref[1] or None)
-                return resolve(exp, list(overrides)), f"{cand.resolve()}::{found}"
-    exp, found = select(compiled.module, None)
-    return resolve(exp, list(overrides)), (f"{arch_path}::{found}" if exp is not None else None)
-
-
 def _calibration(data: Any, input_name: str, seed: int, dataset: str) -> Calibration:
-    def batches(n: int) -> list[dict[str, Any]]:
-        g = torch.Generator().manual_seed(seed)
-        order = torch.randperm(len(data.train), generator=g)[:n]
-        return [{input_name: data.train.x[order]}]
+    from ..calibration import calibration_origin, calibration_sample
 
-    return Calibration(batches, f"the {dataset} training split (seed {seed})")
+    return Calibration(lambda n: [{input_name: calibration_sample(data, n, seed)}], calibration_origin(dataset, seed))
 
 
 def accuracy_torch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
@@ -95,9 +71,10 @@ def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir:
              space: str | None = None, instruments: Sequence[Instrument] = (), loader: Any = None,
              evaluate: bool = True) -> OptOutcome:
     from .. import api
+    from ..calibration import calibration_dataset
+    from ..experiment_choice import experiment_for
     from ..lower.arch import ArchNet
-    from ..search.data import load_dataset
-    from .lower import from_arch
+    from .from_arch import from_arch
     from .onnx_export import export_onnx
     from .registry import default_registry
 
@@ -110,14 +87,11 @@ def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir:
     lib = compiled.loader.ops
     state = load_weights(weights, expected=ArchNet(graph, lib).state_dict(), model=f"arch '{arch.name}'")
     ir0 = from_arch(graph, lib, state, arch.name)
-    cfg, exp_ref = load_experiment(compiled, arch_path, experiment, overrides)
+    chosen = experiment_for(compiled, experiment, overrides)
+    cfg, exp_ref = chosen.config, chosen.reference()
     seed = int(cfg["seed"])
-    data = None
     in_node = graph.node(graph.inputs[0])
-    if exp_ref is not None and len(graph.inputs) == 1:
-        data = load_dataset(cfg["dataset"], cfg["split"], seed)
-        if tuple(data.input_shape) != tuple(in_node.shape[1:]):
-            data = None
+    data = calibration_dataset(cfg, in_node.shape[1:]) if exp_ref is not None and len(graph.inputs) == 1 else None
     calib = _calibration(data, in_node.name or "x", seed, cfg["dataset"]) if data is not None else None
     run: PipelineRun = pipe.run(ir0, PassContext(lib, calib, seed), instruments)
     ir = run.ir

@@ -1,4 +1,4 @@
-"""Execute an :class:`~nasc.passes.ir.OptIR` in torch: the reference for every pass.
+"""Execute an :class:`~nasc.passes.optir.OptIR` in torch: the reference for every pass.
 
 Each primitive runs through the one op table (:func:`nasc.lower.ops_torch.make_primitive`),
 so an un-optimized OptIR computes exactly what ArchNet computes.  Annotations are
@@ -22,8 +22,9 @@ from torch import nn
 
 from ..ir.ops import OpLibrary
 from ..lower.ops_torch import concrete_shape, make_primitive
-from .ir import OptIR, QParams
+from .optir import OptIR
 from .quant_math import dequantized_bias, dequantized_weight, fake_quant
+from .side_tables import QParams
 
 TORCH_DTYPE = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float32}
 
@@ -46,10 +47,12 @@ class OptNet(nn.Module):
             _load(mod, ir.weights.get(n.id, {}), f"%{n.id} ({n.op})")
             wq = ir.weight_quant.get(n.id) if simulate_quant else None
             if wq is not None:
+                weight, bias = mod.weight, getattr(mod, "bias", None)
+                assert isinstance(weight, torch.Tensor)  # only weighted ops carry weight quantization
                 with torch.no_grad():
-                    mod.weight.copy_(dequantized_weight(mod.weight, wq.weight))
-                    if wq.bias is not None and getattr(mod, "bias", None) is not None:
-                        mod.bias.copy_(dequantized_bias(mod.bias, wq.bias))
+                    weight.copy_(dequantized_weight(weight, wq.weight))
+                    if wq.bias is not None and isinstance(bias, torch.Tensor):
+                        bias.copy_(dequantized_bias(bias, wq.bias))
             dtype = TORCH_DTYPE[ir.dtype(n.id)]
             mod = mod.to(dtype).eval()
             key = f"n{n.id}_{n.op}"

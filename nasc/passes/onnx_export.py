@@ -27,9 +27,10 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from ..ir.graph import Node
-from .fold_bn import bn_eps
-from .ir import OptIR, QParams
+from .from_arch import bn_eps
+from .optir import OptIR
 from .quant_math import quantized_bias, quantized_weight
+from .side_tables import QParams
 
 OPSET = 17
 OPSET_BF16 = 22
@@ -66,8 +67,9 @@ class _Emitter:
             raw = t.to(torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes()
             self.inits.append(helper.make_tensor(name, elem, list(t.shape), raw, raw=True))
             return name
-        np_dtype = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16, TensorProto.INT8: np.int8,
-                    TensorProto.UINT8: np.uint8, TensorProto.INT32: np.int32, TensorProto.INT64: np.int64}[elem]
+        np_types: dict[int, Any] = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16, TensorProto.INT8: np.int8,
+                    TensorProto.UINT8: np.uint8, TensorProto.INT32: np.int32, TensorProto.INT64: np.int64}
+        np_dtype = np_types[elem]
         # np.array, not np.ascontiguousarray: the latter turns a 0-d scale into shape [1], and ORT
         # fuses Q/DQ around Add/Mul only with scalar scales and zero points
         self.inits.append(numpy_helper.from_array(np.array(t.numpy(), dtype=np_dtype), name))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .ir import QParams
+from .side_tables import QParams
 
 INT32_MAX = 2**31 - 1
 

@@ -6,10 +6,10 @@ from .base import PassRegistry
 
 
 def default_registry() -> PassRegistry:
-    from .fold_bn import FoldBN
-    from .fuse import Fuse
-    from .mixed_precision import MixedPrecision
-    from .quantize import Quantize
+    from .transforms.fold_bn import FoldBN
+    from .transforms.fuse import Fuse
+    from .transforms.mixed_precision import MixedPrecision
+    from .transforms.quantize import Quantize
 
     reg = PassRegistry()
     for cls in (FoldBN, Fuse, MixedPrecision, Quantize):

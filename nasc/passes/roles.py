@@ -6,6 +6,11 @@ a new primitive with the right flags is handled without editing the passes.  Thr
 builtins carry no flag that says what inference makes of them; they are listed in
 :data:`INFERENCE_OVERRIDES` (``dropout`` is the identity in eval mode, ``flatten`` is a
 view of a contiguous tensor, ``crop`` is a slice), rather than guessed from names.
+
+The queries that follow from roles live here too, because fusion, the passes and the
+verifier must agree on them: aliases compute nothing, so a value's real producer and
+real consumers are found by looking through them (:func:`alias_source`,
+:func:`effective_consumers`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Mapping
 
-from ..ir.ops import OpDef
+from ..ir.ops import OpDef, OpLibrary
+from .optir import OptIR
 
 
 class Role(str, Enum):
@@ -80,3 +86,26 @@ def role_of(opdef: OpDef) -> Role:
         return Role.INJECTIVE  # concat: joins without arithmetic
     raise RoleError(f"op '{opdef.name}' has no flag that says what it does at inference "
                     "(conv, linear, norm, act, pool, reduction, elementwise, merge, identity)")
+
+
+def node_roles(ir: OptIR, lib: OpLibrary) -> dict[int, Role]:
+    """The role of every op node of ``ir``."""
+    return {n.id: role_of(lib.get(n.op or "")) for n in ir.ops()}
+
+
+def alias_source(ir: OptIR, roles: Mapping[int, Role], nid: int) -> int:
+    """The node that computes the value ``nid`` holds (through skip/dropout/flatten)."""
+    while roles.get(nid) is Role.ALIAS:
+        nid = ir.node(nid).inputs[0]
+    return nid
+
+
+def effective_consumers(ir: OptIR, roles: Mapping[int, Role], nid: int) -> list[int]:
+    """Consumers of a value, looking through aliases (an alias is not a use)."""
+    out: list[int] = []
+    for c in ir.consumers(nid):
+        if roles.get(c) is Role.ALIAS:
+            out.extend(effective_consumers(ir, roles, c))
+        else:
+            out.append(c)
+    return out

@@ -15,23 +15,36 @@ The key is the first 16 hex digits of its sha256.
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
 
-from ..ir.graph import fmt_value
-from .ir import Kernel, OptIR
+from ..ir.graph import Node, fmt_value
+from .side_tables import Kernel
+
+
+class KernelGraph(Protocol):
+    """What a signature reads of an :class:`~nasc.passes.optir.OptIR`.  Declared here rather
+    than importing ``OptIR``, because ``OptIR`` prints these signatures in its dump and
+    ``ir.json``: the dependency runs one way only."""
+
+    def node(self, nid: int) -> Node: ...
+
+    def kernel_of(self, nid: int) -> Kernel | None: ...
+
+    def dtype(self, nid: int) -> str: ...
 
 
 def _shape(shape: tuple) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def _source(ir: OptIR, nid: int) -> int:
+def _source(ir: KernelGraph, nid: int) -> int:
     """Look through aliases (skip, dropout, flatten): after fuse, they are the only ops in no kernel."""
     while ir.node(nid).kind == "op" and ir.kernel_of(nid) is None:
         nid = ir.node(nid).inputs[0]
     return nid
 
 
-def kernel_signature(ir: OptIR, k: Kernel) -> str:
+def kernel_signature(ir: KernelGraph, k: Kernel) -> str:
     local = {nid: j for j, nid in enumerate(k.nodes)}
     external: dict[int, str] = {}
     parts = []
@@ -50,11 +63,11 @@ def kernel_signature(ir: OptIR, k: Kernel) -> str:
     return f"{ir.dtype(k.output)} | {'; '.join(parts)} | in {ins} | out {_shape(ir.node(k.output).shape)}"
 
 
-def kernel_signature_key(ir: OptIR, k: Kernel) -> str:
+def kernel_signature_key(ir: KernelGraph, k: Kernel) -> str:
     return hashlib.sha256(kernel_signature(ir, k).encode()).hexdigest()[:16]
 
 
-def kernel_pattern(ir: OptIR, k: Kernel) -> str:
+def kernel_pattern(ir: KernelGraph, k: Kernel) -> str:
     """Human-readable op sequence (``conv+bias+add+relu``)."""
     out = []
     for nid in k.nodes:

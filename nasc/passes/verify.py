@@ -1,4 +1,4 @@
-"""Invariants of an OptIR, checked by ``--verify-each`` between passes and by the tests.
+"""Invariants of an OptIR, checked between passes by ``nasc opt`` (unless ``--no-verify-each``) and by the tests.
 
 A pass that breaks one of these produces a model that computes something else or
 cannot be emitted, usually far from the cause; checking after each pass names the pass.
@@ -10,15 +10,15 @@ import math
 
 from ..errors import VerifyError
 from ..ir.ops import OpError, OpLibrary
-from .fuse import alias_source, effective_consumers
-from .ir import DTYPES, OptIR, QParams
-from .lower import expected_params
-from .roles import Role, role_of
+from .from_arch import expected_params
+from .optir import OptIR
+from .roles import Role, alias_source, effective_consumers, node_roles
+from .side_tables import DTYPES, QParams
 
 
 def verify(ir: OptIR, lib: OpLibrary) -> None:
     _structure(ir, lib)
-    roles = {n.id: role_of(lib.get(n.op or "")) for n in ir.ops()}
+    roles = node_roles(ir, lib)
     _weights(ir, lib)
     _kernels(ir, roles)
     _precision(ir)

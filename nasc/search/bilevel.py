@@ -15,7 +15,7 @@ conflicting pair (negative cosine) is projected PCGrad-style.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import torch
 import torch.nn.functional as F
@@ -84,7 +84,7 @@ class Bilevel:
         d_alpha = [g if g is not None else torch.zeros_like(a) for g, a in zip(grads[:len(self.alphas)],
                                                                                   self.alphas)]
         d_w = [g if g is not None else torch.zeros_like(w) for g, w in zip(grads[len(self.alphas):], weights)]
-        norm = torch.sqrt(sum((g * g).sum() for g in d_w))
+        norm = torch.sqrt(cast(torch.Tensor, sum((g * g).sum() for g in d_w)))
         eps = 0.01 / (float(norm) + 1e-12)
         hess = []
         for sign in (1.0, -1.0):

@@ -124,6 +124,7 @@ class Objective(nn.Module):
         loss = torch.zeros(())
         for b in self.budgets:
             value = exp[_budget_key(b)]
+            assert b.bound is not None
             over = F.relu(value / b.bound - 1.0)
             loss = loss + (self.penalty if b.hard else b.weight) * over
         if self.latency_weight:

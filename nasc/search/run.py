@@ -88,7 +88,9 @@ def _check_partial(net: Supernet, s: dict[str, Any]) -> None:
         raise NascError(f"{head}: space '{net.space.name}' has no choice of ops to run on partial channels")
     by_reason: dict[str, list[str]] = {}
     for n, why in sorted(net.partial_refused.items()):
-        by_reason.setdefault(why, []).append(f"'{net.space.decisions[net.graph.node(n).decision].path}'")
+        decision = net.graph.node(n).decision
+        assert decision is not None  # only choice nodes are refused
+        by_reason.setdefault(why, []).append(f"'{net.space.decisions[decision].path}'")
     reasons = "; ".join(f"{why} ({', '.join(paths[:3])}{f' and {len(paths) - 3} more' if len(paths) > 3 else ''})"
                         for why, paths in by_reason.items())
     first = net.graph.node(min(net.partial_refused)).span

@@ -21,8 +21,8 @@ from nasc.ir.graph import IRGraph
 from nasc.ir.ops import OpLibrary
 from nasc.lower.arch import ArchNet
 from nasc.passes.base import Calibration, PassContext, parse_pipeline
-from nasc.passes.ir import OptIR
-from nasc.passes.lower import from_arch
+from nasc.passes.optir import OptIR
+from nasc.passes.from_arch import from_arch
 from nasc.passes.registry import default_registry
 
 HERE = Path(__file__).resolve().parent

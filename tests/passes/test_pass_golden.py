@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from nasc.passes.execute import OptNet
-from nasc.passes.ir import from_json
+from nasc.passes.optir import from_json
 from nasc.passes.verify import verify
 from passes_testlib import GOLDEN, UPDATE, example_input, fixed_ir, random_calibration, run
 

@@ -14,7 +14,7 @@ from nasc.cli import main
 from nasc.errors import NascError
 from nasc.passes.base import (PassContext, PassFailure, PassRegistry, PassResult, PipelineError, PrintAfterEach,
                               TimePasses, VerifyEach, parse_pipeline, pass_text)
-from nasc.passes.ir import OptIR
+from nasc.passes.optir import OptIR
 from nasc.passes.registry import default_registry
 from passes_testlib import DIGITS_ARCH, GOLDEN_ARCH, fixed_ir
 
@@ -189,10 +189,30 @@ def test_cli_opt_writes_the_contract_files(tmp_path: Path, capsys: pytest.Captur
     assert ir["format"] == "nasc-opt-ir/1" and ir["passes"] == ["fold-bn", "fuse"] and ir["kernels"]
 
 
+@pytest.mark.parametrize("flags,verified", [([], True), (["--verify-each"], True), (["--no-verify-each"], False)])
+def test_cli_verifies_between_passes_unless_told_not_to(flags: list[str], verified: bool, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verification is on by default; --no-verify-each turns it off; --verify-each (once the way
+    to turn it on) is still accepted and changes nothing."""
+    import nasc.passes.driver as driver
+
+    seen: list[list[object]] = []
+
+    def fake_optimize(*args: object, instruments: list[object], **kwargs: object) -> object:
+        seen.append(list(instruments))
+        raise NascError("stop here")
+
+    monkeypatch.setattr(driver, "optimize", fake_optimize)
+    code = main(["opt", str(DIGITS_ARCH), "-w", str(tmp_path / "w.safetensors"), "-p", "fold-bn",
+                 "--out", str(tmp_path / "o"), *flags])
+    assert code == 2 and len(seen) == 1
+    assert any(isinstance(i, VerifyEach) for i in seen[0]) is verified
+
+
 @pytest.mark.parametrize("name", default_registry().names())
 def test_every_registered_pass_runs_verified_and_is_documented(name: str) -> None:
     """Parametrized over the registry: a new pass is tested the day it is registered."""
-    from nasc.passes.cli import EPILOG
+    from nasc.passes.opt_command import EPILOG
     from passes_testlib import random_calibration
 
     ir, _, graph, lib = fixed_ir(GOLDEN_ARCH)

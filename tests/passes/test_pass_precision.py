@@ -1,6 +1,6 @@
 """mixed-precision: fp16/bf16 outputs within the stated tolerance on every example; kept nodes visible.
 
-Stated tolerance (also in nasc/passes/mixed_precision.py):
+Stated tolerance (also in nasc/passes/transforms/mixed_precision.py):
 ``max|y - y_fp32| <= TOL[dtype] * max(1, max|y_fp32|)``, fp16 5e-3, bf16 3e-2.
 Measured on random arches of all examples with random weights and BN statistics
 (fold-bn, fuse, then mixed precision): worst fp16 6.1e-4 (edge_budget), worst bf16

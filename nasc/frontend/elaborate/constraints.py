@@ -117,14 +117,15 @@ class Constraints(Names):
         return float(v), str(v)
 
     def _target(self, t: A.TargetRef | None, env: Env) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
-        """The target of `constraint ... on TARGET(args)`, checked against the known targets and their arguments.
-        """
+        """The target of `constraint ... on TARGET(args)`, checked against the known targets (an alias
+        stands for its board from here on) and their arguments."""
         if t is None:
             return None, ()
-        from ...targets import TARGET_NAMES
+        from ...targets import TARGET_NAMES, accepted_names, canonical_name
 
-        if t.name not in TARGET_NAMES:
-            hint = did_you_mean(t.name, TARGET_NAMES)
+        name = canonical_name(t.name)  # an alias (`jetson`) stands for its board from here on
+        if name is None:
+            hint = did_you_mean(t.name, accepted_names())
             raise NascSemanticError(f"unknown target '{t.name}'" +
                                     (hint or "; known targets: " + ", ".join(TARGET_NAMES)),
                                     head_span(t.span, t.name) if not t.quoted else t.span)
@@ -137,7 +138,7 @@ class Constraints(Names):
                                         f"{did_you_mean(arg.name, ['precision', 'batch', 'backend', 'threads'])}",
                                         arg.span)
             args.append((arg.name, self.eval(arg.value, env)))
-        return t.name, tuple(args)
+        return name, tuple(args)
 
 
 def _strip_parens(e: A.Expr) -> A.Expr:

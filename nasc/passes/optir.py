@@ -1,13 +1,17 @@
-"""The annotated IR that optimization passes read and write (``OptIR``).
+"""The optimization IR (``OptIR``): the annotated graph that optimization passes read and write.
 
-Why not :class:`nasc.ir.graph.IRGraph`: passes delete nodes (a folded BN) and must keep
-every other node's id, because annotations, golden dumps and error messages refer to
-ids; ``IRGraph`` renumbers on construction.  So an ``OptIR`` is a tuple of the same
-immutable :class:`~nasc.ir.graph.Node` records (primitives only, ids increasing in a
-topological order, gaps allowed) plus side tables for what passes compute:
+How it differs from :class:`nasc.ir.graph.IRGraph` (the package :mod:`nasc.ir`, the
+elaborated *search space*): an ``IRGraph`` holds decisions, composites and cost bounds and
+renumbers its nodes on construction; an ``OptIR`` is one *decided* architecture expanded
+to primitives with its trained weights attached (:mod:`nasc.passes.from_arch` builds it).
+Passes delete nodes (a folded BN) and must keep every other node's id, because
+annotations, golden dumps and error messages refer to ids.  So an ``OptIR`` is a tuple of
+the same immutable :class:`~nasc.ir.graph.Node` records (primitives only, ids increasing
+in a topological order, gaps allowed) plus side tables for what passes compute (their
+value types are in :mod:`nasc.passes.side_tables`):
 
 * ``origin``   -- node -> the ArchNet parameter prefix its weights came from
-  (``layers.n6_sep_conv.ops.2``; see :mod:`nasc.passes.lower`);
+  (``layers.n6_sep_conv.ops.2``; see :mod:`nasc.passes.from_arch`);
 * ``weights``  -- node -> float32 master tensors (``weight``, ``bias``, BN statistics);
 * ``precision``-- node -> :class:`Precision` (dtype and the reason for it);
 * ``kernels``  -- the kernel units of ``fuse`` (``None`` before fusion);
@@ -29,94 +33,19 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ..ir.graph import Node, fmt_value
+from .side_tables import VALUE_DTYPE, Kernel, Precision, QParams, WeightQuant
+from .signature import kernel_pattern, kernel_signature, kernel_signature_key
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
 FORMAT = "nasc-opt-ir/1"
-DTYPES = ("fp32", "fp16", "bf16", "int8")
-#: the element type a value of each precision has in the float domain (int8 nodes compute
-#: in float32 between their DequantizeLinear and QuantizeLinear)
-VALUE_DTYPE = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32"}
-
-
-@dataclass(frozen=True)
-class Precision:
-    """The dtype a node computes in, and why (shown in dumps so a kept node is visible)."""
-
-    dtype: str
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class QParams:
-    """Affine quantization ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``.
-
-    ``axis`` is ``None`` per tensor, else the channel axis of per-channel scales.
-    ``observed`` is the calibrated float range (activations only)."""
-
-    dtype: str  # u8 | s8 | s32
-    scale: tuple[float, ...]
-    zero_point: tuple[int, ...]
-    qmin: int
-    qmax: int
-    axis: int | None = None
-    observed: tuple[float, float] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"dtype": self.dtype, "scale": list(self.scale), "zero_point": list(self.zero_point),
-                               "qmin": self.qmin, "qmax": self.qmax, "axis": self.axis}
-        if self.observed is not None:
-            out["observed"] = list(self.observed)
-        return out
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "QParams":
-        obs = d.get("observed")
-        return cls(d["dtype"], tuple(float(s) for s in d["scale"]), tuple(int(z) for z in d["zero_point"]),
-                   int(d["qmin"]), int(d["qmax"]), d.get("axis"), tuple(obs) if obs is not None else None)
-
-    def short(self) -> str:
-        """4 significant digits: enough to read, stable across machines for golden files."""
-        if self.axis is None:
-            return f"{self.dtype}(s={self.scale[0]:.4g}, zp={self.zero_point[0]})"
-        return f"{self.dtype}[axis {self.axis}, {len(self.scale)} ch](s<={max(self.scale):.4g})"
-
-
-@dataclass(frozen=True)
-class WeightQuant:
-    """Per-channel symmetric int8 weight and the int32 bias it implies (``s_in * s_w``)."""
-
-    weight: QParams
-    bias: QParams | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"weight": self.weight.to_json(), "bias": self.bias.to_json() if self.bias else None}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "WeightQuant":
-        return cls(QParams.from_json(d["weight"]), QParams.from_json(d["bias"]) if d.get("bias") else None)
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """A kernel unit: nodes that execute as one kernel, in execution order.
-
-    Members form a chain (each member's value is consumed only inside the unit), so the
-    last member's value is the unit's single output.  ``rule`` is the fusion family
-    (``conv_bias_act``, ``conv_add_act``, ``dwconv_act``, ``pool``, ``linear_act``, ...)."""
-
-    id: int
-    rule: str
-    nodes: tuple[int, ...]
-
-    @property
-    def output(self) -> int:
-        return self.nodes[-1]
 
 
 @dataclass(frozen=True)
 class OptIR:
+    """One decided architecture as primitives with weights and pass annotations (immutable)."""
+
     name: str
     nodes: tuple[Node, ...]
     inputs: tuple[int, ...]
@@ -193,8 +122,6 @@ class OptIR:
         for n in self.nodes:
             lines.append(self._dump_node(n))
         for k in self.kernels or ():
-            from .signature import kernel_pattern, kernel_signature_key
-
             members = ", ".join(f"%{m}" for m in k.nodes)
             lines.append(f"kernel k{k.id} {k.rule} [{members}] {kernel_pattern(self, k)} : "
                          f"{self.dtype(k.output)}  key={kernel_signature_key(self, k)}")
@@ -235,8 +162,6 @@ class OptIR:
 
     def to_json(self) -> dict[str, Any]:
         """The ``ir.json`` document (sorted keys, no floats but scales and ranges)."""
-        from .signature import kernel_pattern, kernel_signature, kernel_signature_key
-
         nodes = []
         for n in self.nodes:
             d: dict[str, Any] = {"id": n.id, "kind": n.kind, "inputs": list(n.inputs), "shape": list(n.shape)}
@@ -278,7 +203,7 @@ class OptIR:
     def tensors(self) -> dict[str, "torch.Tensor"]:
         """Every tensor of ``weights.safetensors``: float32 masters, plus the int8 weights and
         int32 biases that ``quantize`` derived (so a runtime can use them without recomputing)."""
-        from .quant_math import quantized_bias, quantized_weight
+        from .quant_math import quantized_bias, quantized_weight  # torch: loaded only when tensors are written
 
         out: dict[str, torch.Tensor] = {}
         for nid, ws in self.weights.items():

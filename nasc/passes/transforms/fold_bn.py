@@ -17,20 +17,15 @@ Run it before ``fuse`` and ``quantize``: they decide on the graph it changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 import torch
 
-from ..ir.graph import Node
-from ..lower.ops_torch import make_primitive
-from .base import PassContext, PassError, PassResult
-from .ir import OptIR
-from .roles import Role, role_of
-
-
-def bn_eps() -> float:
-    """The eps of the op table's BN (what ArchNet trains with)."""
-    return float(make_primitive("bn", [(1, 1, 1, 1)], {}).eps)
+from ...ir.graph import Node
+from ..base import PassContext, PassError, PassResult
+from ..from_arch import bn_eps
+from ..optir import OptIR
+from ..roles import Role, role_of
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ class FoldBN:
         return ""
 
 
-def _fold(conv: dict[str, torch.Tensor], bn: dict[str, torch.Tensor], eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _fold(conv: Mapping[str, torch.Tensor], bn: Mapping[str, torch.Tensor], eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     w = conv["weight"].double()
     c = w.shape[0]
     b = conv["bias"].double() if "bias" in conv else torch.zeros(c, dtype=torch.float64)

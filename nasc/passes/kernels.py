@@ -1,4 +1,8 @@
-"""``fuse{target=cpu}``: group primitives into kernel units, the unit latency is additive over.
+"""Kernel units: which primitives execute as one kernel, the unit latency is additive over.
+
+Shared by ``fuse`` (which records the units), ``mixed-precision`` (which decides
+precision per unit, fused or not yet) and ``quantize`` (which re-splits units where
+precision changes), so all three agree on what a unit is.
 
 A unit starts at every node no earlier unit absorbed and then follows the single-consumer
 chain, absorbing the elementwise epilogue its target rules allow:
@@ -20,7 +24,6 @@ be written out anyway); a merge (add/mean/mul) joins the unit of its *latest* pr
 since it can only run once all inputs exist; units never span a precision change.
 Aliases (skip, dropout, flatten) compute nothing and belong to no unit.
 
-Signatures of the units (:mod:`nasc.passes.signature`) are the latency-table keys.
 The rules are data per target; every target shares :data:`DEFAULT_RULES` today (TVM,
 ONNX Runtime and TensorRT all fuse conv/bias/residual/activation epilogues), and a
 target that differs gets its own entry.
@@ -28,17 +31,14 @@ target that differs gets its own entry.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import ClassVar, Mapping
+from typing import Mapping
 
-from ..errors import did_you_mean
 from ..ir.ops import OpLibrary
-from ..targets import TARGET_NAMES
-from .base import PassContext, PassResult
-from .ir import Kernel, OptIR
-from .roles import Role, role_of
+from .optir import OptIR
+from .roles import Role, alias_source, effective_consumers, node_roles
+from .side_tables import Kernel
 
 _EPILOGUE = frozenset({Role.NORM, Role.ACT, Role.MERGE})
 
@@ -68,53 +68,10 @@ def rules_for(target: str) -> FusionRules:
     return DEFAULT_RULES
 
 
-@dataclass(frozen=True)
-class Fuse:
-    """Group primitives into kernel units with stable signatures (latency-table keys)."""
-
-    name: ClassVar[str] = "fuse"
-    target: str = "cpu"
-
-    def __post_init__(self) -> None:
-        if self.target not in TARGET_NAMES:
-            raise ValueError(f"unknown target '{self.target}'{did_you_mean(self.target, TARGET_NAMES)}; "
-                             f"targets: {', '.join(TARGET_NAMES)}")
-
-    def run(self, ir: OptIR, ctx: PassContext) -> PassResult:
-        groups = plan_kernels(ir, ctx.lib, rules_for(self.target))
-        kernels = tuple(Kernel(i, rule, members) for i, (rule, members) in enumerate(groups))
-        out = ir.evolve(kernels=kernels)
-        fused = sum(len(k.nodes) for k in kernels if len(k.nodes) > 1)
-        return PassResult(out, {"kernels": len(kernels), "rules": dict(sorted(Counter(k.rule for k in kernels).items())),
-                                "nodes_in_multi_op_kernels": fused, "target": self.target})
-
-
-def _roles(ir: OptIR, lib: OpLibrary) -> dict[int, Role]:
-    return {n.id: role_of(lib.get(n.op or "")) for n in ir.ops()}
-
-
-def alias_source(ir: OptIR, roles: Mapping[int, Role], nid: int) -> int:
-    """The node that computes the value ``nid`` holds (through skip/dropout/flatten)."""
-    while roles.get(nid) is Role.ALIAS:
-        nid = ir.node(nid).inputs[0]
-    return nid
-
-
-def effective_consumers(ir: OptIR, roles: Mapping[int, Role], nid: int) -> list[int]:
-    """Consumers of a value, looking through aliases (an alias is not a use)."""
-    out: list[int] = []
-    for c in ir.consumers(nid):
-        if roles.get(c) is Role.ALIAS:
-            out.extend(effective_consumers(ir, roles, c))
-        else:
-            out.append(c)
-    return out
-
-
 def plan_kernels(ir: OptIR, lib: OpLibrary, rules: FusionRules = DEFAULT_RULES,
                  respect_precision: bool = True) -> list[tuple[str, tuple[int, ...]]]:
     """(rule, members) of every unit, in order of their first member."""
-    roles = _roles(ir, lib)
+    roles = node_roles(ir, lib)
     assigned: set[int] = set()
     groups: list[tuple[str, tuple[int, ...]]] = []
     for n in ir.ops():
@@ -167,7 +124,7 @@ def split_at_precision(ir: OptIR, lib: OpLibrary) -> tuple[Kernel, ...] | None:
     """Kernels cut wherever the members' precision changes (after a pass re-annotated them)."""
     if ir.kernels is None:
         return None
-    roles = _roles(ir, lib)
+    roles = node_roles(ir, lib)
     runs: list[list[int]] = []
     for k in ir.kernels:
         run = [k.nodes[0]]

@@ -27,13 +27,14 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from .base import PassContext, PassError, PassResult
-from .execute import OptNet
-from .fuse import _roles, alias_source, effective_consumers, split_at_precision
-from .ir import OptIR, Precision, WeightQuant
-from .observers import make_observer
-from .quant_math import activation_qparams, bias_qparams, weight_qparams
-from .roles import CLAMP_ACTS, Role
+from ..base import PassContext, PassError, PassResult
+from ..execute import OptNet
+from ..kernels import split_at_precision
+from ..observers import make_observer
+from ..optir import OptIR
+from ..quant_math import activation_qparams, bias_qparams, weight_qparams
+from ..roles import CLAMP_ACTS, Role, alias_source, effective_consumers, node_roles
+from ..side_tables import Precision, WeightQuant
 
 #: primitives with an int8 kernel in ONNX Runtime's QDQ path (a backend fact, per op)
 INT8_OPS = frozenset({"conv", "dwconv", "linear", "add", "mul", "max_pool", "avg_pool", "gap", "concat"})
@@ -67,7 +68,7 @@ class Quantize:
     def run(self, ir: OptIR, ctx: PassContext) -> PassResult:
         if ir.act_quant:
             raise PassError("the IR is already quantized")
-        roles = _roles(ir, ctx.lib)
+        roles = node_roles(ir, ctx.lib)
         int8 = self._int8_nodes(ir)
         if not int8:
             raise PassError("no op of this arch has an int8 kernel (conv, dwconv, linear, add, pool, ...)")
@@ -156,14 +157,14 @@ class Quantize:
     def _reduce_range(self) -> tuple[bool, str]:
         if self.reduce_range != "auto":
             return self.reduce_range == "true", "set by the pipeline"
-        from ..backends.hostinfo import has_vnni, host_triple
+        from ...backends.hostinfo import has_vnni, host_triple
 
         if host_triple().startswith("x86_64") and not has_vnni():
             return True, "auto: x86_64 without VNNI (ORT u8s8 kernels saturate without 7-bit weights)"
         return False, "auto: this host has VNNI or is not x86"
 
     def _calibration(self, ir: OptIR, ctx: PassContext) -> tuple[list[tuple[torch.Tensor, ...]], str]:
-        names = [ir.node(i).name for i in ir.inputs]
+        names = [ir.node(i).name or "" for i in ir.inputs]  # graph inputs are always named
         if ctx.calibration is not None:
             samples = ctx.calibration.batches(self.calib)
             xs = [torch.cat([torch.as_tensor(s[name]).float() for s in samples]) for name in names]

@@ -1,4 +1,4 @@
-"""Decided Arch IR + ArchNet weights -> primitive-level :class:`~nasc.passes.ir.OptIR`.
+"""Decided Arch IR + ArchNet weights -> primitive-level :class:`~nasc.passes.optir.OptIR`.
 
 Every pass works on primitives, so composites are expanded first -- through the op
 library's own expansions (``lib.expand``), the same ones that define their shapes and
@@ -26,7 +26,7 @@ from typing import Any, Mapping
 from ..errors import NascError
 from ..ir.graph import IRGraph, Node
 from ..ir.ops import OpLibrary
-from .ir import OptIR
+from .optir import OptIR
 from .roles import RoleError, role_of
 
 TRAINING_ONLY = ("num_batches_tracked",)
@@ -117,7 +117,8 @@ def _check_role(lib: OpLibrary, op: str) -> None:
 def expected_params(node: Node, in_shapes: list[tuple[Any, ...]], lib: OpLibrary) -> dict[str, tuple[int, ...]]:
     """The parameter shapes the torch op table gives this primitive (what verify checks)."""
     a = node.attr
-    cin = in_shapes[0][1] if in_shapes and len(in_shapes[0]) > 1 else None
+    cin: Any = in_shapes[0][1] if in_shapes and len(in_shapes[0]) > 1 else None  # concrete int here
+    out: dict[str, tuple[int, ...]]
     if node.op == "conv":
         out = {"weight": (a["C"], cin // a["groups"], a["k"], a["k"])}
         if a["bias"]:
@@ -136,6 +137,16 @@ def expected_params(node: Node, in_shapes: list[tuple[Any, ...]], lib: OpLibrary
     if node.op == "bn":
         return {k: (cin,) for k in ("weight", "bias", "running_mean", "running_var")}
     return {}
+
+
+def bn_eps() -> float:
+    """The eps of the op table's BN (what ArchNet trains with): folding and the ONNX emitter
+    must divide by the same one."""
+    from ..lower.ops_torch import make_primitive  # torch: loaded only when a BN is folded or emitted
+
+    eps = make_primitive("bn", [(1, 1, 1, 1)], {}).eps
+    assert isinstance(eps, float)
+    return eps
 
 
 def _check_params(nodes: list[Node], weights: dict[int, dict[str, Any]], lib: OpLibrary) -> None:

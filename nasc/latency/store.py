@@ -1,0 +1,257 @@
+"""The latency store: every measured (or imported) latency, in one SQLite file per user.
+
+Several processes share it at once -- a profiler filling kernel tables, a search reading
+them, an import from a device farm -- so it is opened the way SQLite is safe under
+concurrency: WAL journal (readers never block the writer), a busy timeout (a writer waits
+for the one ahead of it instead of failing with "database is locked") and every write in
+one ``BEGIN IMMEDIATE`` transaction (the write lock is taken up front, so no transaction
+can read a snapshot, then find it cannot upgrade to write).  A writer killed mid-transaction
+leaves nothing behind: the next open rolls its uncommitted pages back.
+
+The schema carries its version in a ``meta`` table; a store written by a newer nasc is
+refused with a message instead of being misread.  Anything SQLite reports about the file
+itself (not a database, corrupt, read-only, locked for longer than the timeout) becomes a
+:class:`LatencyStoreError` naming the file -- a user error, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from nasc.errors import NascError
+from nasc.fsio import user_os_error
+
+from .exchange import read_table, write_table
+from .records import COLUMNS, IDENTITY, RowError, StoredLatency
+
+ENV = "NASC_LATENCY_DB"
+FILENAME = "latency.sqlite"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+FILTERS = ("kind", "target", "backend", "precision", "key", "host", "source")
+"""Columns :meth:`LatencyStore.query` can select on (each an exact match)."""
+
+_SCHEMA = (
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE records (id INTEGER PRIMARY KEY,"
+    " kind TEXT NOT NULL CHECK (kind IN ('kernel', 'arch')), target TEXT NOT NULL, backend TEXT NOT NULL,"
+    " precision TEXT NOT NULL, key TEXT NOT NULL, median_ms REAL NOT NULL, p90_ms REAL NOT NULL,"
+    " protocol TEXT NOT NULL, versions TEXT NOT NULL, host TEXT NOT NULL,"
+    " source TEXT NOT NULL CHECK (source IN ('measured', 'recorded', 'rpc')), created TEXT NOT NULL,"
+    f" UNIQUE ({', '.join(IDENTITY)}))",
+)
+_INSERT = (f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+           f" ON CONFLICT ({', '.join(IDENTITY)}) DO NOTHING")
+
+
+class LatencyStoreError(NascError):
+    """The store's file cannot be used: not a store, corrupt, too new, unwritable or locked."""
+
+
+def store_path(option: str | Path | None = None) -> Path:
+    """Where the store is: ``--latency-db``, else ``$NASC_LATENCY_DB``, else ``latency.sqlite``
+    in nasc's cache directory (the one that holds the build caches)."""
+    if option:
+        return Path(option)
+    if os.environ.get(ENV):
+        return Path(os.environ[ENV])
+    from nasc.backends.common import cache_root
+
+    return cache_root(None) / FILENAME
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: ``rows`` read and valid, ``added`` of them new to the store."""
+
+    rows: int
+    added: int
+
+    @property
+    def present(self) -> int:
+        """Rows whose record the store already held (an earlier import of the same file)."""
+        return self.rows - self.added
+
+
+def _where(filters: dict[str, str | None]) -> tuple[str, list[str]]:
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise TypeError(f"unknown filter(s) {', '.join(unknown)}; expected {', '.join(FILTERS)}")
+    chosen = [(name, value) for name, value in filters.items() if value is not None]
+    if not chosen:
+        return "", []
+    return " WHERE " + " AND ".join(f"{name} = ?" for name, _ in chosen), [value for _, value in chosen]
+
+
+class LatencyStore:
+    """One open store (a context manager; :meth:`close` when used without ``with``).
+
+    ``create=False`` refuses a path where no store exists yet, for commands that only read:
+    a mistyped ``--latency-db`` is then an error instead of a new, empty store."""
+
+    def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        if self.path.is_dir():
+            raise LatencyStoreError(f"latency store {self.path} is a directory, not a file")
+        if not self.path.exists():
+            if not create:
+                raise LatencyStoreError(f"no latency store at {self.path} (choose one with --latency-db PATH or "
+                                        f"${ENV})")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise user_os_error(err, self.path.parent, verb="create") or err from None
+        with self._errors("open"):
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+        try:
+            with self._errors("open"):
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")  # in WAL: durable across crashes of nasc
+                self._check_schema()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def __enter__(self) -> "LatencyStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _errors(self, verb: str) -> Iterator[None]:
+        """SQLite's complaints about the file as :class:`LatencyStoreError`; misuse by nasc
+        itself (a constraint or an API error) stays an internal error."""
+        try:
+            yield
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except sqlite3.DatabaseError as err:
+            raise LatencyStoreError(self._describe(err, verb)) from None
+
+    def _describe(self, err: sqlite3.DatabaseError, verb: str) -> str:
+        code = getattr(err, "sqlite_errorname", "")
+        if code in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            return (f"{self.path} is not a nasc latency store ({err}); move it away or choose another with "
+                    f"--latency-db PATH or ${ENV}")
+        if code.startswith("SQLITE_BUSY") or code.startswith("SQLITE_LOCKED"):
+            return (f"latency store {self.path} stayed locked by another process for more than "
+                    f"{self.busy_timeout_s:g} s; try again when it is done")
+        return f"cannot {verb} latency store {self.path}: {err}"
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One writer at a time: the write lock is taken at BEGIN, waiting up to the busy timeout."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _schema_version(self) -> int | None:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            if tables:
+                raise LatencyStoreError(f"{self.path} is an SQLite database but not a nasc latency store "
+                                        f"(tables {', '.join(sorted(tables))}, no meta table)")
+            return None
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise LatencyStoreError(f"{self.path} is not a nasc latency store (its meta table has no schema_version)")
+        return int(row[0])
+
+    def _check_schema(self) -> None:
+        version = self._schema_version()
+        if version is None:
+            with self._transaction() as db:
+                version = self._schema_version()  # another process may have created it meanwhile
+                if version is None:
+                    for statement in _SCHEMA:
+                        db.execute(statement)
+                    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    version = SCHEMA_VERSION
+        if version > SCHEMA_VERSION:
+            raise LatencyStoreError(f"latency store {self.path} has schema version {version}, written by a newer "
+                                    f"nasc; this one reads version {SCHEMA_VERSION} (upgrade nasc)")
+
+    def put(self, records: Iterable[StoredLatency]) -> int:
+        """Add ``records`` in one transaction (all or none); returns how many were new.  A record
+        whose identity (:data:`~nasc.latency.records.IDENTITY`) is stored already is skipped."""
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for rec in records:
+                if not isinstance(rec, StoredLatency):
+                    raise TypeError(f"LatencyStore.put takes StoredLatency records, got {type(rec).__name__}")
+                row = rec.to_text_row()
+                yield tuple(row[name] for name in COLUMNS)
+
+        with self._errors("write"), self._transaction() as db:
+            before = db.total_changes
+            db.executemany(_INSERT, rows())
+            return db.total_changes - before
+
+    def query(self, **filters: str | None) -> Iterator[StoredLatency]:
+        """Records matching every given filter (:data:`FILTERS`), oldest first within each key."""
+        where, params = _where(filters)  # here, so a misspelt filter fails at the call
+        return self._select(where, params, " ORDER BY " + ", ".join(IDENTITY))
+
+    def get(self, kind: str, target: str, backend: str, precision: str, key: str, *,
+            host: str | None = None) -> StoredLatency | None:
+        """The latest record of one kernel or arch (from ``host`` only, when given), or None."""
+        where, params = _where({"kind": kind, "target": target, "backend": backend, "precision": precision,
+                                "key": key, "host": host})
+        return next(self._select(where, params, " ORDER BY created DESC, id DESC LIMIT 1"), None)
+
+    def keys(self, kind: str, target: str, backend: str, precision: str, *, host: str | None = None) -> set[str]:
+        """The keys stored for one target, backend and precision: what a resumed profiling run skips."""
+        where, params = _where({"kind": kind, "target": target, "backend": backend, "precision": precision,
+                                "host": host})
+        with self._errors("read"):
+            return {row[0] for row in self._db.execute(f"SELECT DISTINCT key FROM records{where}", params)}
+
+    def counts(self) -> list[tuple[str, str, str, str, int]]:
+        """``(target, backend, precision, kind, records)`` for every combination present."""
+        with self._errors("read"):
+            return list(self._db.execute("SELECT target, backend, precision, kind, COUNT(*) FROM records"
+                                         " GROUP BY target, backend, precision, kind"
+                                         " ORDER BY target, backend, precision, kind"))
+
+    def export(self, path: str | Path, fmt: str | None = None, **filters: str | None) -> int:
+        """Write the records matching ``filters`` to ``path`` (``csv`` or ``jsonl``, by default
+        from its suffix); returns how many."""
+        return write_table(Path(path), fmt, self.query(**filters))
+
+    def import_(self, path: str | Path, fmt: str | None = None) -> ImportResult:
+        """Add every row of a table written by :meth:`export` (possibly on another machine).
+
+        Every row is checked before anything is stored, so a bad row (reported as
+        ``file:line:col: error: ...``) leaves the store as it was; rows already stored are skipped."""
+        records = read_table(Path(path), fmt)
+        return ImportResult(rows=len(records), added=self.put(records))
+
+    def _select(self, where: str, params: list[str], tail: str) -> Iterator[StoredLatency]:
+        sql = f"SELECT id, {', '.join(COLUMNS)} FROM records{where}{tail}"
+        with self._errors("read"):
+            for row in self._db.execute(sql, params):
+                yield self._decode(row)
+
+    def _decode(self, row: tuple[Any, ...]) -> StoredLatency:
+        try:
+            return StoredLatency.from_text_row(dict(zip(COLUMNS, row[1:])))
+        except RowError as err:
+            raise LatencyStoreError(f"latency store {self.path}: record {row[0]} is damaged ({err})") from None
+
+
+__all__ = ["BUSY_TIMEOUT_S", "ENV", "FILENAME", "FILTERS", "ImportResult", "LatencyStore", "LatencyStoreError",
+           "SCHEMA_VERSION", "store_path"]
