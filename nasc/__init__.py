@@ -2,7 +2,7 @@
 
 The pipeline, in processing order: parse (``nasc.frontend.parse``) ->
 elaborate (``nasc.frontend.elaborate``: decision table + IR + constraints) ->
-cost model (``nasc.ir.cost``) -> freeze / print (``nasc.ir.archtext``).
+cost model (``nasc.ir.cost``) -> freeze / print (``nasc.frontend.archtext``).
 ``import nasc`` is cheap: torch, TVM and TensorRT load only when a stage needs them.
 """
 

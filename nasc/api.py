@@ -16,8 +16,8 @@ from typing import Any
 from .errors import NascSemanticError, UsageError
 from .frontend import ast as A
 from .frontend.elaborate import Elaborator, Pin
-from .frontend.resolve import LoadedModule, Loader
-from .frontend.values import SpaceRef
+from .frontend.resolve import Loader
+from .frontend.values import LoadedModule, SpaceRef
 from .gcpause import collector_paused
 from .ir.analysis import dnf_eval, space_size
 from .ir.cost import arch_cost, space_costs
@@ -43,9 +43,7 @@ class Compiled:
     def elaborate(self, name: str | None = None, pins: dict[str, Pin] | None = None) -> SearchSpace:
         name = name or self.default_space()
         with collector_paused():
-            space = Elaborator(self.loader, pins).elaborate(self.module, name)
-        space.ops = self.loader.ops  # type: ignore[attr-defined]
-        return space
+            return Elaborator(self.loader, pins).elaborate(self.module, name)
 
     def default_space(self) -> str:
         names = self.space_names()
@@ -79,7 +77,7 @@ def load_text(text: str, name: str = "<input>", loader: Loader | None = None) ->
 
 def summarize(space: SearchSpace) -> dict[str, Any]:
     """The `nasc check --json` record of one space."""
-    lib = space.ops  # type: ignore[attr-defined]
+    lib = space.ops
     with collector_paused():
         size = space_size(space)
         costs = space_costs(space, lib)
@@ -187,7 +185,8 @@ def render_arch(compiled: Compiled, space: SearchSpace, arch: SearchSpace, title
                 out_dir: Path, extra: tuple[str, ...] = (), experiment_ref: str | None = None) -> Frozen:
     """The texts of a decided elaboration: canonical arch (header: provenance, exact costs,
     exporter strings, sorted fix lines of the active decisions) and the pinned form."""
-    from .ir.archtext import arch_text, darts_genotype, fix_lines, nb201_string, pinned_text, space_hash
+    from .frontend.archtext import arch_text, pinned_text
+    from .ir.notation import darts_genotype, fix_lines, nb201_string, space_hash
 
     chosen = {d.path: d.fixed for d in arch.decisions if d.fixed is not None}
     assignment = active_assignment(space, chosen)  # type: ignore[arg-type]

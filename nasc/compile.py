@@ -21,7 +21,7 @@ from typing import Any, Callable, TextIO
 from .api import Compiled
 from .fsio import write_json
 from .weights import contents_sha256, load_weights
-from .ir.archtext import space_hash
+from .ir.notation import space_hash
 
 
 def _sha(*parts: Any) -> str:

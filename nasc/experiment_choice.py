@@ -30,7 +30,7 @@ from .experiment import header_reference, resolve, select
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .api import Compiled
-    from .frontend.resolve import LoadedModule
+    from .frontend.values import LoadedModule
 
 UNNAMED = "<unnamed>"
 """How ``nasc freeze`` names an unnamed section in a header."""

@@ -15,6 +15,7 @@ import pytest
 
 from nasc.cli import main
 from nasc.frontend import elaborate, resolve
+from nasc.frontend.elaborate import limits
 
 TAIL = "space s{i} {{\n    input x: f32[B, 1, 8, 8]\n    output y = x |> {body}gap |> linear(2)\n}}\n"
 
@@ -141,7 +142,7 @@ def test_a_choose_with_too_many_combinations(tmp_path: Path, capsys, monkeypatch
 
 def test_a_choice_with_too_many_values(tmp_path: Path, capsys, monkeypatch) -> None:
     """Checked before the candidates are evaluated (a literal list is the only way past it)."""
-    monkeypatch.setattr(elaborate, "MAX_OPTIONS", 50)
+    monkeypatch.setattr(limits, "MAX_OPTIONS", 50)
     values = ", ".join(str(i) for i in range(1, 52))
     _, line, col = assert_limit_error(tmp_path / "choice.nas", space(f"    C = choice [{values}]\n"),
                                       "a decision with 51 options; one decision may have at most 50",
@@ -156,7 +157,7 @@ def test_a_choice_with_too_many_values(tmp_path: Path, capsys, monkeypatch) -> N
     "    A = choice 1..400\n    Bw = choice 1..400\n    h = x\n    repeat 10 { h = h |> conv(A + Bw, 1) }\n",
 ], ids=["long-body", "wide-tables"])
 def test_elaboration_steps_are_bounded(body: str, tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(elaborate, "MAX_STEPS", 50_000)
+    monkeypatch.setattr(limits, "MAX_STEPS", 50_000)
     assert_limit_error(tmp_path / "steps.nas", space(body), "elaboration takes more than 50,000 steps",
                        capsys, monkeypatch)
 

@@ -384,3 +384,18 @@ class Module:
     file: str
     items: tuple[TopItem, ...]
     comments: tuple[Comment, ...] = field(default=(), compare=False, repr=False)
+
+
+def children(node: object) -> list[object]:
+    """The nodes directly under `node`, in field order (its own span excluded): the step of
+    the walks over a tree that must not recurse, since a tree may be deeper than the stack."""
+    out: list[object] = []
+    for f in getattr(node, "__dataclass_fields__", ()):
+        if f == "span":
+            continue
+        v = getattr(node, f)
+        if isinstance(v, tuple):
+            out.extend(x for x in v if hasattr(x, "__dataclass_fields__"))
+        elif hasattr(v, "__dataclass_fields__"):
+            out.append(v)
+    return out

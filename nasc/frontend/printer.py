@@ -158,15 +158,7 @@ def _lists_in(e: object) -> list[A.ListExpr]:
         n = stack.pop(0)
         if isinstance(n, A.ListExpr):
             out.append(n)
-        if hasattr(n, "__dataclass_fields__"):
-            for f in n.__dataclass_fields__:
-                if f in ("span",):
-                    continue
-                v = getattr(n, f)
-                if isinstance(v, tuple):
-                    stack.extend(x for x in v if hasattr(x, "__dataclass_fields__"))
-                elif hasattr(v, "__dataclass_fields__"):
-                    stack.append(v)
+        stack.extend(A.children(n))
     return out
 
 

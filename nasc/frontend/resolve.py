@@ -21,39 +21,11 @@ from ..errors import NascImportError, NascNameError, NascSemanticError, Note, So
 from ..ir.ops import OpError, OpLibrary, builtin_library
 from . import ast as A
 from .parse import Parser
-from .values import BlockVal, Namespace, OpVal, SpaceRef
+from .values import BlockVal, LoadedModule, Namespace, OpVal, SpaceRef
 
 MAX_IMPORT_DEPTH = 64
 """Longest chain of files importing each other: a real project stays far below it, and an
 explicit limit gives a located error instead of exhausting the interpreter's stack."""
-
-
-@dataclass
-class LoadedModule:
-    """A parsed file with its top-level names (blocks, consts, spaces, experiments, imports)."""
-
-    name: str  # as shown in messages (the path as written or given)
-    path: Path | None
-    ast: A.Module | None
-    names: dict[str, Any] = field(default_factory=dict)
-    spans: dict[str, Span] = field(default_factory=dict)
-    experiments: dict[str | None, A.Experiment] = field(default_factory=dict)
-    consts: dict[str, A.Const] = field(default_factory=dict)
-    const_values: dict[str, Any] = field(default_factory=dict)
-    ops: OpLibrary | None = None  # for .py modules of custom ops
-    file: str | None = None  # the file name in diagnostics' positions (default: `name`)
-
-    def kind_of(self, name: str) -> str:
-        v = self.names.get(name)
-        if isinstance(v, BlockVal):
-            return "block"
-        if isinstance(v, SpaceRef):
-            return v.space.kind
-        if isinstance(v, Namespace):
-            return "module"
-        if isinstance(v, OpVal):
-            return "op"
-        return "name"
 
 
 @dataclass

@@ -3,19 +3,21 @@
 Plain scalars are Python ``int``/``float``/``bool``/``str``; lists are tuples (so
 they can sit inside :class:`~nasc.ir.sym.Sym` tables); decision-dependent scalars
 are ``Sym``.  Everything else is one of the small frozen records below.
+
+:class:`LoadedModule`, the names one file binds, is here too: imported modules,
+blocks and spaces are values that refer to their module, and the loader
+(:mod:`.resolve`) that fills it depends on these records, not the other way round.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 from ..errors import Span
 from ..ir.ops import OpDef, OpLibrary
 from . import ast as A
-
-if TYPE_CHECKING:
-    from .resolve import LoadedModule
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,35 @@ class Predicate:
 class SpaceRef:
     space: A.SpaceDef
     module: "LoadedModule" = field(compare=False)
+
+
+@dataclass
+class LoadedModule:
+    """A parsed file with its top-level names (blocks, consts, spaces, experiments, imports)."""
+
+    name: str  # as shown in messages (the path as written or given)
+    path: Path | None
+    ast: A.Module | None
+    names: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, Span] = field(default_factory=dict)
+    experiments: dict[str | None, A.Experiment] = field(default_factory=dict)
+    consts: dict[str, A.Const] = field(default_factory=dict)
+    const_values: dict[str, Any] = field(default_factory=dict)
+    ops: OpLibrary | None = None  # for .py modules of custom ops
+    file: str | None = None  # the file name in diagnostics' positions (default: `name`)
+
+    def kind_of(self, name: str) -> str:
+        """What `name` is bound to, in a word for messages ("block", "space", "module", ...)."""
+        v = self.names.get(name)
+        if isinstance(v, BlockVal):
+            return "block"
+        if isinstance(v, SpaceRef):
+            return v.space.kind
+        if isinstance(v, Namespace):
+            return "module"
+        if isinstance(v, OpVal):
+            return "op"
+        return "name"
 
 
 UNITS: dict[str, tuple[str, float]] = {

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import Span
 from .graph import IRGraph
+from .ops import OpLibrary
 
 Literal = tuple[int, frozenset[int]]  # decision id, allowed candidate indices
 Term = frozenset[Literal]  # a conjunction, at most one literal per decision
@@ -95,7 +96,12 @@ class ConstraintSpec:
 
 @dataclass
 class SearchSpace:
-    """An elaborated space (or arch): decisions, IR and constraints, plus where it came from."""
+    """An elaborated space (or arch): decisions, IR and constraints, plus where it came from.
+
+    ``ops`` is the op library the IR's op names refer to (the builtins plus the custom ops
+    the file imported): every later stage -- costs, lowering, search -- reads an op's
+    rules from it, so it travels with the graph.
+    """
 
     name: str
     kind: str  # "space" | "arch"
@@ -104,6 +110,7 @@ class SearchSpace:
     graph: IRGraph
     constraints: list[ConstraintSpec]
     params: dict[str, Any]
+    ops: OpLibrary = field(repr=False, compare=False)
     experiment: str | None = None
     warnings: list[Any] = field(default_factory=list)
     assignment: dict[str, Any] = field(default_factory=dict)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..api import Compiled, pins_from_assignment, render_arch
 from ..errors import NascError, NascSemanticError
 from ..fsio import atomic_write, write_json
-from ..ir.archtext import space_hash
+from ..ir.notation import space_hash
 from ..ir.cost import arch_cost
 from ..lower.supernet import GateConfig, Gates, Supernet
 from ..safestate import StateError, load_state, save_state

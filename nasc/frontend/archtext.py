@@ -1,4 +1,4 @@
-"""Canonical text of a fully decided architecture, and its pinned form.
+"""Canonical `.nas` text of a fully decided architecture, and its pinned form.
 
 ``arch_text`` prints a decided IR as straight-line `.nas` code: one line per
 value that is used more than once or merges several inputs, with single-use op
@@ -11,33 +11,29 @@ name for non-default optional ones.
 ``pinned_text`` expresses the same result relative to the space (``extends`` +
 sorted ``fix`` lines), which keeps the space's parameters re-instantiable
 (``arch big extends net_pinned(C = 36)``).
+
+Printing builds syntax trees and formats them with :mod:`.printer`, so this lives
+in the frontend; the plain-text names that need no printer (space hash, `fix`
+lines, NB201 strings, genotypes) are :mod:`nasc.ir.notation`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from ..frontend import ast as A
-from ..frontend.printer import fmt_expr, fmt_string
-from .graph import IRGraph, Node, fmt_shape
-from .ops import OpLibrary
-from .space import Decision, SearchSpace
-
-
-def space_hash(space: SearchSpace) -> str:
-    """sha256 of the elaborated space (IR + decisions), so cosmetic edits keep it."""
-    h = hashlib.sha256()
-    h.update(space.graph.dump().encode())
-    for d in space.decisions:
-        h.update(f"{d.path}|{d.kind}|{d.k}|{','.join(d.labels)}|{d.fixed}\n".encode())
-    return h.hexdigest()
+from ..ir.graph import IRGraph, Node, fmt_shape
+from ..ir.notation import fix_lines
+from ..ir.ops import OpLibrary
+from ..ir.space import SearchSpace
+from . import ast as A
+from .printer import fmt_expr, fmt_string
 
 
 def _lit(v: Any) -> A.Expr:
+    """An attribute value as a literal expression (negative numbers as negations, as the parser reads them)."""
     if isinstance(v, bool):
         return A.Bool(v)
     if isinstance(v, int):
@@ -50,6 +46,8 @@ def _lit(v: Any) -> A.Expr:
 
 
 def _op_expr(node: Node, lib: OpLibrary) -> A.Expr:
+    """An op with its attributes as written in source: required parameters positionally,
+    optional ones by name and only when they differ from the default."""
     opdef = lib.get(node.op or "")
     attrs = dict(node.attrs)
     args: list[A.Arg] = []
@@ -69,6 +67,7 @@ def _op_expr(node: Node, lib: OpLibrary) -> A.Expr:
 
 
 def _ident(text: str) -> str:
+    """`text` made a valid identifier, for variable names derived from hints."""
     s = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_")
     s = re.sub(r"_+", "_", s)
     if not s or not (s[0].isalpha() or s[0] == "_"):
@@ -77,7 +76,10 @@ def _ident(text: str) -> str:
 
 
 class _Writer:
+    """Prints one decided graph as straight-line statements, naming only the values that need a name."""
+
     def __init__(self, graph: IRGraph, lib: OpLibrary, hints: dict[int, str]) -> None:
+        """Start with no lines and nothing named; `uses` counts consumers to spot single-use values."""
         self.g = graph
         self.lib = lib
         self.hints = hints
@@ -88,6 +90,7 @@ class _Writer:
         self.uses = {n.id: len(graph.consumers(n.id)) for n in graph}
 
     def _needs_var(self, n: Node) -> bool:
+        """Whether `n` gets a line of its own; a value used once by an op is inlined into it."""
         if n.kind in ("input", "output") or n.id in self.hints:
             return True  # a value the source named keeps its name
         cons = self.g.consumers(n.id)
@@ -97,9 +100,12 @@ class _Writer:
         return succ.kind not in ("output", "op")  # single use: inline into its consumer
 
     def _pending(self, nid: int) -> bool:
+        """Whether some consumer of `nid` is still to be printed (so its variable is still live)."""
         return any(c not in self.printed for c, _ in self.g.consumers(nid))
 
     def _var_for(self, n: Node) -> str:
+        """A variable name for `n` from its hint; a name is reused once its value is dead, and
+        suffixed (`h_2`) while it is live."""
         base = _ident(n.name if n.kind == "input" and n.name else self.hints.get(n.id, "t"))
         name, i = base, 1
         while name in self.bound and self.bound[name] != n.id and self._pending(self.bound[name]):
@@ -109,6 +115,8 @@ class _Writer:
         return name
 
     def expr(self, nid: int) -> A.Expr:
+        """The expression of node `nid`: its variable if it has one, else the op written out
+        (`+`, `*`, a pipe for one input, a call otherwise)."""
         n = self.g.node(nid)
         if nid in self.names:
             return A.Name(self.names[nid])
@@ -130,6 +138,7 @@ class _Writer:
         raise ValueError(f"node {nid} ({n.kind}) is not printable in an arch")
 
     def run(self, indent: str) -> list[str]:
+        """The body lines, in graph order: inputs, named values, then outputs where they occur."""
         for n in self.g:
             if n.kind == "input":
                 name = self._var_for(n)
@@ -151,6 +160,7 @@ class _Writer:
 
 
 def binding_hints(graph: IRGraph) -> dict[int, str]:
+    """The names the source bound to IR nodes, so printed variables keep the user's names."""
     return dict(getattr(graph, "hints", {}))
 
 
@@ -168,26 +178,10 @@ def arch_text(arch: SearchSpace, lib: OpLibrary, name: str, header: list[str]) -
     return "\n".join(out) + "\n"
 
 
-def fix_value(d: Decision, option: int) -> str:
-    if d.kind == "choose":
-        return d.option_label(option)
-    label = d.labels[option]
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label) and label not in ("true", "false"):
-        return label
-    text = d.candidate_text[option] if d.candidate_text else label
-    return text
-
-
-def fix_lines(space: SearchSpace, assignment: dict[str, int]) -> list[str]:
-    lines = []
-    for path in sorted(assignment):
-        d = space.decision(path)
-        lines.append(f"fix {path} = {fix_value(d, assignment[path])}")
-    return lines
-
-
 def pinned_text(space: SearchSpace, assignment: dict[str, int], source: Path, out_dir: Path, name: str,
                 header: list[str]) -> str:
+    """The pinned form of an assignment: an arch that imports the space's file (relative to
+    `out_dir`) and `extends` the space with sorted `fix` lines, forwarding its plain parameters."""
     rel = os.path.relpath(source.resolve(), out_dir.resolve())
     out = [f"# {h}" if h else "#" for h in header]
     out.append(f"import {fmt_string(rel)} as src")
@@ -200,38 +194,3 @@ def pinned_text(space: SearchSpace, assignment: dict[str, int], source: Path, ou
     out.extend("    " + line for line in fix_lines(space, assignment))
     out.append("}")
     return "\n".join(out) + "\n"
-
-
-def nb201_string(space: SearchSpace, assignment: dict[str, int]) -> str | None:
-    """The NAS-Bench-201 arch string, when the space has NB201's cell decisions."""
-    edges = [["e01"], ["e02", "e12"], ["e03", "e13", "e23"]]
-    found = {}
-    for d in space.decisions:
-        m = re.fullmatch(r"(?:.*\.)?(e[0-3][0-3])", d.path)
-        if m and d.path in assignment:
-            found[m.group(1)] = d.labels[assignment[d.path]]
-    if set(found) != {e for row in edges for e in row}:
-        return None
-    parts = []
-    for row in edges:
-        parts.append("|" + "|".join(f"{found[e]}~{e[1]}" for e in row) + "|")
-    return "+".join(parts)
-
-
-def darts_genotype(space: SearchSpace, assignment: dict[str, int]) -> str | None:
-    """The DARTS genotype (op, input index) pairs per cell type, for DARTS-like spaces."""
-    groups: dict[str, list[tuple[str, int]]] = {}
-    for d in space.decisions:
-        m = re.fullmatch(r"(\w+)\.n(\d+)", d.path)
-        if not m or d.kind != "choose" or d.path not in assignment:
-            continue
-        group = m.group(1)
-        chosen = d.options[assignment[d.path]]
-        for j in chosen:
-            edge = f"{d.path}[{j}]"
-            if edge not in assignment:
-                return None
-            groups.setdefault(group, []).append((space.decision(edge).labels[assignment[edge]], j))
-    if not groups:
-        return None
-    return " ".join(f"{g}=[" + ",".join(f"({op},{j})" for op, j in pairs) + "]" for g, pairs in sorted(groups.items()))
