@@ -29,6 +29,10 @@ demo: venv
 test: venv toolchain
 	$(BIN)/python -m pytest -q --durations=20 tests
 
+# The type checker over nasc/, grammar/ and backends/ (configured in pyproject.toml).
+typecheck: venv
+	$(BIN)/mypy
+
 e2e: venv
 	$(BIN)/python benchmarks/digits_e2e.py
 
@@ -49,4 +53,4 @@ BENCH_TRIALS ?= 8
 bench-tuned: venv
 	$(BIN)/python benchmarks/backends.py --trials $(BENCH_TRIALS) --out benchmarks/results/backends_cpu_tuned.json
 
-.PHONY: venv toolchain demo test e2e bench bench-tuned
+.PHONY: venv toolchain demo test typecheck e2e bench bench-tuned

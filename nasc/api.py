@@ -11,7 +11,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import NascSemanticError, UsageError
 from .frontend import ast as A
@@ -162,7 +162,7 @@ def parse_fixes(fixes: list[str]) -> dict[str, Pin]:
     return out
 
 
-def freeze(compiled: Compiled, name: str | None = None, fixes: list[str] = (), seed: int | None = None,
+def freeze(compiled: Compiled, name: str | None = None, fixes: Sequence[str] = (), seed: int | None = None,
            arch_name: str | None = None, out_dir: Path | None = None) -> Frozen:
     """Pin every active decision (from `fixes`, then a random draw) and print the arch."""
     space = compiled.elaborate(name)
@@ -189,7 +189,7 @@ def render_arch(compiled: Compiled, space: SearchSpace, arch: SearchSpace, title
     from .ir.notation import darts_genotype, fix_lines, nb201_string, space_hash
 
     chosen = {d.path: d.fixed for d in arch.decisions if d.fixed is not None}
-    assignment = active_assignment(space, chosen)  # type: ignore[arg-type]
+    assignment = active_assignment(space, chosen)
     arch.graph = arch.graph.prune()
     lib = compiled.loader.ops
     cost = arch_cost(arch.graph, lib)

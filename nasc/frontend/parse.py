@@ -7,6 +7,7 @@ rather than at import time, and callers that parse many files keep one around.
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
 import threading
@@ -50,10 +51,17 @@ def _span(file: str, meta) -> Span:
     return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+def _start(tok: Token) -> tuple[int, int]:
+    """A lexed token's line and column (Lark types them optional: tokens made by hand have none)."""
+    assert tok.line is not None and tok.column is not None
+    return tok.line, tok.column
+
+
 def _tspan(file: str, tok: Token) -> Span:
-    end_line = tok.end_line if tok.end_line is not None else tok.line
-    end_col = tok.end_column if tok.end_column is not None else tok.column + len(tok)
-    return Span(file, tok.line, tok.column, end_line, end_col)
+    line, column = _start(tok)
+    end_line = tok.end_line if tok.end_line is not None else line
+    end_col = tok.end_column if tok.end_column is not None else column + len(tok)
+    return Span(file, line, column, end_line, end_col)
 
 
 class _ToAst:
@@ -290,7 +298,7 @@ class _ToAst:
             raise NascSyntaxError(f"number {_short(c[0].value)} is too large", _tspan(self.file, c[0]))
         return A.Float(value, self._s(meta))
 
-    def _int(self, tok: Token) -> int:
+    def _int(self, tok: Token) -> builtins.int:  # `int` is also a rule method here
         """An integer literal, at most 63 bits (compile-time integers are int64)."""
         digits = tok.value.lstrip("0") or "0"
         if len(digits) > 19 or int(digits) > _INT_MAX:
@@ -405,7 +413,7 @@ class Parser:
         comments: list[A.Comment] = []
 
         def keep(tok: Token) -> None:
-            comments.append(A.Comment(tok.value, tok.line, tok.column, _own_line(text, tok)))
+            comments.append(A.Comment(tok.value, *_start(tok), _own_line(text, tok)))
 
         with collector_paused():
             try:

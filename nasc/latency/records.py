@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Literal, Mapping, cast
+from typing import Any, Literal, Mapping
 
 from .host import host_fingerprint
 
@@ -51,9 +51,9 @@ def _text(name: str, value: object) -> str:
 
 
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise RowError(name, f"expected one of {', '.join(allowed)}, got {value!r}")
-    return cast(str, value)
+    return value
 
 
 def _count(name: str, value: object, least: int) -> int:

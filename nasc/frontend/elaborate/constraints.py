@@ -57,7 +57,7 @@ class Constraints(Names):
         expr = stmt.expr
         while isinstance(expr, A.Paren):
             expr = expr.expr
-        common = dict(target=target, target_args=targs, hard=hard, weight=weight, scope=self.scope.inst,
+        common: dict[str, Any] = dict(target=target, target_args=targs, hard=hard, weight=weight, scope=self.scope.inst,
                       span=stmt.span)
         if isinstance(expr, A.Compare) and len(expr.ops) == 1:
             for side, other in zip(expr.operands, expr.operands[::-1]):

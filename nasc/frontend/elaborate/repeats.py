@@ -76,12 +76,13 @@ class Repeats(GraphNodes):
             if all(p == per[0] for p in per):
                 env.assign(name, per[0])
                 continue
-            if all(isinstance(p, Tensor) for p in per):
+            tensors = [p for p in per if isinstance(p, Tensor)]
+            if len(tensors) == len(per):
                 select = tuple(frozenset(o for o, v in enumerate(values) if v == dv) for dv in distinct)
-                shape = self._unify_shapes([p.shape for p in per], decision, select, stmt.span,
+                shape = self._unify_shapes([p.shape for p in tensors], decision, select, stmt.span,
                                            f"'{name}' after the repeat",
                                            labels=tuple(f"{v} iteration{'s' if v != 1 else ''}" for v in distinct))
-                node = self.graph.add("repeat_gate", None, {}, tuple(p.node for p in per), shape,
+                node = self.graph.add("repeat_gate", None, {}, tuple(p.node for p in tensors), shape,
                                       decision=decision, select=select, instance=self.scope.inst, span=stmt.span)
                 env.assign(name, Tensor(node.id, shape, stmt.span, name))
             elif all(not isinstance(p, (Tensor, OpVal, BlockVal, ChoiceOp, ChosenList, tuple)) for p in per):
