@@ -26,8 +26,10 @@ demo: venv
 	$(BIN)/nasc compile examples/digits.nas --target cpu --out $(RUN)
 	@cat $(RUN)/search/arch.nas $(RUN)/report.json
 
+# Two workers: most tests wait on one core (TVM's compiler, Python); every test that times
+# something compares runs made inside one test, so a neighbour's load cannot flip its verdict.
 test: venv toolchain
-	$(BIN)/python -m pytest -q --durations=20 tests
+	$(BIN)/python -m pytest -q -n 2 --durations=20 tests
 
 # The type checker over nasc/, grammar/ and backends/ (configured in pyproject.toml).
 typecheck: venv

@@ -3,8 +3,9 @@
 Each space is large enough that a quadratic step in elaboration or analysis (a scan of
 every factor for each decision eliminated, a rule re-evaluated with every candidate for
 each candidate) takes far longer than the bound, yet small enough to check in about a
-second.  The bounds are wall-clock and generous, so a loaded machine does not fail
-them; `benchmarks/check_scaling.py` measures the growth itself.
+second.  The bounds are on this process's CPU time (the check runs in-process), so other
+work on the machine -- a parallel test worker, a build -- does not fail them;
+`benchmarks/check_scaling.py` measures the growth itself.
 """
 
 from __future__ import annotations
@@ -54,11 +55,11 @@ def test_check_of_a_large_space_is_fast_and_exact(name: str, tmp_path: Path, cap
     path.write_text(text)
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
-    start = time.monotonic()
+    start = time.process_time()
     rc = main(["check", path.name])
-    elapsed = time.monotonic() - start
+    elapsed = time.process_time() - start
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert f" {size:,} architectures" in out
     assert f"params {lo:,} .. {hi:,}" in out
-    assert elapsed < BOUND_S, f"check took {elapsed:.1f}s"
+    assert elapsed < BOUND_S, f"check took {elapsed:.1f} CPU s"
