@@ -24,9 +24,9 @@ from .conftest import EXAMPLES, ROOT
 TINY = (ROOT / "tests" / "fixtures" / "search" / "tiny.nas").read_text()
 
 
-def _tiny(bound: int, h: list[float], w: list[float]):
-    """The tiny space under ``params <= bound``, a supernet with the given α, and its checker."""
-    compiled = api.load_text(TINY.replace("params <= 400", f"params <= {bound}"), f"tiny{bound}.nas")
+def _tiny(bound: int, h: list[float], w: list[float], metric: str = "params"):
+    """The tiny space under ``METRIC <= bound``, a supernet with the given α, and its checker."""
+    compiled = api.load_text(TINY.replace("params <= 400", f"{metric} <= {bound}"), f"tiny_{metric}{bound}.nas")
     space = compiled.elaborate()
     net = Supernet(space, space.ops)
     with torch.no_grad():
@@ -94,6 +94,21 @@ def test_a_budget_above_the_largest_arch_reports_that_it_cannot_be_used() -> Non
     assert not use.held and not use.reachable and use.largest == 823
     assert use.reason == ("cannot use the budget: the space's largest architecture has params 823, only 41.1% "
                           "of 2000 (the band starts at 85%)")
+
+
+def test_a_peak_memory_budget_is_judged_on_the_elaborated_arch() -> None:
+    """Peak memory is not additive: each candidate's exact peak comes from its elaborated graph (small w
+    peaks at 512 bytes, big w at 1,280), and with no range known the band counts as reachable."""
+    space, net, checker = _tiny(1300, [0.0, 0.0, 0.0], [0.0, 2.0], "peak_memory")  # α: the small conv
+    chosen = select(net, checker)
+    assert chosen.rule == "in band" and chosen.assignment["w"] == space.decision("w").labels.index("big")
+    (use,) = chosen.uses
+    assert use.value == 1280 and use.largest is None and use.held
+    space, net, checker = _tiny(1000, [0.0, 0.0, 0.0], [0.0, 2.0], "peak_memory")  # nothing in [850, 1000]
+    chosen = select(net, checker)
+    (use,) = chosen.uses
+    assert chosen.rule == "closest to the band" and use.value == 512 and use.reachable and not use.held
+    assert use.reason is not None and use.reason.startswith("no assignment among the 6 most likely")
 
 
 def test_the_search_pulls_expected_cost_up_toward_a_reachable_band_only() -> None:
