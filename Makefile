@@ -43,6 +43,7 @@ bench: venv
 	$(BIN)/python benchmarks/frontend_speed.py
 	$(BIN)/python benchmarks/search_step.py
 	$(BIN)/python benchmarks/digits_e2e.py
+	$(BIN)/python benchmarks/budget_used.py
 	$(BIN)/python benchmarks/quantize_digits.py
 	$(BIN)/python benchmarks/backends.py
 	$(BIN)/python benchmarks/nb201_exactness.py

@@ -375,8 +375,18 @@ def cost_factors(space: SearchSpace, node_values: dict[int, Any]) -> tuple[float
 
 def bounds(space: SearchSpace, node_values: dict[int, Any]) -> tuple[int, int]:
     """Min and max over the space of sum(node value over live nodes); values may be Syms."""
+    lo, hi = factor_bounds(space, *cost_factors(space, node_values))
+    return int(lo), int(hi)
+
+
+def factor_bounds(space: SearchSpace, constant: Any, value_factors: list[Factor]) -> tuple[Any, Any]:
+    """Min and max over the space of ``constant + sum(factors)`` (a :func:`cost_factors` result), unrounded.
+
+    Kept apart from :func:`bounds` so callers that already hold the factor tables of a
+    metric (a latency in seconds, where rounding to an integer would lose everything)
+    get its exact range from the very tables they check assignments with.
+    """
     sizes = {d.id: d.n for d in space.decisions}
-    constant, value_factors = cost_factors(space, node_values)
     results = []
     for mode in ("min", "max"):
         bad = math.inf if mode == "min" else -math.inf
@@ -393,5 +403,5 @@ def bounds(space: SearchSpace, node_values: dict[int, Any]) -> tuple[int, int]:
             value = eliminate(factors, sizes, "+", red, 0)
         else:
             value = 0
-        results.append(int(value + constant))
+        results.append(value + constant)
     return results[0], results[1]

@@ -1,13 +1,17 @@
-"""Discretization: α -> a decision assignment that satisfies every hard constraint.
+"""Discretization: α -> a decision assignment that satisfies every hard constraint and uses its budgets.
 
 First the argmax of every decision (top-k edges for ``choose``: edge strength is
 the edge weight times its best non-``zero`` op probability, as in DARTS; a ``zero``
-candidate never wins on a kept edge).  If a hard constraint fails on the exact
-cost model, assignments are enumerated best-first by total log-probability
-(Lawler's k-best scheme over per-decision option rankings) until one satisfies
-every hard constraint; if the space cannot satisfy one at all (its exact minimum
-already exceeds the bound), or the enumeration budget runs out, the error names
-the constraint.
+candidate never wins on a kept edge).  Assignments are enumerated best-first by
+total log-probability (Lawler's k-best scheme over per-decision option rankings),
+each checked on the exact cost model.  The first one that satisfies every hard
+constraint *and* lands in the band of every hard budget (``[0.85 B, B]``, see
+:mod:`.budget_use`) is taken: a budget is there to be used.  When none of the
+``budget`` assignments tried does, the feasible one closest to the band is taken and
+the reason recorded; a band no architecture of the space reaches is reported and does
+not steer the choice.  If the space cannot satisfy a constraint at all (its exact
+minimum already exceeds the bound), or no assignment tried satisfies every hard
+constraint, the error names the constraint.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Callable
 import torch.nn.functional as F
 
 from ..errors import NascError
-from ..ir.analysis import bounds, cost_factors
+from ..ir.analysis import bounds, cost_factors, factor_bounds
 from ..ir.cost import arch_cost
 from ..ir.graph import IRGraph
 from ..ir.ops import OpLibrary
@@ -28,6 +32,9 @@ from ..ir.space import ConstraintSpec, SearchSpace
 from ..lower.supernet import Supernet
 from ..latency.model import prior_for
 from .objectives import METRIC_OF, node_values
+from .budget_use import BudgetUse, hard_budgets, reaches_band, shortfall
+
+GRAPH_METRICS = ("connected", "min_path_ops", "peak_memory")
 
 
 class DiscretizationError(NascError):
@@ -119,6 +126,27 @@ class ConstraintChecker:
         source = f"predicted ({prior_for(c.target).name})" if c.metric == "latency" else "exact cost model"
         return self.metric(key, assignment, c), source
 
+    def additive_value(self, c: ConstraintSpec, assignment: dict[str, int]) -> float | None:
+        """The constraint's metric from the factor tables (None when it is not additive, e.g. peak memory)."""
+        key = self._key(c)
+        return None if key is None else self.metric(key, assignment, c)
+
+    def extremes(self, c: ConstraintSpec) -> tuple[float, float] | None:
+        """Min and max of an additive metric over the space, from the very tables assignments are checked with.
+
+        The tables are built on a metric's first evaluation (a latency with its own
+        target's model), so one evaluation of any assignment comes first.  None when
+        the metric is not additive (peak memory) or is not valued from factor tables.
+        """
+        key = self._key(c)
+        if key is None:
+            return None
+        self.metric(key, {d.path: min(set(range(d.n)) - d.excluded) for d in self.space.free}, c)
+        if key not in self.additive:  # a metric valued without factor tables has no range from them
+            return None
+        lo, hi = factor_bounds(self.space, *self.additive[key])
+        return float(lo), float(hi)
+
     def infeasible(self) -> ConstraintSpec | None:
         """A budget that even the space's exact minimum violates."""
         for c in self.hard:
@@ -140,27 +168,51 @@ class ConstraintChecker:
         return total
 
     def violated(self, assignment: dict[str, int]) -> ConstraintSpec | None:
+        bad = self.additive_violation(assignment)
+        return bad if bad is not None else self.graph_check(assignment).violated
+
+    def additive_violation(self, assignment: dict[str, int]) -> ConstraintSpec | None:
+        """A hard constraint checkable from the factor tables alone that the assignment breaks."""
         for c in self.hard:
             key = self._key(c)
             if key is not None and not holds(self.metric(key, assignment, c), c):
                 return c
-        needs_graph = [c for c in self.hard if c.metric in ("connected", "min_path_ops", "peak_memory")]
-        if not needs_graph:
-            return None
+        return None
+
+    @property
+    def needs_graph(self) -> bool:
+        """Whether some hard constraint is checked on the elaborated architecture (slow: one elaboration)."""
+        return any(c.metric in GRAPH_METRICS for c in self.hard)
+
+    def graph_check(self, assignment: dict[str, int]) -> GraphCheck:
+        """The hard constraints that need the decided graph, and the exact peak memory when one bounds it."""
+        if not self.needs_graph:
+            return GraphCheck(None, None)
         arch = self.elaborate(assignment)
+        peak = None
+        if any(c.metric == "peak_memory" and c.scope == "" for c in self.hard):
+            peak = float(arch_cost(arch.graph.prune(), self.lib).peak_memory)
         for c in arch.constraints:
-            if not c.hard or c.metric not in ("connected", "min_path_ops", "peak_memory"):
+            if not c.hard or c.metric not in GRAPH_METRICS:
                 continue
             if c.metric == "peak_memory":
-                if c.scope == "" and not holds(arch_cost(arch.graph.prune(), self.lib).peak_memory, c):
-                    return c
+                if c.scope == "" and peak is not None and not holds(peak, c):
+                    return GraphCheck(c, peak)
                 continue
             ops = min_path_ops(arch.graph, self.lib, c.nodes[0], c.nodes[1], set(c.exclude))
             if c.metric == "connected" and ops is None:
-                return c
+                return GraphCheck(c, peak)
             if c.metric == "min_path_ops" and ops is not None and not holds(ops, c):
-                return c
-        return None
+                return GraphCheck(c, peak)
+        return GraphCheck(None, peak)
+
+
+@dataclass(frozen=True)
+class GraphCheck:
+    """What one elaboration tells: the hard constraint it breaks (if any) and its exact peak memory."""
+
+    violated: ConstraintSpec | None
+    peak_memory: float | None
 
 
 def holds(value: float, c: ConstraintSpec) -> bool:
@@ -196,22 +248,95 @@ def min_path_ops(graph: IRGraph, lib: OpLibrary, src: int, dst: int, exclude: se
     return int(dist[dst]) if dst in dist else None
 
 
-def discretize(net: Supernet, checker: ConstraintChecker, budget: int = 5000) -> tuple[dict[str, int], int]:
-    """The best assignment (by log-probability) that satisfies every hard constraint."""
+@dataclass(frozen=True)
+class Selection:
+    """The chosen assignment, how many were tried, by which rule it won, and its use of each hard budget.
+
+    ``rule`` (:func:`rule_of`) is ``in band`` (every reachable band held), ``closest to the
+    band`` (none of those tried held them all: the feasible one nearest to them) or ``most
+    likely`` (no hard budget has a band the space can reach, so the most likely feasible one).
+    """
+
+    assignment: dict[str, int]
+    tried: int
+    rule: str
+    uses: tuple[BudgetUse, ...]
+
+
+def budget_uses(checker: ConstraintChecker, assignment: dict[str, int], tried: int) -> tuple[BudgetUse, ...]:
+    """How much of each hard budget an assignment uses (``tried``: how many assignments the choice saw)."""
+    budgets = hard_budgets(checker.hard)
+    values = [checker.additive_value(c, assignment) for c in budgets]
+    if any(v is None for v in values):
+        peak = checker.graph_check(assignment).peak_memory
+        values = [peak if v is None else v for v in values]
+    return tuple(BudgetUse(c, float(v), None if (r := checker.extremes(c)) is None else r[1], tried)
+                 for c, v in zip(budgets, values) if v is not None)
+
+
+def rule_of(uses: tuple[BudgetUse, ...]) -> str:
+    """Which rule chose an assignment with these budget uses (see :class:`Selection`)."""
+    reachable = [u for u in uses if u.reachable]
+    if not reachable:
+        return "most likely"
+    return "in band" if all(u.held for u in reachable) else "closest to the band"
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    assignment: dict[str, int]
+    gap: float  # worst shortfall below a reachable band, as a share of its bound
+
+
+def select(net: Supernet, checker: ConstraintChecker, budget: int = 5000, graph_checks: int = 256) -> Selection:
+    """The most likely assignment that satisfies every hard constraint and lands in every reachable band.
+
+    ``budget`` bounds the assignments tried; ``graph_checks`` bounds the elaborations spent,
+    once a feasible assignment is in hand, looking for a better one (elaborating is what
+    costs time when a constraint needs the decided graph).
+    """
     bad = checker.infeasible()
     if bad is not None:
         raise DiscretizationError(f"no architecture of the space satisfies '{bad.describe()}': even its smallest "
                                   "architecture exceeds the bound", bad.span)
-    tried = 0
+    budgets = [c for c in hard_budgets(checker.hard) if reaches_band(None if (r := checker.extremes(c)) is None
+                                                                     else r[1], c)]
+
+    def gap(values: list[float | None]) -> float:
+        """Worst shortfall below a band; a value not known yet (peak memory before elaboration) counts as none."""
+        return max((shortfall(v, c) for c, v in zip(budgets, values) if v is not None), default=0.0)
+
+    best: _Candidate | None = None
+    tried = elaborated = 0
     last: ConstraintSpec | None = None
     for assignment, _ in best_first(rankings(net)):
         tried += 1
-        last = checker.violated(assignment)
+        last = checker.additive_violation(assignment)
         if last is None:
-            return assignment, tried
+            values = [checker.additive_value(c, assignment) for c in budgets]
+            if best is None or gap(values) < best.gap:  # only a better candidate is worth an elaboration
+                if checker.needs_graph and best is not None:
+                    if elaborated >= graph_checks:
+                        break
+                    elaborated += 1
+                found = checker.graph_check(assignment)
+                last = found.violated
+                values = [found.peak_memory if v is None else v for v in values]
+                if last is None and (best is None or gap(values) < best.gap):
+                    best = _Candidate(assignment, gap(values))
+                    if best.gap == 0.0:
+                        break
         if tried >= budget:
             break
-    assert last is not None
-    raise DiscretizationError(f"no assignment among the {tried} most likely satisfies '{last.describe()}'",
-                              last.span)
+    if best is None:
+        assert last is not None
+        raise DiscretizationError(f"no assignment among the {tried} most likely satisfies '{last.describe()}'",
+                                  last.span)
+    uses = budget_uses(checker, best.assignment, tried)
+    return Selection(best.assignment, tried, rule_of(uses), uses)
 
+
+def discretize(net: Supernet, checker: ConstraintChecker, budget: int = 5000) -> tuple[dict[str, int], int]:
+    """The chosen assignment (see :func:`select`) and how many assignments were tried."""
+    chosen = select(net, checker, budget)
+    return chosen.assignment, chosen.tried

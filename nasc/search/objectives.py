@@ -6,7 +6,12 @@ into factors over small decision scopes (:func:`nasc.ir.analysis.cost_factors`),
 and each factor's expectation is one einsum of its table with the scope's
 probability vectors.  Hard budgets add ``penalty * max(0, E[c]/B - 1)`` during
 search and are enforced exactly at discretization; soft budgets add
-``weight * max(0, E[c]/B - 1)`` only.
+``weight * max(0, E[c]/B - 1)`` only.  A hard budget is also there to be *used*
+(:mod:`.budget_use`): it adds ``penalty * max(0, 0.85 - E[c]/B)`` as well, so α
+itself moves toward the band the discretized architecture must land in -- without it
+the most likely architectures sit far below a generous bound and discretization has
+to dig deep into the ranking to find one in the band.  The term is left out when
+even the space's largest architecture falls short of the band (nothing to move to).
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ir.analysis import cost_factors
+from ..ir.analysis import cost_factors, factor_bounds
 from ..ir.cost import node_cost
 from ..ir.ops import OpLibrary
 from ..ir.space import ConstraintSpec, SearchSpace
 from ..ir.sym import lift
+from .budget_use import FLOOR, reaches_band
 from ..latency.model import LatencyModel, prior_for
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -59,6 +65,7 @@ class ExpectedCost(nn.Module):
         self.metric = metric
         constant, factors = cost_factors(space, node_values(space, lib, metric, latency))
         self.constant = float(constant)
+        self._space, self._factors = space, factors
         sizes = {d.id: d.n for d in space.decisions}
         self.scopes: list[tuple[int, ...]] = []
         for i, f in enumerate(factors):
@@ -68,6 +75,10 @@ class ExpectedCost(nn.Module):
                 table[idx] = float(f.table[idx])
             self.register_buffer(f"t{i}", torch.from_numpy(table).float(), persistent=False)
             self.scopes.append(f.scope)
+
+    def largest(self) -> float:
+        """The metric's maximum over the space (computed on demand: elimination is not free on big spaces)."""
+        return float(factor_bounds(self._space, self.constant, self._factors)[1])
 
     def forward(self, probs: dict[int, torch.Tensor]) -> torch.Tensor:
         total = torch.tensor(self.constant)
@@ -93,6 +104,12 @@ def _budget_key(b: ConstraintSpec) -> str:
     return f"latency@{b.target}" if b.metric == "latency" and b.target else METRIC_OF[b.metric]
 
 
+def _band_reachable(b: ConstraintSpec, cost: nn.Module) -> bool:
+    """Whether a hard budget's band is worth pulling α toward: some architecture of the space reaches it."""
+    assert isinstance(cost, ExpectedCost)
+    return b.hard and b.bound is not None and b.bound > 0 and reaches_band(cost.largest(), b)
+
+
 class Objective(nn.Module):
     """All α-only terms of the architecture loss, with their parts reported for the log."""
 
@@ -115,6 +132,8 @@ class Objective(nn.Module):
                 self.costs[key] = ExpectedCost(space, lib, "latency", prior_for(b.target))
         self.reg = {k: s[k] for k in ("l1", "beta_reg", "zero_one")}
         self._lat0: float | None = None
+        # per budget, the share of its bound E[c] is pulled up to (hard budgets whose band the space reaches)
+        self.floors = [FLOOR if _band_reachable(b, self.costs[_budget_key(b)]) else None for b in self.budgets]
 
     def expected(self, probs: dict[int, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: c(probs) for m, c in self.costs.items()}
@@ -122,11 +141,13 @@ class Objective(nn.Module):
     def cost_loss(self, probs: dict[int, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         exp = self.expected(probs)
         loss = torch.zeros(())
-        for b in self.budgets:
+        for b, floor in zip(self.budgets, self.floors):
             value = exp[_budget_key(b)]
             assert b.bound is not None
             over = F.relu(value / b.bound - 1.0)
             loss = loss + (self.penalty if b.hard else b.weight) * over
+            if floor is not None:
+                loss = loss + self.penalty * F.relu(floor - value / b.bound)
         if self.latency_weight:
             lat = exp["latency"]
             if self._lat0 is None:

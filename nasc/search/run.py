@@ -35,7 +35,7 @@ from ..lower.supernet import GateConfig, Gates, Supernet
 from ..safestate import StateError, load_state, save_state
 from .bilevel import Bilevel
 from .data import Dataset, load_dataset
-from .discretize import ConstraintChecker, discretize, holds
+from .discretize import ConstraintChecker, budget_uses, discretize, holds, rule_of
 from .objectives import Objective
 
 ALGOS = {"darts": GateConfig("softmax"), "pcdarts": GateConfig("softmax"), "snas": GateConfig("gumbel", False),
@@ -314,6 +314,7 @@ def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], 
     checker = ConstraintChecker(space, lib, elaborate)
     raw, tried = discretize(net, checker, budget=max(1, cfg["search"]["beam"]) * 1000)
     arch = elaborate(raw)
+    uses = budget_uses(checker, raw, tried)
     search_line = (f"search: algo={cfg['search']['algo']} order={cfg['search']['order']} seed={cfg['seed']} "
                    f"epochs={len(records)} dataset={cfg['dataset']}")
     frozen = render_arch(compiled, space, arch, f"found by `nasc search` on {compiled.module.name} :: {space.name}",
@@ -326,20 +327,21 @@ def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], 
     for c in space.constraints:
         if c.scope != "" or c.metric not in ("params", "flops", "macs", "peak_memory", "latency"):
             continue
+        band = next((u.to_record() for u in uses if u.constraint is c), {})  # hard budgets: how much is used
         if c.metric == "peak_memory":
             checks.append({"constraint": c.describe(), "value": cost.peak_memory, "source": "exact cost model",
-                           "holds": holds(cost.peak_memory, c)})
+                           "holds": holds(cost.peak_memory, c), **band})
             continue
         value, source = checker.value(c, raw) or (None, "")
         if c.metric == "latency":
             source += "; not measured (nasc build + nasc measure measure it)"
         checks.append({"constraint": c.describe(), "value": value, "source": source,
-                       "holds": holds(value, c) if value is not None else None})
+                       "holds": holds(value, c) if value is not None else None, **band})
     summary = {"seconds": seconds, "seed": cfg["seed"], "arch_sha256": hashlib.sha256(text.encode()).hexdigest(),
                "decisions": {p: space.decision(p).option_label(o) for p, o in sorted(assignment.items())},
                "params": cost.params, "macs": cost.macs, "peak_memory": cost.peak_memory,
                "epochs": len(records), "stopped_early_at": stopped_early, "constraints": checks,
-               "discretization": {"assignments_tried": tried},
+               "discretization": {"assignments_tried": tried, "rule": rule_of(uses)},
                "final": records[-1] if records else None}
     write_json(out / "summary.json", summary)
     return SearchResult(out, assignment, summary)
