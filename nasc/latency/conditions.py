@@ -20,9 +20,8 @@ still cover every architecture: the answers' conditions cover all of them.  Exac
 kept; only the number of cases shrinks to the number of distinct answers.
 
 Architectures are valid assignments: an option a ``choose`` excludes may be taken only
-where its decision is inactive.  Every completed top-level run is conjoined with that
-condition (asked as a question too), so no result comes from an assignment that is not
-an architecture.
+where its decision is inactive.  Every completed top-level run is checked for it, reading
+by cases as well, so no result comes from an assignment that is not an architecture.
 """
 
 from __future__ import annotations
@@ -104,12 +103,12 @@ class Explorer:
     """Explores computations over the architectures of one space; keeps the answer tables of
     the questions asked (one object per space and enumeration: nothing is shared beyond it)."""
 
-    VALID = ("valid architecture",)
-
     def __init__(self, decisions: Sequence[Decision]) -> None:
         self.decisions = decisions
         self.sizes = {d.id: d.n for d in decisions}
-        self.fixed = {d.id: d.fixed for d in decisions if d.fixed is not None}
+        # fixed decisions, and those with one option (conditions never name them: a literal that
+        # allows every option is dropped)
+        self.fixed = {d.id: d.fixed if d.fixed is not None else 0 for d in decisions if d.fixed is not None or d.n == 1}
         self.tables: dict[Hashable, dict[Any, DNF]] = {}
         self._checks_validity = any(d.excluded and d.active_if != FALSE for d in decisions)
 
@@ -117,7 +116,7 @@ class Explorer:
         """``(condition, result)`` of every completed run of ``fn``, over valid architectures only."""
         def checked(known: Known) -> tuple[bool, T]:
             result = fn(known)
-            return (not self._checks_validity or known.ask(self.VALID, self._valid)), result
+            return (not self._checks_validity or self._valid(known)), result
 
         for condition, (ok, result) in self._runs(checked):
             if ok:
@@ -170,9 +169,20 @@ class Explorer:
         return out
 
     def _valid(self, known: Known) -> bool:
-        """No active decision takes an option its ``choose`` excludes (undecided ones take an allowed one)."""
+        """Whether an architecture lies in the run's condition: every decision the condition
+        restricts either keeps to options its ``choose`` does not exclude or is inactive.
+
+        Only restricted decisions are checked: any other takes an option it allows, which
+        changes no checked clause (a clause that depended on it would have read it, and so
+        restricted it).  Reading is by cases like everything else, so the check is exact."""
+        restricted = {d for term in known.condition for d, _ in term}
         for d in self.decisions:
             if not d.excluded or d.active_if == FALSE:
+                continue
+            if d.id not in restricted and len(d.excluded) < d.n:
+                continue
+            may = set().union(*(dict(term).get(d.id, range(d.n)) for term in known.condition))
+            if may.isdisjoint(d.excluded):
                 continue
             if (len(d.excluded) >= d.n or known[d.id] in d.excluded) and dnf_eval(d.active_if, known):
                 return False

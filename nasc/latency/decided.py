@@ -36,7 +36,7 @@ from typing import Any, Generic, Iterable, Iterator, Mapping, TypeVar
 from ..ir.analysis import dnf_eval, edge_literal, liveness
 from ..ir.graph import IRGraph, Node
 from ..ir.ops import Expansion, OpLibrary
-from ..ir.space import DNF, FALSE, SearchSpace
+from ..ir.space import DNF, FALSE, TRUE, SearchSpace
 from ..ir.sym import collect, substitute
 from ..passes.from_arch import bound_attrs
 from ..passes.kernels import sole
@@ -138,6 +138,8 @@ class DecidedView:
         """Whether space node ``sid`` reaches an output (asked as one question: its condition
         can name many decisions, and only the answer matters)."""
         condition = self.index.conditions.get(sid, FALSE)
+        if condition in (TRUE, FALSE):
+            return condition == TRUE
         return self.known.ask(("live", sid), lambda known: dnf_eval(condition, known))
 
     def _uses(self, choice: Node, pos: int) -> bool:
@@ -275,10 +277,10 @@ class DecidedView:
                 yield from ((c, k) for k, p in enumerate(exp.nodes) for i in p.inputs if i == -1 - pos)
                 if exp.output == -1 - pos:
                     yield from self._outer(c)
-            elif self._uses(n, pos):
+            elif self.live(c) and self._uses(n, pos):  # a dead choice's selection need not be read
                 if self._merges(n) is None:
                     yield from self._outer(c)
-                elif self.live(c):
+                else:
                     yield (c, 0)
 
     # -- roles and fold-bn
