@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, Iterable, Iterator, Mapping, TypeVar
 
+from ..errors import NascError
 from ..ir.analysis import dnf_eval, edge_literal, liveness
 from ..ir.graph import IRGraph, Node
 from ..ir.ops import Expansion, OpLibrary
@@ -40,7 +41,7 @@ from ..ir.space import DNF, FALSE, TRUE, SearchSpace
 from ..ir.sym import collect, substitute
 from ..passes.from_arch import bound_attrs
 from ..passes.kernels import sole
-from ..passes.roles import Role, role_of
+from ..passes.roles import Role, RoleError, role_of
 from .conditions import Known
 
 Ref = tuple[int, int]
@@ -91,6 +92,7 @@ class SpaceIndex:
     op node's expansion at given decided values, the role of each op).  One per enumeration."""
 
     def __init__(self, space: SearchSpace, lib: OpLibrary) -> None:
+        _check_ops(space.graph, lib)
         self.space = space
         self.graph: IRGraph = space.graph
         self.lib = lib
@@ -109,6 +111,23 @@ class SpaceIndex:
         if op not in self.roles:
             self.roles[op] = role_of(self.lib.get(op))
         return self.roles[op]
+
+
+def _check_ops(graph: IRGraph, lib: OpLibrary) -> None:
+    """Every op must be one the passes can see into, as :func:`~nasc.passes.from_arch.from_arch`
+    requires of an architecture: a composite expands to primitives, a primitive has a role."""
+    for n in graph:
+        if n.kind not in ("op", "param_choice"):
+            continue
+        opdef = lib.get(n.op or "")
+        if opdef.module_fn is not None:
+            raise NascError(f"custom op '{n.op}' is a torch module with no expansion into primitives, so the "
+                            "kernels it makes cannot be known", n.span)
+        if not opdef.composite:
+            try:
+                role_of(opdef)
+            except RoleError as err:
+                raise NascError(str(err), n.span) from None
 
 
 def _sym_deps(graph: IRGraph, node: Node) -> tuple[int, ...]:

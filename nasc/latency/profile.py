@@ -32,8 +32,8 @@ from .records import StoredLatency, TimingProtocol
 from .store import LatencyStore
 
 ESTIMATE_AFTER = 3
-"""Kernels measured before the time for the rest is estimated (building dominates, and
-the first build also pays for imports, so one is not enough)."""
+"""Kernels timed, after the first, before the time for the rest is estimated (the first
+build also pays for importing the backend, so it is left out of the estimate)."""
 
 
 class ProfileError(NascError):
@@ -164,17 +164,19 @@ def _measure_kernels(todo: Sequence[Any], lib: Any, measure: _Measurer, store: L
     if not todo:
         return
     progress.start(len(todo), f"kernels {settings.backend} {settings.precision}")
-    started = time.perf_counter()
+    seconds: list[float] = []
     for i, k in enumerate(todo, 1):
+        t0 = time.perf_counter()
         micro = micro_model(k.signature, lib, seed=settings.seed)
         rec = measure("kernel", k.key, k.signature, micro.module, micro.example_inputs, micro.output_names,
                       f"seeded random (seed {settings.seed}): a micro-model of one kernel")
         store.put([rec])
+        seconds.append(time.perf_counter() - t0)
         progress.advance(f"{k.key} {k.rule:15s} {rec.median_ms:.4f} ms")
-        if i == min(ESTIMATE_AFTER, len(todo)) and i < len(todo):
-            each = (time.perf_counter() - started) / i
+        if i == ESTIMATE_AFTER + 1 and i < len(todo):
+            each = sum(seconds[1:]) / ESTIMATE_AFTER
             progress.note(f"about {_duration(each * (len(todo) - i))} for the other {len(todo) - i:,} kernels "
-                          f"({each:.2f} s each so far: build and measure)")
+                          f"({each:.2f} s each: build and measure)")
 
 
 def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: LatencyStore, progress: Progress,
