@@ -136,8 +136,9 @@ def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettin
     target = check_settings(settings.target, settings.backend, settings.precision)
     space = compiled.elaborate(space_name)
     lib = compiled.loader.ops
+    t_enum = time.perf_counter()
     found = space_kernels(space, lib, settings.precision, settings.target)
-    enum_s = time.perf_counter() - t0
+    enum_s = time.perf_counter() - t_enum
     host = host_fingerprint()
     stored = store.keys("kernel", settings.target, settings.backend, settings.precision, host=host)
     todo = [k for k in found.kernels if k.key not in stored]

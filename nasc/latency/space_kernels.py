@@ -207,7 +207,7 @@ class Enumeration:
     """The distinct kernels of a space at one precision, and what finding them took."""
 
     kernels: tuple[KernelSig, ...]
-    runs: int  # partial assignments evaluated to completion
+    runs: int  # cases (conditions) evaluated to completion
     nodes: int  # space nodes that can start a unit
 
 
