@@ -11,6 +11,7 @@ SIGKILL and resumed, and the errors a user can make.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from nasc import api
 from nasc.backends.torch_ref.model import randomize_bn
 from nasc.latency.arch_kernels import arch_key, canonical_arch_text, every_arch, kernels_of_archs
 from nasc.latency.micro import SignatureError, micro_ir, parse_signature
+from nasc.latency.progress import PlainProgress, RichProgress, progress_for
 from nasc.latency.space_kernels import space_kernels
 from nasc.latency.store import LatencyStore
 from nasc.lower.arch import ArchNet
@@ -278,3 +280,23 @@ def test_what_cannot_be_profiled_is_exit_2(tmp_path: Path, flags: list[str], mes
     assert code == 2
     assert message in err and "Traceback" not in err, err
     assert not db.exists()  # refused before anything was opened or measured
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
+    plain, tty = io.StringIO(), _Terminal()
+    for stream in (plain, tty):
+        progress = progress_for(stream)
+        progress.start(2, "kernels onnxruntime fp32")
+        progress.advance("k0 conv_bias_act 0.0100 ms")
+        progress.note("about 1 s for the other kernel")
+        progress.advance("k1 pool 0.0050 ms")
+        progress.close()
+    assert isinstance(progress_for(plain), PlainProgress) and isinstance(progress_for(tty), RichProgress)
+    assert plain.getvalue() == ("[1/2] k0 conv_bias_act 0.0100 ms\nabout 1 s for the other kernel\n"
+                                "[2/2] k1 pool 0.0050 ms\n")
+    assert "about 1 s for the other kernel" in tty.getvalue() and "2/2" in tty.getvalue()
