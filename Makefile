@@ -49,6 +49,7 @@ bench: venv
 	$(BIN)/python benchmarks/nb201_exactness.py
 	$(BIN)/python benchmarks/check_scaling.py
 	$(BIN)/python benchmarks/recorded_predictor.py
+	$(BIN)/python benchmarks/space_kernels.py
 
 # The backends benchmark with a MetaSchedule-tuned TVM build as well.  The first run tunes
 # every kernel (tens of minutes on 2 cores); the database in ~/.cache/nasc makes reruns quick.

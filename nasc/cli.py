@@ -433,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     _opt_parser(sub)
     from .latency.commands import add_parser as _latency_parser
     _latency_parser(sub)
+    from .latency.profile_command import add_parser as _profile_parser
+    _profile_parser(sub)
     return p
 
 

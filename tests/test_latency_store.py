@@ -17,7 +17,7 @@ import pytest
 
 from nasc.latency.exchange import TableError
 from nasc.latency.records import RowError, StoredLatency, TimingProtocol
-from nasc.latency.store import LatencyStore, LatencyStoreError, store_path
+from nasc.latency.store import SCHEMA_VERSION, LatencyStore, LatencyStoreError, store_path
 
 HOST = "x86_64-linux-gnu; Test CPU @ 1.00GHz; 2 cores"
 PROTOCOL = TimingProtocol(warmup=10, repeats=30, batch=1, threads=2, number=10)
@@ -307,8 +307,8 @@ def test_other_databases_and_newer_schemas_are_refused(tmp_path: Path) -> None:
     newer = tmp_path / "newer.sqlite"
     LatencyStore(newer).close()
     with sqlite3.connect(newer) as db:
-        db.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
-    with pytest.raises(LatencyStoreError, match="schema version 2, written by a newer nasc"):
+        db.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(LatencyStoreError, match=f"schema version {SCHEMA_VERSION + 1}, written by a newer nasc"):
         LatencyStore(newer)
 
 
@@ -317,3 +317,83 @@ def test_reading_commands_refuse_a_missing_store(tmp_path: Path, capsys: pytest.
     code, _, err = run_cli(["latency", "stats", "--latency-db", str(missing)], capsys)
     assert code == 2 and f"no latency store at {missing}" in err
     assert not missing.exists()
+
+
+# ---- what a key stands for --------------------------------------------------------------------
+
+SIGNATURE = "fp32 | relu(i0) | in i0=[B,8,4,4] | out [B,8,4,4]"
+
+
+def signed() -> list[StoredLatency]:
+    """A kernel and an architecture whose keys are hashes of the signature texts they carry."""
+    arch_text = "arch arch {\n    input x: f32[B, 1, 8, 8]\n    output y = x |> gap\n}\n"
+    return [*kernels("k", [0], key=hashlib.sha256(SIGNATURE.encode()).hexdigest()[:16], signature=SIGNATURE),
+            StoredLatency("arch", "cpu", "onnxruntime", "fp32", arch_key(arch_text), 1.0, 1.2, PROTOCOL, VERSIONS,
+                          host=HOST, signature=arch_text)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_signatures_travel_with_their_records(tmp_path: Path, fmt: str) -> None:
+    table = tmp_path / f"t.{fmt}"
+    with LatencyStore(tmp_path / "a.sqlite") as store:
+        store.put(signed())
+        store.export(table)
+    with LatencyStore(tmp_path / "b.sqlite") as store:
+        store.import_(table)
+        assert {r.kind: r.signature for r in store.query()} == {r.kind: r.signature for r in signed()}
+
+
+def test_a_signature_must_hash_to_its_key() -> None:
+    with pytest.raises(RowError, match="is not the sha256 of this text") as info:
+        next(kernels("k", [0], key="0123456789abcdef", signature=SIGNATURE))
+    assert info.value.field == "signature"
+    with pytest.raises(RowError, match="control characters"):
+        next(kernels("k", [0], key="0123456789abcdef", signature="relu\x00"))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_table_written_before_signatures_imports(tmp_path: Path, fmt: str) -> None:
+    table = tmp_path / f"old.{fmt}"
+    with LatencyStore(tmp_path / "a.sqlite") as store:
+        store.put(kernels("k", range(3)))
+        store.export(table)
+    if fmt == "csv":  # drop the last column, as a version-1 export had it
+        table.write_text("\n".join(line.rsplit(",", 1)[0] if line else line
+                                   for line in table.read_text().split("\n")))
+    else:
+        table.write_text(table.read_text().replace(', "signature": ""', ""))
+    assert "signature" not in table.read_text()
+    with LatencyStore(tmp_path / "b.sqlite") as store:
+        assert store.import_(table).added == 3
+        assert {r.signature for r in store.query()} == {""}
+
+
+V1_SCHEMA = (
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE records (id INTEGER PRIMARY KEY,"
+    " kind TEXT NOT NULL CHECK (kind IN ('kernel', 'arch')), target TEXT NOT NULL, backend TEXT NOT NULL,"
+    " precision TEXT NOT NULL, key TEXT NOT NULL, median_ms REAL NOT NULL, p90_ms REAL NOT NULL,"
+    " protocol TEXT NOT NULL, versions TEXT NOT NULL, host TEXT NOT NULL,"
+    " source TEXT NOT NULL CHECK (source IN ('measured', 'recorded', 'rpc')), created TEXT NOT NULL,"
+    " UNIQUE (kind, target, backend, precision, key, created, host, source))",
+    "INSERT INTO meta VALUES ('schema_version', '1')",
+)
+
+
+def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as db:
+        for statement in V1_SCHEMA:
+            db.execute(statement)
+        db.execute("INSERT INTO records (kind, target, backend, precision, key, median_ms, p90_ms, protocol,"
+                   " versions, host, source, created) VALUES ('kernel', 'cpu', 'tvm', 'fp32', 'old', 1.0, 2.0,"
+                   " '{\"batch\":1,\"repeats\":3,\"threads\":2,\"warmup\":1}', '{}', 'h', 'measured',"
+                   " '2025-01-01T00:00:00.000000+00:00')")
+    db.close()
+    with LatencyStore(path) as store:
+        (old,) = store.query()
+        assert (old.key, old.signature, old.median_ms) == ("old", "", 1.0)
+        assert store.put(signed()) == 2
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    db.close()

@@ -122,7 +122,9 @@ def dnf_eval(dnf: DNF, assignment: dict[int, int]) -> bool:
 
 
 # ---------------------------------------------------------------- liveness
-def _edge_literal(node: Node, pos: int, decisions: list[Decision]) -> tuple[int, frozenset[int]] | None:
+def edge_literal(node: Node, pos: int, decisions: list[Decision]) -> tuple[int, frozenset[int]] | None:
+    """The decision and options under which input ``pos`` of a choice node is the one used
+    (None: a node that is not a choice uses every input)."""
     if node.decision is None or node.kind not in ("mixed", "input_choice", "repeat_gate"):
         return None
     d = decisions[node.decision]
@@ -147,7 +149,7 @@ def liveness(graph: IRGraph, decisions: list[Decision]) -> dict[int, DNF]:
             c = cond.get(succ, FALSE)
             if c == FALSE:
                 continue
-            lit = _edge_literal(graph.node(succ), pos, decisions)
+            lit = edge_literal(graph.node(succ), pos, decisions)
             if lit is not None:
                 d = decisions[lit[0]]
                 if d.fixed is not None:

@@ -3,7 +3,8 @@
 A device farm measures on its boards and hands over a file; a laptop imports it.  Two
 formats: CSV (spreadsheets; ``protocol`` and ``versions`` are JSON text in their cells) and
 JSONL (one JSON object per line).  Both carry exactly the columns of
-:data:`~nasc.latency.records.COLUMNS` in their canonical form, so an export imported
+:data:`~nasc.latency.records.COLUMNS` in their canonical form (a table written before a
+column in :data:`~nasc.latency.records.OPTIONAL` existed is read without it), so an export imported
 elsewhere and exported again gives the same bytes.
 
 Reading checks every row before returning any, and a bad one is reported the way nasc
@@ -23,7 +24,7 @@ from typing import Any, Iterable, Iterator
 from nasc.errors import NascError, Span, UsageError
 from nasc.fsio import atomic_path
 
-from .records import COLUMNS, RowError, StoredLatency
+from .records import COLUMNS, OPTIONAL, RowError, StoredLatency
 
 FORMATS: tuple[str, ...] = ("csv", "jsonl")
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -130,8 +131,8 @@ class _Rows:
 
     def _header(self, cells: list[str], line: int) -> list[str]:
         unknown = [c for c in cells if c not in COLUMNS]
-        missing = [c for c in COLUMNS if c not in cells]
-        if unknown or missing or len(cells) != len(COLUMNS):
+        missing = [c for c in COLUMNS if c not in cells and c not in OPTIONAL]
+        if unknown or missing or len(cells) != len(set(cells)):
             what = (f"unknown column {unknown[0]!r}" if unknown else
                     f"missing column(s) {', '.join(missing)}" if missing else "a column appears twice")
             raise self.fail(line, f"the header row needs the columns {', '.join(COLUMNS)}: {what}")

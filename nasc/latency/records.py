@@ -10,6 +10,7 @@ the same bytes, and importing a file twice finds every row already present.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field, fields
@@ -25,8 +26,11 @@ SOURCES: tuple[str, ...] = ("measured", "recorded", "rpc")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 
 COLUMNS: tuple[str, ...] = ("kind", "target", "backend", "precision", "key", "median_ms", "p90_ms", "protocol",
-                            "versions", "host", "source", "created")
+                            "versions", "host", "source", "created", "signature")
 """Every field of a stored latency, in the order of the database, CSV and JSONL columns."""
+
+OPTIONAL: tuple[str, ...] = ("signature",)
+"""Columns a table may lack (tables written before they existed): they take their default."""
 
 IDENTITY: tuple[str, ...] = ("kind", "target", "backend", "precision", "key", "created", "host", "source")
 """The natural key: one measurement of one thing on one host at one instant.  A second
@@ -129,6 +133,21 @@ def canonical_time(value: object) -> str:
     return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+def _signature(kind: str, key: str, value: object) -> str:
+    """The text ``key`` is the hash of, or "" when not known; checked against the key, so a
+    latency can never sit under another kernel's text."""
+    if not isinstance(value, str):
+        raise RowError("signature", f"expected text, got {value!r}")
+    if value and any(not ch.isprintable() and ch != "\n" for ch in value):
+        raise RowError("signature", f"control characters are not allowed, got {value[:40]!r}")
+    if value:
+        digest = hashlib.sha256(value.encode()).hexdigest()
+        if len(key) not in (16, 64) or digest[:len(key)] != key:
+            raise RowError("signature", f"the key {key} is not the sha256 of this text ({digest[:16]}...); "
+                                        f"is it the {kind}'s signature?")
+    return value
+
+
 def _versions(value: object) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
                                                  for k, v in value.items()):
@@ -148,7 +167,12 @@ class StoredLatency:
     ``host``), how (``protocol``, ``versions``), by whom (``source``) and when (``created``).
 
     ``host`` defaults to this machine's fingerprint, read on each construction; code that
-    makes many records at once passes it once, computed by :func:`host_fingerprint`."""
+    makes many records at once passes it once, computed by :func:`host_fingerprint`.
+
+    ``signature`` is the text the key hashes -- a kernel's signature (its key is the first
+    16 hex digits of the text's sha256), an architecture's canonical ``.nas`` text (the
+    whole sha256) -- so a table says what it measured, and a kernel can be rebuilt and
+    measured again from the table alone (:mod:`nasc.latency.micro`); "" when not known."""
 
     kind: Kind
     target: str
@@ -162,6 +186,7 @@ class StoredLatency:
     source: Source = "measured"
     host: str = field(default_factory=host_fingerprint)
     created: str = field(default_factory=now_utc)
+    signature: str = ""
 
     def __post_init__(self) -> None:
         _choice("kind", self.kind, KINDS)
@@ -180,6 +205,7 @@ class StoredLatency:
         object.__setattr__(self, "p90_ms", p90)
         object.__setattr__(self, "versions", _versions(self.versions))
         object.__setattr__(self, "created", canonical_time(self.created))
+        _signature(self.kind, self.key, self.signature)
 
     def identity(self) -> tuple[str, ...]:
         return tuple(getattr(self, name) for name in IDENTITY)
@@ -198,7 +224,7 @@ class StoredLatency:
         unknown = sorted(set(row) - set(COLUMNS))
         if unknown:
             raise RowError(unknown[0], f"unknown column; expected {', '.join(COLUMNS)}")
-        missing = [name for name in COLUMNS if name not in row]
+        missing = [name for name in COLUMNS if name not in row and name not in OPTIONAL]
         if missing:
             raise RowError(missing[0], "missing")
         kw = dict(row)
@@ -231,5 +257,5 @@ class StoredLatency:
         return cls.from_row(kw)
 
 
-__all__ = ["COLUMNS", "IDENTITY", "KINDS", "PRECISIONS", "SOURCES", "Kind", "RowError", "Source", "StoredLatency",
+__all__ = ["COLUMNS", "IDENTITY", "KINDS", "OPTIONAL", "PRECISIONS", "SOURCES", "Kind", "RowError", "Source", "StoredLatency",
            "TimingProtocol", "canonical_time", "dumps", "now_utc"]

@@ -9,7 +9,9 @@ can read a snapshot, then find it cannot upgrade to write).  A writer killed mid
 leaves nothing behind: the next open rolls its uncommitted pages back.
 
 The schema carries its version in a ``meta`` table; a store written by a newer nasc is
-refused with a message instead of being misread.  Anything SQLite reports about the file
+refused with a message instead of being misread, and an older one is upgraded in place
+when opened (version 2 added each record's ``signature``; records from version 1 keep
+an empty one).  Anything SQLite reports about the file
 itself (not a database, corrupt, read-only, locked for longer than the timeout) becomes a
 :class:`LatencyStoreError` naming the file -- a user error, never a traceback.
 """
@@ -31,7 +33,7 @@ from .records import COLUMNS, IDENTITY, RowError, StoredLatency
 
 ENV = "NASC_LATENCY_DB"
 FILENAME = "latency.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 FILTERS = ("kind", "target", "backend", "precision", "key", "host", "source")
 """Columns :meth:`LatencyStore.query` can select on (each an exact match)."""
@@ -43,8 +45,12 @@ _SCHEMA = (
     " precision TEXT NOT NULL, key TEXT NOT NULL, median_ms REAL NOT NULL, p90_ms REAL NOT NULL,"
     " protocol TEXT NOT NULL, versions TEXT NOT NULL, host TEXT NOT NULL,"
     " source TEXT NOT NULL CHECK (source IN ('measured', 'recorded', 'rpc')), created TEXT NOT NULL,"
+    " signature TEXT NOT NULL DEFAULT '',"
     f" UNIQUE ({', '.join(IDENTITY)}))",
 )
+_UPGRADES = {  # from version -> the statements that make it the next version
+    1: ("ALTER TABLE records ADD COLUMN signature TEXT NOT NULL DEFAULT ''",),
+}
 _INSERT = (f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
            f" ON CONFLICT ({', '.join(IDENTITY)}) DO NOTHING")
 
@@ -185,6 +191,20 @@ class LatencyStore:
         if version > SCHEMA_VERSION:
             raise LatencyStoreError(f"latency store {self.path} has schema version {version}, written by a newer "
                                     f"nasc; this one reads version {SCHEMA_VERSION} (upgrade nasc)")
+        if version < SCHEMA_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring an older store to :data:`SCHEMA_VERSION`, in one transaction (another process
+        may be doing the same: the version is read again under the write lock)."""
+        with self._errors("upgrade"), self._transaction() as db:
+            version = self._schema_version()
+            assert version is not None
+            while version < SCHEMA_VERSION:
+                for statement in _UPGRADES[version]:
+                    db.execute(statement)
+                version += 1
+            db.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(version),))
 
     def put(self, records: Iterable[StoredLatency]) -> int:
         """Add ``records`` in one transaction (all or none); returns how many were new.  A record

@@ -78,7 +78,7 @@ def from_arch(graph: IRGraph, lib: OpLibrary, state: Mapping[str, Any], name: st
         key = f"layers.n{n.id}_{n.op}"
         if not opdef.composite:
             _check_role(lib, n.op or "")
-            nid = add("op", n.op, _bound(lib, n.op or "", dict(n.attrs)), ins, n.shape)
+            nid = add("op", n.op, bound_attrs(lib, n.op or "", dict(n.attrs)), ins, n.shape)
             attach(nid, key)
             value[n.id] = nid
             continue
@@ -87,7 +87,7 @@ def from_arch(graph: IRGraph, lib: OpLibrary, state: Mapping[str, Any], name: st
         for j, p in enumerate(exp.nodes):
             _check_role(lib, p.op)
             pins = tuple(ins[-1 - i] if i < 0 else local[i] for i in p.inputs)
-            nid = add("op", p.op, _bound(lib, p.op, dict(p.attrs)), pins, p.shape)
+            nid = add("op", p.op, bound_attrs(lib, p.op, dict(p.attrs)), pins, p.shape)
             attach(nid, f"{key}.ops.{j}")
             local[j] = nid
         value[n.id] = ins[-1 - exp.output] if exp.output < 0 else local[exp.output]
@@ -101,7 +101,7 @@ def from_arch(graph: IRGraph, lib: OpLibrary, state: Mapping[str, Any], name: st
     return OptIR(name, tuple(nodes), ins_, outs, origin, weights)
 
 
-def _bound(lib: OpLibrary, op: str, attrs: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+def bound_attrs(lib: OpLibrary, op: str, attrs: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Attributes with defaults filled in, in the op's parameter order (one canonical form)."""
     full = lib.bind(lib.get(op), attrs)
     return tuple((p.name, full[p.name]) for p in lib.get(op).params)

@@ -33,11 +33,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Container, Hashable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from ..ir.ops import OpLibrary
 from .optir import OptIR
-from .roles import Role, alias_source, effective_consumers, node_roles
+from .roles import CLAMP_ACTS, Role, alias_source, effective_consumers, node_roles
 from .side_tables import Kernel
 
 _EPILOGUE = frozenset({Role.NORM, Role.ACT, Role.MERGE})
@@ -68,32 +68,126 @@ def rules_for(target: str) -> FusionRules:
     return DEFAULT_RULES
 
 
+class _Ordered(Hashable, Protocol):
+    def __lt__(self, other: Any, /) -> bool: ...
+
+
+NodeId = TypeVar("NodeId", bound=_Ordered)
+
+
+T = TypeVar("T")
+
+
+def sole(items: Iterable[T]) -> T | None:
+    """The one item ``items`` holds (repeated or not), or None when it holds none or several;
+    stops reading at the second distinct item."""
+    first: T | None = None
+    for x in items:
+        if first is None:
+            first = x
+        elif x != first:
+            return None
+    return first
+
+
+class FusionView(Protocol[NodeId]):
+    """What fusion asks of a graph, whatever holds it: an :class:`OptIR` (ids are ints), or the
+    decided graph of a search space read one decision at a time (:mod:`nasc.latency.decided`,
+    which enumerates the kernels a whole space can produce).  Both answer through the same
+    :func:`next_member`, so a unit means the same thing in an arch and in its space.
+
+    Ids are ordered like a topological order of the graph (a merge joins its *latest*
+    producer); ``role`` is ``None`` for graph inputs and outputs."""
+
+    def role(self, nid: NodeId) -> Role | None: ...
+
+    def op(self, nid: NodeId) -> str | None: ...
+
+    def sole_consumer(self, nid: NodeId) -> NodeId | None:
+        """The one node that reads the value (looking through aliases; it may read it more
+        than once), or None when none or several do."""
+        ...
+
+    def producers(self, nid: NodeId) -> Sequence[NodeId]:
+        """The node computing each input (through aliases), in input order."""
+        ...
+
+    def joins(self, merge: NodeId, cur: NodeId) -> bool:
+        """Whether ``cur`` is the latest producer of ``merge`` (a merge runs once all its
+        inputs exist: in the unit of the last one computed)."""
+        ...
+
+    def dtype(self, nid: NodeId) -> str: ...
+
+
+class OptIRView:
+    """:class:`FusionView` of an :class:`OptIR`."""
+
+    def __init__(self, ir: OptIR, roles: Mapping[int, Role]) -> None:
+        self.ir = ir
+        self.roles = roles
+
+    def role(self, nid: int) -> Role | None:
+        return self.roles.get(nid)
+
+    def op(self, nid: int) -> str | None:
+        return self.ir.node(nid).op
+
+    def sole_consumer(self, nid: int) -> int | None:
+        return sole(effective_consumers(self.ir, self.roles, nid))
+
+    def producers(self, nid: int) -> list[int]:
+        return [alias_source(self.ir, self.roles, i) for i in self.ir.node(nid).inputs]
+
+    def joins(self, merge: int, cur: int) -> bool:
+        return max(self.producers(merge)) == cur
+
+    def dtype(self, nid: int) -> str:
+        return self.ir.dtype(nid)
+
+
+def next_member(view: FusionView[NodeId], rules: FusionRules, start: NodeId, cur: NodeId,
+                respect_precision: bool = True) -> NodeId | None:
+    """The node the unit that starts at ``start`` absorbs after its member ``cur``, if any."""
+    start_role = view.role(start)
+    accepts = rules.epilogue.get(start_role, frozenset()) if start_role is not None else frozenset()
+    if view.op(start) in rules.closed_ops or not accepts:
+        return None  # before the consumers: a unit that absorbs nothing need not find them
+    nxt = view.sole_consumer(cur)
+    if nxt is None:
+        return None
+    role = view.role(nxt)
+    if role is None or role not in accepts:
+        return None
+    if respect_precision and view.dtype(nxt) != view.dtype(start):
+        return None
+    if role is Role.MERGE and not view.joins(nxt, cur):
+        return None
+    return nxt
+
+
+def joins_int8(view: FusionView[NodeId], nid: NodeId, int8: Container[NodeId]) -> bool:
+    """A ReLU/ReLU6 that alone reads the value of an int8 node: with u8 activations the
+    quantization of that value (zero point 0) is the clamp, so it runs in int8 with it."""
+    if view.op(nid) not in CLAMP_ACTS:
+        return False
+    src = view.producers(nid)[0]
+    return src in int8 and view.sole_consumer(src) == nid
+
+
 def plan_kernels(ir: OptIR, lib: OpLibrary, rules: FusionRules = DEFAULT_RULES,
                  respect_precision: bool = True) -> list[tuple[str, tuple[int, ...]]]:
     """(rule, members) of every unit, in order of their first member."""
     roles = node_roles(ir, lib)
+    view = OptIRView(ir, roles)
     assigned: set[int] = set()
     groups: list[tuple[str, tuple[int, ...]]] = []
     for n in ir.ops():
         if n.id in assigned or roles[n.id] is Role.ALIAS:
             continue
-        start = roles[n.id]
         members = [n.id]
         cur = n.id
-        while True:
-            cons = effective_consumers(ir, roles, cur)
-            if len(set(cons)) != 1:
-                break
-            nxt = cons[0]
-            if n.op in rules.closed_ops or nxt not in roles or nxt in assigned \
-                    or roles[nxt] not in rules.epilogue.get(start, ()):
-                break
-            if respect_precision and ir.dtype(nxt) != ir.dtype(n.id):
-                break
-            if roles[nxt] is Role.MERGE:
-                producers = [alias_source(ir, roles, i) for i in ir.node(nxt).inputs]
-                if max(producers) != cur:
-                    break
+        while (nxt := next_member(view, rules, n.id, cur, respect_precision)) is not None and nxt not in assigned:
             members.append(nxt)
             assigned.add(nxt)
             cur = nxt

@@ -54,6 +54,8 @@ INFERENCE_OVERRIDES: Mapping[str, Role] = MappingProxyType({
 
 #: activations that a u8 QuantizeLinear with zero point 0 implements exactly (ORT removes them)
 CLAMP_ACTS = frozenset({"relu", "relu6"})
+#: primitives with an int8 kernel in ONNX Runtime's QDQ path (a backend fact, per op)
+INT8_OPS = frozenset({"conv", "dwconv", "linear", "add", "mul", "max_pool", "avg_pool", "gap", "concat"})
 
 
 class RoleError(Exception):

@@ -63,8 +63,13 @@ def kernel_signature(ir: KernelGraph, k: Kernel) -> str:
     return f"{ir.dtype(k.output)} | {'; '.join(parts)} | in {ins} | out {_shape(ir.node(k.output).shape)}"
 
 
+def signature_key(signature: str) -> str:
+    """The latency-table key of a signature text: the first 16 hex digits of its sha256."""
+    return hashlib.sha256(signature.encode()).hexdigest()[:16]
+
+
 def kernel_signature_key(ir: KernelGraph, k: Kernel) -> str:
-    return hashlib.sha256(kernel_signature(ir, k).encode()).hexdigest()[:16]
+    return signature_key(kernel_signature(ir, k))
 
 
 def kernel_pattern(ir: KernelGraph, k: Kernel) -> str:

@@ -29,15 +29,13 @@ import torch
 
 from ..base import PassContext, PassError, PassResult
 from ..execute import OptNet
-from ..kernels import split_at_precision
+from ..kernels import OptIRView, joins_int8, split_at_precision
 from ..observers import make_observer
 from ..optir import OptIR
 from ..quant_math import activation_qparams, bias_qparams, weight_qparams
-from ..roles import CLAMP_ACTS, Role, alias_source, effective_consumers, node_roles
+from ..roles import INT8_OPS, Role, alias_source, effective_consumers, node_roles
 from ..side_tables import Precision, WeightQuant
 
-#: primitives with an int8 kernel in ONNX Runtime's QDQ path (a backend fact, per op)
-INT8_OPS = frozenset({"conv", "dwconv", "linear", "add", "mul", "max_pool", "avg_pool", "gap", "concat"})
 #: ops whose outputs are a subset of their input values: the output reuses the input's
 #: parameters (exact), and ORT drops the Q/DQ pair around them only when both sides match
 SAME_SCALE_OPS = frozenset({"max_pool"})
@@ -129,12 +127,10 @@ class Quantize:
     def _removable_acts(self, ir: OptIR, roles: dict[int, Role], int8: set[int]) -> set[int]:
         if self.act != "u8":
             return set()  # a symmetric s8 zero point does not clamp at 0
+        view = OptIRView(ir, roles)
         out = set()
         for n in ir.ops():
-            if n.op not in CLAMP_ACTS:
-                continue
-            src = alias_source(ir, roles, n.inputs[0])
-            if src in int8 and set(effective_consumers(ir, roles, src)) == {n.id}:
+            if joins_int8(view, n.id, int8):
                 p = ir.precision.get(n.id)
                 if p is None or not p.reason.startswith("kept"):
                     out.add(n.id)

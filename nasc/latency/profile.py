@@ -1,0 +1,227 @@
+"""``nasc profile``: measure every kernel a search space can produce, into the latency store.
+
+The measured-latency loop starts here: a search space's kernels are enumerated exactly
+(:mod:`nasc.latency.space_kernels`), each is built alone as a micro-model
+(:mod:`nasc.latency.micro`) by the requested backend at the requested precision and timed
+with ``nasc measure``'s protocol (:func:`nasc.backends.measure`, ``--isolate`` for a fresh
+process per measurement), and each latency is committed to the store as soon as it exists
+-- kind ``kernel``, key the signature key, the signature text with it, source
+``measured``.  A killed run loses at most the kernel it was measuring: the next run skips
+every kernel this host has already stored for the same target, backend and precision
+(this host's: a table imported from another machine says nothing about this CPU).
+
+``archs`` more architectures of the space, drawn at random from a seed, are measured
+whole and stored as kind ``arch`` under their :func:`~nasc.latency.arch_kernels.arch_key`
+(with their canonical text): what a predictor's fitted terms are compared against.
+
+Only targets this machine can run are profiled (``cpu``); a device over TVM RPC is
+refused with the reason, for now.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import NascError, UsageError, did_you_mean
+from .progress import Progress
+from .records import StoredLatency, TimingProtocol
+from .store import LatencyStore
+
+ESTIMATE_AFTER = 3
+"""Kernels timed, after the first, before the time for the rest is estimated (the first
+build also pays for importing the backend, so it is left out of the estimate)."""
+
+
+class ProfileError(NascError):
+    """A profile that cannot run here (target, backend or precision)."""
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """What to measure and how; ``protocol`` is a :class:`nasc.backends.MeasureProtocol`."""
+
+    target: str
+    backend: str
+    precision: str
+    protocol: Any
+    archs: int = 0
+    seed: int = 0
+
+
+@dataclass
+class ProfileReport:
+    """What a run found and did (``nasc profile`` prints it; tests read it)."""
+
+    space: str
+    kernels: int
+    enumeration_s: float
+    already: int
+    measured: int = 0
+    archs_measured: int = 0
+    archs_already: int = 0
+    seconds: float = 0.0
+    keys: list[str] = field(default_factory=list)
+
+
+def check_settings(target: str, backend: str, precision: str) -> Any:
+    """The target, once it is known to be measurable here with this backend and precision
+    (checked before the space is even read: a typo costs nothing)."""
+    from ..backends import get_backend
+    from ..backends.registry import backend_names
+    from ..backends.targets import check_build_request
+
+    if backend == "auto":
+        raise UsageError("nasc profile fills the table of one backend; name it with --backend "
+                         f"({', '.join(n for n in backend_names() if n != 'auto')})")
+    tgt = check_build_request(target, backend, precision)
+    if tgt.kind != "cpu":
+        raise ProfileError(f"target '{tgt.name}' cannot be profiled from this machine: nasc profile measures "
+                           "locally, and only the cpu target runs here (measuring a device over TVM RPC is not "
+                           "supported yet)")
+    impl = get_backend(backend)
+    ok, why = impl.available(tgt)
+    if not ok:
+        raise ProfileError(f"backend '{backend}' is not available for target '{tgt.name}': {why}")
+    if precision not in impl.precisions:
+        raise UsageError(f"backend '{backend}' builds {', '.join(impl.precisions)}, not {precision}"
+                         f"{did_you_mean(precision, impl.precisions)}")
+    return tgt
+
+
+def timing_protocol(protocol: Any, batch: int = 1) -> TimingProtocol:
+    return TimingProtocol(warmup=protocol.warmup, repeats=protocol.repeats, batch=batch, threads=protocol.threads,
+                          number=protocol.number)
+
+
+@dataclass
+class _Measurer:
+    """Builds a torch module with one backend into a scratch folder and times it."""
+
+    settings: ProfileSettings
+    target: Any
+    host: str
+    scratch: Path
+
+    def __call__(self, kind: str, key: str, text: str, module: Any, inputs: dict[str, Any],
+                 output_names: Sequence[str], weights: str) -> StoredLatency:
+        import nasc.backends as nb
+        from nasc.backends import BuildOptions
+
+        s = self.settings
+        out = self.scratch / key
+        options = BuildOptions(precision=s.precision, seed=s.seed, weights=weights, output_names=tuple(output_names))
+        try:
+            artifact = nb.build(module, inputs, out_dir=out, target=self.target, backend=s.backend, options=options)
+            record = nb.measure(artifact, s.protocol)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)  # thousands of kernels: keep one artifact at a time
+        return StoredLatency(kind=kind, target=s.target, backend=s.backend, precision=s.precision,  # type: ignore[arg-type]
+                             key=key, median_ms=record.median_ms, p90_ms=record.p90_ms,
+                             protocol=timing_protocol(s.protocol), versions=record.versions, source="measured",
+                             host=self.host, signature=text)
+
+
+def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettings, store: LatencyStore,
+                  progress: Progress, say: Callable[[str], None]) -> ProfileReport:
+    """Enumerate, then measure what the store lacks, committing each latency as it comes."""
+    from ..backends.procs import owned_tempdir
+    from .host import host_fingerprint
+    from .space_kernels import space_kernels
+
+    t0 = time.perf_counter()
+    target = check_settings(settings.target, settings.backend, settings.precision)
+    space = compiled.elaborate(space_name)
+    lib = compiled.loader.ops
+    t_enum = time.perf_counter()
+    found = space_kernels(space, lib, settings.precision, settings.target)
+    enum_s = time.perf_counter() - t_enum
+    host = host_fingerprint()
+    stored = store.keys("kernel", settings.target, settings.backend, settings.precision, host=host)
+    todo = [k for k in found.kernels if k.key not in stored]
+    report = ProfileReport(space.name, len(found.kernels), enum_s, len(found.kernels) - len(todo),
+                           keys=[k.key for k in found.kernels])
+    say(f"{space.name}: {len(found.kernels):,} distinct kernels at {settings.precision} "
+        f"(enumerated in {enum_s:.2f} s); {report.already:,} already in {store.path} for {settings.target}/"
+        f"{settings.backend}/{settings.precision} on this host, {len(todo):,} to measure")
+    with owned_tempdir("profile") as scratch:
+        measure = _Measurer(settings, target, host, scratch)
+        _measure_kernels(todo, lib, measure, store, progress, settings)
+        report.measured = len(todo)
+        if settings.archs:
+            report.archs_measured, report.archs_already = _measure_archs(compiled, space, measure, store, progress,
+                                                                         settings, host)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _measure_kernels(todo: Sequence[Any], lib: Any, measure: _Measurer, store: LatencyStore, progress: Progress,
+                     settings: ProfileSettings) -> None:
+    from .micro import micro_model
+
+    if not todo:
+        return
+    progress.start(len(todo), f"kernels {settings.backend} {settings.precision}")
+    seconds: list[float] = []
+    for i, k in enumerate(todo, 1):
+        t0 = time.perf_counter()
+        micro = micro_model(k.signature, lib, seed=settings.seed)
+        rec = measure("kernel", k.key, k.signature, micro.module, micro.example_inputs, micro.output_names,
+                      f"seeded random (seed {settings.seed}): a micro-model of one kernel")
+        store.put([rec])
+        seconds.append(time.perf_counter() - t0)
+        progress.advance(f"{k.key} {k.rule:15s} {rec.median_ms:.4f} ms")
+        if i == ESTIMATE_AFTER + 1 and i < len(todo):
+            each = sum(seconds[1:]) / ESTIMATE_AFTER
+            progress.note(f"about {_duration(each * (len(todo) - i))} for the other {len(todo) - i:,} kernels "
+                          f"({each:.2f} s each: build and measure)")
+
+
+def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: LatencyStore, progress: Progress,
+                   settings: ProfileSettings, host: str) -> tuple[int, int]:
+    """Measure ``settings.archs`` architectures drawn with seeds ``seed, seed+1, ...`` (distinct
+    ones: a space with fewer architectures gives fewer); returns (measured, already stored)."""
+    import torch
+
+    from .. import api
+    from ..deploy import example_inputs
+    from ..lower.arch import ArchNet
+    from .arch_kernels import arch_key, canonical_arch_text
+
+    lib = compiled.loader.ops
+    stored = store.keys("arch", settings.target, settings.backend, settings.precision, host=host)
+    drawn: dict[str, tuple[str, Any]] = {}
+    for i in range(max(settings.archs * 20, 100)):  # draws repeat in tiny spaces: stop trying eventually
+        if len(drawn) == settings.archs:
+            break
+        pins = api.pins_from_assignment(api.random_assignment(space, settings.seed + i))
+        arch = compiled.elaborate(space.name, pins)
+        text = canonical_arch_text(arch, lib)
+        drawn.setdefault(arch_key(text), (text, arch))
+    todo = [(key, text, arch) for key, (text, arch) in drawn.items() if key not in stored]
+    if todo:
+        progress.start(len(todo), f"archs {settings.backend} {settings.precision}")
+    for key, text, arch in todo:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(settings.seed)
+            net = ArchNet(arch.graph.prune(), lib).eval()
+        rec = measure("arch", key, text, net, example_inputs(net, 1, settings.seed), net.output_names,
+                      f"random initialization (seed {settings.seed})")
+        store.put([rec])
+        progress.advance(f"arch {key[:16]} {rec.median_ms:.4f} ms")
+    return len(todo), len(drawn) - len(todo)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+__all__ = ["ESTIMATE_AFTER", "ProfileError", "ProfileReport", "ProfileSettings", "check_settings", "profile_space",
+           "timing_protocol"]

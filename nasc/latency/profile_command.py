@@ -1,0 +1,80 @@
+"""``nasc profile``: the command line of :func:`nasc.latency.profile.profile_space`.
+
+Registered by ``nasc/cli.py``'s ``build_parser``; importing this module stays cheap (no
+torch, no backend), because every ``nasc`` invocation builds the parser.  The timing
+flags are ``nasc measure``'s, with its defaults: a kernel is timed the way an artifact is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .store import ENV, FILENAME, LatencyStore, store_path
+
+
+def add_parser(sub: Any) -> None:
+    from ..cli import _count as count  # the CLI's one bounded-integer type (a typo must not run for days)
+
+    p = sub.add_parser("profile", help="measure every kernel a space can produce (and some whole archs) into "
+                                       "the latency store; a rerun measures only what is missing")
+    p.add_argument("file", help="a .nas file with the space")
+    p.add_argument("--space", help="which space of the file (default: the first)")
+    p.add_argument("--target", required=True, help="where to measure (only cpu, this machine, for now)")
+    p.add_argument("--backend", help="the backend whose table to fill (default: the target's first, "
+                                     "onnxruntime for cpu)")
+    p.add_argument("--precision", default="fp32", help="fp32, fp16 or int8 (what the backend builds)")
+    p.add_argument("--archs", type=count(0), default=0, metavar="N",
+                   help="also measure N random whole architectures of the space (seeded)")
+    p.add_argument("--seed", type=count(0, 2**32 - 1), default=0,
+                   help="seed of the random architectures, weights and inputs")
+    p.add_argument("--repeat", "--repeats", type=count(1), default=30, help="timed samples per measurement")
+    p.add_argument("--number", type=count(1), default=10, help="back-to-back calls per sample (a sample is their mean)")
+    p.add_argument("--warmup", type=count(0), default=10)
+    p.add_argument("--threads", type=count(1, 1024), default=2)
+    p.add_argument("--isolate", action="store_true", help="time each measurement in a fresh process")
+    p.add_argument("--latency-db", metavar="PATH",
+                   help=f"the store (default: ${ENV}, else {FILENAME} in nasc's cache directory)")
+    p.set_defaults(fn=cmd_profile, precheck=_precheck)
+
+
+def _backend(args: argparse.Namespace) -> str:
+    if args.backend:
+        return str(args.backend)
+    from ..backends.targets import get_target
+
+    return get_target(args.target).backends[0]
+
+
+def _precheck(args: argparse.Namespace) -> None:
+    """Target, backend and precision exist, agree and can be measured here -- before the space is read."""
+    from .profile import check_settings
+
+    check_settings(args.target, _backend(args), args.precision)
+
+
+def cmd_profile(args: argparse.Namespace, state: dict) -> int:
+    from .. import api
+    from ..backends import MeasureProtocol
+    from ..frontend.resolve import Loader
+    from .profile import ProfileSettings, profile_space
+    from .progress import progress_for
+
+    loader = Loader.from_env()
+    state["sources"] = loader.sources
+    compiled = api.load(args.file, loader)
+    protocol = MeasureProtocol(repeats=args.repeat, number=args.number, warmup=args.warmup, threads=args.threads,
+                               isolate=args.isolate, seed=args.seed)
+    settings = ProfileSettings(args.target, _backend(args), args.precision, protocol, args.archs, args.seed)
+    progress = progress_for(sys.stdout)
+    try:
+        with LatencyStore(store_path(args.latency_db)) as store:
+            report = profile_space(compiled, args.space, settings, store, progress, progress.note)
+    finally:
+        progress.close()
+    archs = (f" and {report.archs_measured:,} architectures ({report.archs_already:,} already stored)"
+             if args.archs else "")
+    print(f"measured {report.measured:,} kernels ({report.already:,} already stored){archs} in "
+          f"{report.seconds:.1f} s into {store.path}")
+    return 0
