@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, NoReturn
 
+from .cli_args import count as _count
 from .errors import NascError, SourceCache, UsageError
 
 EXIT_USER = 2
@@ -292,27 +293,6 @@ def _dnf_json(dnf, space) -> object:
     if not dnf:
         return False
     return [{space.decisions[d].path: sorted(s) for d, s in term} for term in dnf]
-
-
-MAX_COUNT = 100_000
-"""Upper bound of repeat/warm-up/trial/batch counts: a typo such as ``--warmup 10000000000``
-would otherwise run for days instead of being reported."""
-
-
-def _count(least: int, most: int = MAX_COUNT) -> Callable[[str], int]:
-    """An argparse type for an integer in [least, most] (argparse names the flag in its error)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
-        if value > most:
-            raise argparse.ArgumentTypeError(f"must be at most {most:,}, got {value:,}")
-        return value
-
-    return parse
 
 
 def _space_command(sub, name: str, help: str, fn: Callable[[argparse.Namespace, dict], int]

@@ -26,7 +26,7 @@ import heapq
 import itertools
 import math
 from fractions import Fraction
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from .graph import IRGraph, Node
 from .space import DNF, FALSE, TRUE, Decision, SearchSpace, Term
@@ -114,7 +114,7 @@ def dnf_vars(dnf: DNF) -> set[int]:
     return {d for t in dnf for d, _ in t}
 
 
-def dnf_eval(dnf: DNF, assignment: dict[int, int]) -> bool:
+def dnf_eval(dnf: DNF, assignment: Mapping[int, int]) -> bool:
     for t in dnf:
         if all(assignment[d] in s for d, s in t):
             return True

@@ -8,7 +8,7 @@ The ground truth that :func:`nasc.latency.space_kernels.space_kernels` must repr
 lists for an architecture it measures whole.
 
 An architecture measured whole is stored under :func:`arch_key`: the sha256 of its
-canonical text -- the arch printer's (:func:`nasc.ir.archtext.arch_text`) without a header
+canonical text -- the arch printer's (:func:`nasc.frontend.archtext.arch_text`) without a header
 and named :data:`ARCH_NAME`, so it depends on the architecture alone, not on the file or
 space it was drawn from.
 """
@@ -51,7 +51,7 @@ ARCH_NAME = "arch"
 
 def canonical_arch_text(arch: SearchSpace, lib: OpLibrary) -> str:
     """The printer's text of a decided architecture, without header, named :data:`ARCH_NAME`."""
-    from ..ir.archtext import arch_text
+    from ..frontend.archtext import arch_text
 
     return arch_text(dataclasses.replace(arch, graph=arch.graph.prune()), lib, ARCH_NAME, [])
 

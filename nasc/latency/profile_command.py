@@ -15,7 +15,7 @@ from .store import ENV, FILENAME, LatencyStore, store_path
 
 
 def add_parser(sub: Any) -> None:
-    from ..cli import _count as count  # the CLI's one bounded-integer type (a typo must not run for days)
+    from ..cli_args import count  # the one bounded-integer type (a typo must not run for days)
 
     p = sub.add_parser("profile", help="measure every kernel a space can produce (and some whole archs) into "
                                        "the latency store; a rerun measures only what is missing")

@@ -40,6 +40,7 @@ to check this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Mapping
 
 from ..ir.graph import Node
@@ -115,7 +116,8 @@ class _Int8Ops:
         self.view = view
 
     def __contains__(self, ref: object) -> bool:
-        return self.view.op(ref) in INT8_OPS  # type: ignore[arg-type]
+        op = self.view.op(ref)  # type: ignore[arg-type]
+        return op is not None and op in INT8_OPS
 
 
 def _dtype(view: DecidedView, ref: Ref, precision: str) -> str:
@@ -193,6 +195,17 @@ def kernels_at(view: DecidedView, ref: Ref, precision: str, rules: FusionRules) 
     return frozenset(KernelSig.of(kernel_signature(local, k), k.rule) for k in local.kernels)
 
 
+def _primitives_of(index: SpaceIndex, sid: int, known: Known) -> int:
+    """:func:`_primitives` of ``sid`` on the decided view of ``known`` (one explorer run)."""
+    return _primitives(DecidedView(index, known), sid)
+
+
+def _kernels_of(index: SpaceIndex, ref: Ref, precision: str, rules: FusionRules,
+                known: Known) -> frozenset[KernelSig]:
+    """:func:`kernels_at` ``ref`` on the decided view of ``known`` (one explorer run)."""
+    return kernels_at(DecidedView(index, known), ref, precision, rules)
+
+
 def _primitives(view: DecidedView, sid: int) -> int:
     """How many primitives space node ``sid`` decides to (its expansion's size: it may vary)."""
     node = view.node(sid)
@@ -223,10 +236,9 @@ def space_kernels(space: SearchSpace, lib: OpLibrary, precision: str = "fp32",
     runs = 0
     starts = [n.id for n in space.graph if n.kind in ("op", "param_choice", "input_choice")]
     for sid in starts:
-        sizes = explorer.table(("primitives", sid), lambda known, sid=sid: _primitives(DecidedView(index, known), sid))
+        sizes = explorer.table(("primitives", sid), partial(_primitives_of, index, sid))
         for j in range(max(sizes)):
-            for _, sigs in explorer.explore(lambda known, ref=(sid, j): kernels_at(DecidedView(index, known), ref,
-                                                                                    precision, rules)):
+            for _, sigs in explorer.explore(partial(_kernels_of, index, (sid, j), precision, rules)):
                 runs += 1
                 found |= sigs
     return Enumeration(tuple(sorted(found)), runs, len(starts))
