@@ -11,12 +11,15 @@ target registry (:mod:`nasc.targets`).  Every number it produces is a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 from ..ir.graph import IRGraph, Node
 from ..ir.ops import OpLibrary
 from ..ir.sym import lift
 from ..targets import TARGETS, resolve_target
+
+if TYPE_CHECKING:
+    from ..ir.space import SearchSpace
 
 BYTES = 4
 
@@ -28,6 +31,21 @@ class LatencyModel(Protocol):
 
     def node_latency(self, lib: OpLibrary, graph: IRGraph, node: Node) -> Any:
         """Seconds for one node at batch 1 (a Sym if it depends on decisions)."""
+
+
+@runtime_checkable
+class RefinesDecided(Protocol):
+    """A model whose figure for a fully decided architecture is better than the sum of its
+    per-node values (the recorded predictor: its folding rule is not a per-node sum)."""
+
+    def decided_latency(self, space: "SearchSpace", assignment: Mapping[str, int]) -> float | None:
+        """Seconds for the architecture ``assignment`` (decision path -> option) picks, or
+        None where the per-node sum is all the model knows."""
+
+
+def decided_latency(model: LatencyModel, space: "SearchSpace", assignment: Mapping[str, int]) -> float | None:
+    """``model``'s own figure for a decided architecture, when it has one (:class:`RefinesDecided`)."""
+    return model.decided_latency(space, assignment) if isinstance(model, RefinesDecided) else None
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,13 @@ class RooflineModel:
             return total
 
         return lift(one, shapes, dict(node.attrs))
+
+
+def network_latency(model: LatencyModel, arch: "SearchSpace") -> float:
+    """Seconds of a decided architecture (an elaboration without free decisions): the sum of
+    the model's per-node values over its pruned graph."""
+    graph = arch.graph.prune()
+    return float(sum(float(model.node_latency(arch.ops, graph, n)) for n in graph))
 
 
 def priors() -> dict[str, RooflineModel]:
