@@ -26,7 +26,8 @@ from ..ir.graph import IRGraph
 from ..ir.ops import OpLibrary
 from ..ir.space import ConstraintSpec, SearchSpace
 from ..lower.supernet import Supernet
-from ..latency.model import prior_for
+from ..latency.model import decided_latency, prior_for
+from ..latency.resolve import LatencyResolver
 from .objectives import METRIC_OF, node_values
 
 
@@ -91,9 +92,10 @@ def best_first(ranks: list[Ranking]):
 class ConstraintChecker:
     """Exact checks of hard constraints for a full assignment."""
 
-    def __init__(self, space: SearchSpace, lib: OpLibrary, elaborate: Callable[[dict[str, int]], SearchSpace]
-                 ) -> None:
+    def __init__(self, space: SearchSpace, lib: OpLibrary, elaborate: Callable[[dict[str, int]], SearchSpace],
+                 latency: LatencyResolver = prior_for) -> None:
         self.space = space
+        self.latency = latency  # each target's model (nasc.latency.resolve), the search's own
         self.lib = lib
         self.elaborate = elaborate
         self.hard = [c for c in space.constraints if c.hard]
@@ -102,7 +104,7 @@ class ConstraintChecker:
 
     @staticmethod
     def _key(c: ConstraintSpec) -> str | None:
-        """Additive metrics checkable from factor tables; latency is *predicted* (roofline prior)."""
+        """Additive metrics checkable from factor tables; latency is *predicted* (the target's model)."""
         if c.scope != "" or c.bound is None:
             return None
         if c.metric in ("params", "flops", "macs"):
@@ -116,7 +118,7 @@ class ConstraintChecker:
         key = self._key(c)
         if key is None:
             return None
-        source = f"predicted ({prior_for(c.target).name})" if c.metric == "latency" else "exact cost model"
+        source = f"predicted ({self.latency(c.target).name})" if c.metric == "latency" else "exact cost model"
         return self.metric(key, assignment, c), source
 
     def infeasible(self) -> ConstraintSpec | None:
@@ -129,8 +131,11 @@ class ConstraintChecker:
         return None
 
     def metric(self, m: str, assignment: dict[str, int], c: ConstraintSpec) -> float:
+        model = self.latency(c.target) if c.metric == "latency" else None
+        decided = None if model is None else decided_latency(model, self.space, assignment)
+        if decided is not None:  # a model with a better figure for a whole architecture than its node sum
+            return decided
         if m not in self.additive:
-            model = prior_for(c.target) if c.metric == "latency" else None
             self.additive[m] = cost_factors(self.space, node_values(self.space, self.lib, METRIC_OF[c.metric], model))
         constant, factors = self.additive[m]
         a = {self.by_path[p].id: o for p, o in assignment.items()}
