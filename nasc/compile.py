@@ -139,6 +139,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
                                             "measured_latency") if k in res.summary}
 
     search_inputs: dict[str, Any] = {k: v for k, v in cfg.items() if k != "train"}  # retraining does not change it
+    search_inputs["constraints"] = [c.describe() for c in space.constraints]  # the space hash leaves them out
     if rounds and looped_budget(space) is not None:
         search_inputs["rounds"] = rounds
     searched = stages.run("search", _sha(space_hash(space), search_inputs), [sdir / "arch.nas"], do_search)

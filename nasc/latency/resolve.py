@@ -51,6 +51,20 @@ def arch_medians(store: LatencyStore, target: str, **filters: str | None) -> dic
     return {key: statistics.median(values) for key, values in by_key.items()}
 
 
+def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEND) -> dict[str, float]:
+    """The stored architectures (key: median ms) a model of ``target`` is fitted on: a
+    recorded device's table readings; ``cpu``: fp32 measurements with ``backend`` on this
+    host (another CPU's numbers say little about this one); any other target: all its arch
+    records."""
+    spec = resolve_target(target)
+    if spec.kind == "recorded":
+        return arch_medians(store, spec.name, source="recorded")
+    if spec.kind == "cpu":
+        return arch_medians(store, spec.name, backend=backend, precision="fp32", source="measured",
+                            host=host_fingerprint())
+    return arch_medians(store, spec.name)
+
+
 def latency_model_for(target: str | None, store: LatencyStore | None, space: "SearchSpace", *,
                       backend: str = DEFAULT_BACKEND) -> LatencyModel:
     """The model of ``target`` (None: ``cpu``) for ``space``, from the records in ``store``
@@ -59,16 +73,8 @@ def latency_model_for(target: str | None, store: LatencyStore | None, space: "Se
     prior = prior_for(spec.name)
     if store is None:
         return prior
-    if spec.kind == "recorded":
-        medians = arch_medians(store, spec.name, source="recorded")
-        what = spec.name
-    elif spec.kind == "cpu":
-        medians = arch_medians(store, spec.name, backend=backend, precision="fp32", source="measured",
-                               host=host_fingerprint())
-        what = f"{spec.name}/{backend}"
-    else:
-        medians = arch_medians(store, spec.name)
-        what = spec.name
+    medians = fitted_on(store, spec.name, backend=backend)
+    what = f"{spec.name}/{backend}" if spec.kind == "cpu" else spec.name
     facts = store.arch_facts(medians)
     note = ""
     if spec.kind == "recorded":
@@ -124,5 +130,5 @@ def model_identity(latency: LatencyResolver, targets: Iterable[str | None]) -> s
     names = sorted({resolve_target(t or "cpu").name for t in targets})
     return "\n".join(repr(latency(t)) for t in names if latency(t) != prior_for(t))
 
-__all__ = ["DEFAULT_BACKEND", "LatencyModels", "LatencyResolver", "NB201_FACT", "arch_medians",
+__all__ = ["DEFAULT_BACKEND", "LatencyModels", "LatencyResolver", "NB201_FACT", "arch_medians", "fitted_on",
            "latency_model_for", "model_identity", "roofline_fact"]

@@ -69,7 +69,7 @@ def canonical_text(arch: "SearchSpace") -> str:
     network found by two searches, or measured twice, has one text and one key."""
     from ..frontend.archtext import arch_text
 
-    return arch_text(arch, arch.ops, "arch", [])
+    return arch_text(arch, arch.ops, "network", [])
 
 
 def arch_key(text: str) -> str:

@@ -34,13 +34,13 @@ from ..ir.analysis import bounds
 from ..ir.space import ConstraintSpec, SearchSpace
 from ..latency.fitted import Corrected, scaled
 from ..latency.model import LatencyModel, prior_for
-from ..latency.resolve import DEFAULT_BACKEND, LatencyModels, model_identity
+from ..latency.resolve import DEFAULT_BACKEND, NB201_FACT, LatencyModels, fitted_on, model_identity
 from ..latency.sources import decided_arch, measure_arch
 from ..latency.store import LatencyStore
 from ..targets import resolve_target
 from .discretize import ConstraintChecker, holds
 from .objectives import node_values
-from .rounds_log import RoundsLog, fastest_measured
+from .rounds_log import RoundsLog
 from .run import CHECKPOINT, SearchResult, checkpoint_matches, latency_targets, search, search_fingerprint
 
 if TYPE_CHECKING:
@@ -54,6 +54,9 @@ MAX_CORRECTION = 1.5
 """The correction of the next round's model stays within [1 / MAX_CORRECTION, MAX_CORRECTION]:
 one architecture's reading (the Raspberry Pi's tables have slow outliers) must not throw the
 model far off."""
+PROBE = 0.95
+"""Where a first round aims the bare prior's fastest architecture when the prior puts them
+all over the budget (a share of the bound)."""
 KEPT = ("arch.nas", "pinned.nas", "summary.json", "search.jsonl")
 """The files of a round kept in ``rounds/rK/`` (and restored when its architecture is chosen)."""
 
@@ -146,9 +149,17 @@ class _Loop:
         return self.finish(rounds)
 
     def model_for(self, number: int, rounds: list[dict[str, Any]]) -> LatencyModel:
-        """Round ``number``'s model: the store's, corrected by its error on the last round's arch."""
+        """Round ``number``'s model: the store's, corrected by its error on the last round's arch.
+
+        A first round whose model is the bare prior and puts every architecture over the
+        budget does not give up on a guess: it aims at the prior's fastest architectures
+        (scaled so that the fastest sits at ``PROBE * B``) to measure one of them."""
         base = LatencyModels(self.space, self.settings.store, backend=self.settings.backend)(self.device)
         if not rounds:
+            floor = fastest_latency(self.space, base)
+            if base == prior_for(self.device) and floor > self.bound_s:
+                return Corrected(base, PROBE * self.bound_s / floor, "the prior puts every architecture over the "
+                                 "budget; this round measures one of its fastest")
             return base
         last = rounds[-1]
         predicted = self.checker(lambda t: base).value(self.budget, self.complete(last["assignment"]))
@@ -209,13 +220,13 @@ class _Loop:
     def refuse_infeasible(self, model: LatencyModel, rounds: list[dict[str, Any]]) -> None:
         """Stop, saying so, when the model (resting on a measurement) puts every
         architecture over the budget and none measured so far meets it."""
-        if not rounds and model == prior_for(self.device):
-            return
+        if not rounds and (model == prior_for(self.device) or isinstance(model, Corrected)):
+            return  # nothing measured yet: the prior alone does not say what the device can do
         floor = fastest_latency(self.space, model)
         if holds(floor, self.budget) or any(r["holds"] for r in rounds):
             return
-        fastest = fastest_measured(rounds)
-        seen = (f"the fastest measured so far is round {fastest['round']}'s arch {fastest['arch_key'][:12]}"
+        fastest = self.fastest_stored()
+        seen = (f"the fastest of the {fastest['of']} measured architectures it was fitted on is {fastest['arch_key'][:12]}"
                 f"{' (' + fastest['nb201'] + ')' if fastest.get('nb201') else ''} at {fastest['measured_ms']:.3f} ms "
                 f"({fastest['source']})") if fastest else "no architecture was measured"
         message = (f"no architecture of space '{self.space.name}' can meet '{self.budget.describe()}': the fastest "
@@ -224,6 +235,19 @@ class _Loop:
                          "fastest_model_ms": floor * 1e3, "model": model.name, "bound_ms": self.bound_s * 1e3,
                          "fastest_measured": fastest, "holds": False, "done": True})
         raise LatencyBudgetInfeasible(message, self.budget.span)
+
+    def fastest_stored(self) -> dict[str, Any] | None:
+        """The fastest architecture the store holds for the budget's target, of those its
+        model is fitted on: key, NB201 string (when known), latency and source."""
+        with LatencyStore(self.settings.store) as store:
+            medians = fitted_on(store, self.device, backend=self.settings.backend)
+            if not medians:
+                return None
+            key = min(medians, key=lambda k: medians[k])
+            facts = store.arch_facts([key]).get(key, {})
+        source = "recorded" if resolve_target(self.device).kind == "recorded" else "measured"
+        return {"arch_key": key, "nb201": facts.get(NB201_FACT), "measured_ms": medians[key], "source": source,
+                "of": len(medians)}
 
     def finish(self, rounds: list[dict[str, Any]]) -> SearchResult:
         """Restore the chosen round's files, state its measured latency in summary.json."""

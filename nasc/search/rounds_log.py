@@ -65,13 +65,4 @@ class RoundsLog:
         return summary
 
 
-def fastest_measured(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The round whose architecture measured fastest (arch key, NB201 string, latency, source)."""
-    measured = [r for r in rounds if not r.get("infeasible")]
-    if not measured:
-        return None
-    best = min(measured, key=lambda r: r["measured_ms"])
-    return {k: best[k] for k in ("round", "arch_key", "nb201", "measured_ms", "source", "how")}
-
-
-__all__ = ["ROUNDS_LOG", "RoundsLog", "fastest_measured"]
+__all__ = ["ROUNDS_LOG", "RoundsLog"]

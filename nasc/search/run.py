@@ -125,12 +125,15 @@ def search_fingerprint(space: Any, cfg: dict[str, Any], latency_id: str = "") ->
     """What a checkpoint belongs to: the elaborated space and every setting that shapes the search.
 
     Resuming from a checkpoint of another space or other settings would continue a different
-    search and silently mix the two; the fingerprint makes that a clear error.  ``latency_id``
-    (:func:`nasc.latency.resolve.model_identity`) names the latency models when they are not
-    the plain priors: a model refitted since the checkpoint was written is another search.
+    search and silently mix the two; the fingerprint makes that a clear error.  The space's
+    constraints count (the space hash leaves them out, and a budget's bound shapes the
+    objective), and so does ``latency_id`` (:func:`nasc.latency.resolve.model_identity`), which
+    names the latency models when they are not the plain priors: a model refitted since the
+    checkpoint was written is another search.
     """
     settings = {k: v for k, v in cfg.items() if k not in ("train", "budget")}
-    parts: list[Any] = [space_hash(space), settings] + ([latency_id] if latency_id else [])
+    parts: list[Any] = [space_hash(space), settings, [c.describe() for c in space.constraints]]
+    parts += [latency_id] if latency_id else []
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
