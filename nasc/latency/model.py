@@ -2,9 +2,10 @@
 
 A :class:`LatencyModel` gives each IR node a latency in seconds (a Sym when it
 depends on decisions), so the search can take its expectation under α exactly.
-Until measured tables exist for a target, :class:`RooflineModel` predicts from
+Until measurements exist for a target, :class:`RooflineModel` predicts from
 MACs, bytes moved and a per-kernel overhead, with each target's figures taken from the
-target registry (:mod:`nasc.targets`).  Every number it produces is a
+target registry (:mod:`nasc.targets`); :mod:`nasc.latency.resolve` decides which model a
+target gets from the records in the latency store.  Every number it produces is a
 *prediction* and is labelled with the model's name wherever it is reported.
 """
 
@@ -99,7 +100,7 @@ def priors() -> dict[str, RooflineModel]:
 
 def prior_for(target: str | None) -> RooflineModel:
     """The prior of ``target`` (a name or alias; None: ``cpu``).  A target without figures of its
-    own -- a recorded device, until its table predictor exists -- is predicted with the ``cpu``
-    prior, whose name says so in every report."""
+    own -- a recorded device -- is predicted with the ``cpu`` prior, whose name says so in every
+    report (``nasc.latency.resolve`` replaces it by a fitted model once the store has records)."""
     table = priors()
     return table.get(resolve_target(target or "cpu").name, table["cpu"])
