@@ -144,7 +144,8 @@ def cmd_ir(args: argparse.Namespace, state: dict) -> int:
 
 def cmd_search(args: argparse.Namespace, state: dict) -> int:
     from .experiment_choice import experiment_for
-    from .search.run import search
+    from .latency.store import store_path
+    from .search.rounds import LoopSettings, search_with_rounds
 
     out = Path(args.resume or args.out or "")
     if not args.resume and not args.out:
@@ -156,11 +157,22 @@ def cmd_search(args: argparse.Namespace, state: dict) -> int:
         if named and args.target not in named:
             sys.stderr.write(f"warning: --target {args.target} differs from the constraints' target(s) "
                              f"{', '.join(sorted(named))}; each latency budget is predicted for its own target\n")
-    res = search(compiled, chosen.config, out, args.space, resume=bool(args.resume), target=args.target,
-                 experiment_ref=chosen.reference(relative_to=out), progress=sys.stderr)
+    res = search_with_rounds(compiled, chosen.config, out, LoopSettings(args.rounds, store_path(args.latency_db)),
+                             space_name=args.space, resume=bool(args.resume), target=args.target,
+                             experiment_ref=chosen.reference(relative_to=out), progress=sys.stderr)
     print(f"wrote {out / 'arch.nas'} ({res.summary['params']:,} params, {res.summary['macs']:,} MACs) "
           f"in {res.summary['seconds']:.1f}s")
+    if "measured_latency" in res.summary:
+        print(_budget_line(res.summary["measured_latency"]))
     return 0
+
+
+def _budget_line(lat: dict) -> str:
+    """What the measured-latency loop ended with, for `nasc search` and `nasc compile`."""
+    verdict = "holds" if lat["holds"] else "does not hold"
+    return (f"{lat['target']} latency {lat['median_ms']:.4f} ms ({lat['source']}: {lat['how']}); "
+            f"'{lat['constraint']}' {verdict} (round {lat['round']} of {lat['rounds']}, predicted "
+            f"{lat['predicted_ms']:.4f} ms by {lat['model']})")
 
 
 def cmd_train(args: argparse.Namespace, state: dict) -> int:
@@ -206,11 +218,14 @@ def cmd_compile(args: argparse.Namespace, state: dict) -> int:
     chosen = experiment_for(compiled, args.experiment, args.set or [])
     r = compile_space(compiled, chosen.config, out, space_name=args.space, target=args.target, backend=args.backend,
                       precision=args.precision, experiment_ref=chosen.reference(relative_to=out / "search"),
-                      log=sys.stderr)
+                      log=sys.stderr, rounds=args.rounds,
+                      latency_db=Path(args.latency_db) if args.latency_db else None)
     lat = r["latency"]
     print(f"{r['space']} -> {r['arch']}: test accuracy {r['test_accuracy']:.4f}, {r['params']:,} params, "
           f"{r['macs']:,} MACs; {r['backend']} {r['precision']} artifact for {r['target']} in {r['artifact']}; "
           f"latency {lat['median_ms']:.4f} ms ({lat['source']}: {lat['how']})")
+    if "latency_budget" in r:
+        print(_budget_line(r["latency_budget"]))
     return 0
 
 
@@ -305,6 +320,18 @@ def _space_command(sub, name: str, help: str, fn: Callable[[argparse.Namespace, 
     return p
 
 
+def _loop_arguments(p: argparse.ArgumentParser) -> None:
+    """The measured-latency loop's flags (search and compile)."""
+    from .latency.store import ENV, FILENAME
+
+    p.add_argument("--rounds", type=_count(0, 100), default=3, metavar="R",
+                   help="with a hard latency budget on a recorded device or cpu: at most R rounds of search, "
+                        "measure, refit (0: predict only, measure nothing)")
+    p.add_argument("--latency-db", metavar="PATH",
+                   help=f"the latency store models are fitted on and measurements go to (default: ${ENV}, else "
+                        f"{FILENAME} in nasc's cache directory)")
+
+
 WRITES_DIRECTORY = ("search", "train", "compile", "build", "opt")
 """Commands whose --out (or search's --resume) is a run directory: one run holds it at a time."""
 
@@ -356,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", "-o", help="output directory")
     s.add_argument("--resume", metavar="DIR", help="continue an interrupted search in DIR")
     s.add_argument("--target", help="hardware target of latency terms (default: the constraints' or cpu)")
+    _loop_arguments(s)
     s.set_defaults(precheck=_resolve_target)
 
     t = _space_command(sub, "train", "retrain an arch from scratch; report test accuracy", cmd_train)
@@ -372,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--experiment", help="NAME (in FILE) or OTHER.nas:NAME")
     cp.add_argument("--set", action="append", metavar="KEY=VALUE")
     cp.add_argument("--out", "-o", required=True)
+    _loop_arguments(cp)
     cp.set_defaults(precheck=_check_build_args)
 
     b = sub.add_parser("build", help="build an arch (or, with --from, the output of nasc opt) into an artifact")

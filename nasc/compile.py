@@ -7,7 +7,9 @@ stage whose key and outputs are already in ``DIR/compile.json`` is skipped, so
 re-running after an edit redoes only what changed, and an interrupted search
 resumes from its last checkpoint.  The report states where every latency figure
 comes from: measured here (backend, protocol) or predicted (which model) when
-the target is not this machine.
+the target is not this machine.  A hard latency budget on a target nasc can measure (a
+recorded device, or ``cpu``) is closed by the measured-latency loop
+(:mod:`nasc.search.rounds`), and the report states the latency its architecture measured.
 """
 
 from __future__ import annotations
@@ -114,8 +116,12 @@ class _Stages:
 
 def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_name: str | None = None,
                   target: str = "cpu", backend: str = "auto", precision: str = "fp32",
-                  experiment_ref: str | None = None, log: TextIO | None = None) -> dict[str, Any]:
-    from .search.run import checkpoint_matches, search
+                  experiment_ref: str | None = None, log: TextIO | None = None, rounds: int = 3,
+                  latency_db: Path | None = None) -> dict[str, Any]:
+    """The pipeline into ``out``; ``rounds`` and ``latency_db`` (default: the store
+    :func:`~nasc.latency.store.store_path` names) drive the measured-latency loop."""
+    from .latency.store import store_path
+    from .search.rounds import LoopSettings, looped_budget, search_with_rounds
     from .train import train
 
     out.mkdir(parents=True, exist_ok=True)
@@ -123,14 +129,20 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     space = compiled.elaborate(space_name)
     sdir, tdir, adir = out / "search", out / "train", out / "artifact"
 
-    def do_search() -> dict[str, Any]:
-        resume = checkpoint_matches(sdir, space, cfg)  # a checkpoint of another search is not resumed
-        res = search(compiled, cfg, sdir, space.name, resume=resume, target=target, progress=log,
-                     experiment_ref=experiment_ref)
-        return {k: res.summary[k] for k in ("arch_sha256", "params", "macs", "decisions", "constraints")}
+    store = store_path(latency_db)
 
-    search_inputs = {k: v for k, v in cfg.items() if k != "train"}  # retraining settings do not change the search
-    stages.run("search", _sha(space_hash(space), search_inputs), [sdir / "arch.nas"], do_search)
+    def do_search() -> dict[str, Any]:
+        # resumes what sdir holds of this very search (a checkpoint or rounds of another are not)
+        res = search_with_rounds(compiled, cfg, sdir, LoopSettings(rounds, store), space_name=space.name,
+                                 resume=None, target=target, progress=log, experiment_ref=experiment_ref)
+        return {k: res.summary[k] for k in ("arch_sha256", "params", "macs", "decisions", "constraints",
+                                            "measured_latency") if k in res.summary}
+
+    search_inputs: dict[str, Any] = {k: v for k, v in cfg.items() if k != "train"}  # retraining does not change it
+    search_inputs["constraints"] = [c.describe() for c in space.constraints]  # the space hash leaves them out
+    if rounds and looped_budget(space) is not None:
+        search_inputs["rounds"] = rounds
+    searched = stages.run("search", _sha(space_hash(space), search_inputs), [sdir / "arch.nas"], do_search)
     arch_file = sdir / "arch.nas"
     arch = _load_arch(compiled, arch_file)
 
@@ -152,10 +164,12 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     weights_sha = contents_sha256(load_weights(tdir / "weights.safetensors"))[0]
     built = stages.run("build", _sha(_file_sha(arch_file), weights_sha, target, backend, precision), [adir],
                        do_build)
-    latency = _latency(arch, adir, target)
+    latency = _latency(arch, adir, target, store)
     report = {"space": space.name, "target": target, "arch": str(arch_file), "test_accuracy":
               trained["test_accuracy"], "params": trained["params"], "macs": trained["macs"], "artifact": str(adir),
               "backend": built["backend"], "precision": built["precision"], "latency": latency}
+    if "measured_latency" in searched:  # the budget the loop closed, measured on its own target
+        report["latency_budget"] = searched["measured_latency"]
     write_json(out / "report.json", report)
     return report
 
@@ -166,20 +180,20 @@ def _load_arch(compiled: Compiled, path: Path) -> Compiled:
     return api.load(path, compiled.loader)
 
 
-def _latency(arch: Compiled, adir: Path, target: str) -> dict[str, Any]:
+def _latency(arch: Compiled, adir: Path, target: str, store: Path) -> dict[str, Any]:
     """Measured when the artifact runs here; otherwise the target's prediction, labelled as such."""
     import nasc.backends as nb
     from nasc.backends import MeasureProtocol
 
-    from .latency.model import prior_for
+    from .latency.model import network_latency
+    from .latency.resolve import LatencyModels
 
     if target == "cpu":
         rec = nb.measure(adir, MeasureProtocol(repeats=30))
         return {"median_ms": rec.median_ms, "p90_ms": rec.p90_ms, "source": rec.source, "how": rec.how,
                 "backend": rec.backend, "repeats": rec.repeats}
     space = arch.elaborate()
-    model = prior_for(target)
-    graph = space.graph.prune()
-    total = sum(float(model.node_latency(space.ops, graph, n)) for n in graph)
+    model = LatencyModels(space, store)(target)
+    total = network_latency(model, space)
     return {"median_ms": total * 1e3, "source": "predicted", "how": f"{model.name} (no {target} attached; "
             f"measure on the device with `nasc measure {adir} --rpc HOST:PORT --device-key KEY`)"}

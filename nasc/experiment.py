@@ -31,7 +31,7 @@ class Key:
 
 
 SCHEMA: dict[str, Any] = {
-    "dataset": Key("str", "sklearn:digits", doc="sklearn:digits | npz:PATH | folder:PATH"),
+    "dataset": Key("str", "sklearn:digits", doc="sklearn:digits | sklearn:digits32 | npz:PATH | folder:PATH"),
     "seed": Key("int", 0),
     "device": Key("str", "cpu"),
     "split": {

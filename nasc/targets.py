@@ -10,9 +10,10 @@ by ``nasc.backends.targets`` when a :class:`~nasc.backends.base.Target` is made.
 Kinds: ``cpu`` is this machine, ``cuda`` a local NVIDIA GPU, ``jetson`` a board that is
 cross-compiled for, and ``recorded`` a device nasc never runs on: its latency is answered from
 the measured NAS-Bench-201 tables shipped in ``nasc/data/nb201/`` (``nb201_latency.csv``), so
-it can be named in a latency constraint but nothing can be built for it.  Until the table
-predictor exists, latency terms on a recorded target use the ``cpu`` prior, and every report
-names the model that predicted them.
+it can be named in a latency constraint but nothing can be built for it.  Latency terms on a
+recorded target use the table predictor refitted on the device's stored records when there are
+enough, else the ``cpu`` prior (``nasc.latency.resolve``), and every report names the model
+that predicted them.
 
 Names are canonical everywhere inside nasc; an alias (``jetson``) is resolved once, where a
 user typed it, and the command says which board it means.

@@ -2,21 +2,25 @@
 
 A :class:`LatencyModel` gives each IR node a latency in seconds (a Sym when it
 depends on decisions), so the search can take its expectation under α exactly.
-Until measured tables exist for a target, :class:`RooflineModel` predicts from
+Until measurements exist for a target, :class:`RooflineModel` predicts from
 MACs, bytes moved and a per-kernel overhead, with each target's figures taken from the
-target registry (:mod:`nasc.targets`).  Every number it produces is a
+target registry (:mod:`nasc.targets`); :mod:`nasc.latency.resolve` decides which model a
+target gets from the records in the latency store.  Every number it produces is a
 *prediction* and is labelled with the model's name wherever it is reported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 from ..ir.graph import IRGraph, Node
 from ..ir.ops import OpLibrary
 from ..ir.sym import lift
 from ..targets import TARGETS, resolve_target
+
+if TYPE_CHECKING:
+    from ..ir.space import SearchSpace
 
 BYTES = 4
 
@@ -28,6 +32,21 @@ class LatencyModel(Protocol):
 
     def node_latency(self, lib: OpLibrary, graph: IRGraph, node: Node) -> Any:
         """Seconds for one node at batch 1 (a Sym if it depends on decisions)."""
+
+
+@runtime_checkable
+class RefinesDecided(Protocol):
+    """A model whose figure for a fully decided architecture is better than the sum of its
+    per-node values (the recorded predictor: its folding rule is not a per-node sum)."""
+
+    def decided_latency(self, space: "SearchSpace", assignment: Mapping[str, int]) -> float | None:
+        """Seconds for the architecture ``assignment`` (decision path -> option) picks, or
+        None where the per-node sum is all the model knows."""
+
+
+def decided_latency(model: LatencyModel, space: "SearchSpace", assignment: Mapping[str, int]) -> float | None:
+    """``model``'s own figure for a decided architecture, when it has one (:class:`RefinesDecided`)."""
+    return model.decided_latency(space, assignment) if isinstance(model, RefinesDecided) else None
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,13 @@ class RooflineModel:
         return lift(one, shapes, dict(node.attrs))
 
 
+def network_latency(model: LatencyModel, arch: "SearchSpace") -> float:
+    """Seconds of a decided architecture (an elaboration without free decisions): the sum of
+    the model's per-node values over its pruned graph."""
+    graph = arch.graph.prune()
+    return float(sum(float(model.node_latency(arch.ops, graph, n)) for n in graph))
+
+
 def priors() -> dict[str, RooflineModel]:
     """The roofline prior of every target the registry gives figures for, by name."""
     return {t.name: RooflineModel(f"roofline-prior:{t.name}", t.prior.macs_per_s, t.prior.bytes_per_s,
@@ -74,7 +100,7 @@ def priors() -> dict[str, RooflineModel]:
 
 def prior_for(target: str | None) -> RooflineModel:
     """The prior of ``target`` (a name or alias; None: ``cpu``).  A target without figures of its
-    own -- a recorded device, until its table predictor exists -- is predicted with the ``cpu``
-    prior, whose name says so in every report."""
+    own -- a recorded device -- is predicted with the ``cpu`` prior, whose name says so in every
+    report (``nasc.latency.resolve`` replaces it by a fitted model once the store has records)."""
     table = priors()
     return table.get(resolve_target(target or "cpu").name, table["cpu"])

@@ -224,13 +224,22 @@ def fit_recorded(device_name: str, archs: Sequence[int | str], *, seed: int = 0,
     (``arch_index`` values or architecture strings, none of them cut off).  The fit itself
     has no randomness; ``seed`` draws the folds of the cross-validation whose share within
     +-10% the model records."""
+    arch_strs, ms = (table or RecordedTable.load()).measured(device(device_name).name, archs)
+    return fit_measured(device_name, arch_strs, ms, seed=seed)
+
+
+def fit_measured(device_name: str, arch_strs: Sequence[str], ms: Sequence[float] | np.ndarray, *,
+                 seed: int = 0) -> RecordedModel:
+    """Fit a predictor of ``device_name`` on latencies (ms) given with their architectures:
+    what :func:`fit_recorded` does once it has looked them up, and what a refit on stored
+    measurements does with the stored values."""
     dev = device(device_name)
-    arch_strs, ms = (table or RecordedTable.load()).measured(dev.name, archs)
     if len(arch_strs) < MIN_ARCHS:
         raise RecordedLatencyError(f"fitting needs at least {MIN_ARCHS} architectures, got {len(arch_strs)}")
     ops = op_indices(arch_strs)
     _refuse_cut_off(arch_strs, ops)
     X = nb201_cell.features(ops, dev.runtime)
-    fit = fit_linear(X, ms, dev.loss)
+    y = np.asarray(ms, dtype=float)
+    fit = fit_linear(X, y, dev.loss)
     return RecordedModel(dev.name, dev.runtime, dev.loss, fit.intercept, fit.coefficients, len(arch_strs), seed,
-                         cross_validated(X, ms, LOSSES[dev.loss], seed))
+                         cross_validated(X, y, LOSSES[dev.loss], seed))

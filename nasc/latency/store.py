@@ -11,7 +11,14 @@ leaves nothing behind: the next open rolls its uncommitted pages back.
 The schema carries its version in a ``meta`` table; a store written by a newer nasc is
 refused with a message instead of being misread, and an older one is upgraded in place
 when opened (version 2 added each record's ``signature``; records from version 1 keep
-an empty one).  Anything SQLite reports about the file
+an empty one).
+
+An arch record's key is the sha256 of the architecture's canonical ``.nas`` text, which says
+nothing by itself; the ``archs`` table keeps that text and facts derived from it (its
+NAS-Bench-201 string, its roofline prediction) so a model can be refitted on stored arch
+records without the search that found them.  It is created on the first
+:meth:`LatencyStore.describe_arch`, so stores written before it existed stay readable by
+every nasc; tables exported with ``nasc latency export`` do not carry it.  Anything SQLite reports about the file
 itself (not a database, corrupt, read-only, locked for longer than the timeout) becomes a
 :class:`LatencyStoreError` naming the file -- a user error, never a traceback.
 """
@@ -19,17 +26,19 @@ itself (not a database, corrupt, read-only, locked for longer than the timeout) 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from nasc.errors import NascError
 from nasc.fsio import user_os_error
 
 from .exchange import read_table, write_table
-from .records import COLUMNS, IDENTITY, RowError, StoredLatency
+from .records import COLUMNS, IDENTITY, RowError, StoredLatency, dumps
 
 ENV = "NASC_LATENCY_DB"
 FILENAME = "latency.sqlite"
@@ -51,6 +60,7 @@ _SCHEMA = (
 _UPGRADES = {  # from version -> the statements that make it the next version
     1: ("ALTER TABLE records ADD COLUMN signature TEXT NOT NULL DEFAULT ''",),
 }
+_ARCHS = "CREATE TABLE IF NOT EXISTS archs (key TEXT PRIMARY KEY, text TEXT NOT NULL, facts TEXT NOT NULL)"
 _INSERT = (f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
            f" ON CONFLICT ({', '.join(IDENTITY)}) DO NOTHING")
 
@@ -246,6 +256,32 @@ class LatencyStore:
             return list(self._db.execute("SELECT target, backend, precision, kind, COUNT(*) FROM records"
                                          " GROUP BY target, backend, precision, kind"
                                          " ORDER BY target, backend, precision, kind"))
+
+    def describe_arch(self, key: str, text: str, facts: Mapping[str, Any]) -> None:
+        """Keep the canonical text of the arch whose records are stored under ``key`` (its
+        sha256) and ``facts`` about it (JSON values), merged over facts stored before."""
+        if hashlib.sha256(text.encode()).hexdigest() != key:
+            raise ValueError(f"the text given for arch {key[:12]} does not hash to its key")
+        with self._errors("write"), self._transaction() as db:
+            db.execute(_ARCHS)
+            row = db.execute("SELECT facts FROM archs WHERE key = ?", (key,)).fetchone()
+            merged = {**(json.loads(row[0]) if row else {}), **facts}
+            db.execute("INSERT INTO archs (key, text, facts) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+                       " facts = excluded.facts", (key, text, dumps(merged)))
+
+    def arch_facts(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The facts of every arch of ``keys`` that :meth:`describe_arch` described."""
+        wanted = sorted(set(keys))
+        with self._errors("read"):
+            if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archs'").fetchone() \
+                    is None:
+                return {}
+            found: dict[str, dict[str, Any]] = {}
+            for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+                chunk = wanted[start:start + 500]
+                found.update((key, json.loads(facts)) for key, facts in self._db.execute(
+                    f"SELECT key, facts FROM archs WHERE key IN ({', '.join('?' * len(chunk))})", chunk))
+            return found
 
     def export(self, path: str | Path, fmt: str | None = None, **filters: str | None) -> int:
         """Write the records matching ``filters`` to ``path`` (``csv`` or ``jsonl``, by default

@@ -30,7 +30,8 @@ from ..ir.graph import IRGraph
 from ..ir.ops import OpLibrary
 from ..ir.space import ConstraintSpec, SearchSpace
 from ..lower.supernet import Supernet
-from ..latency.model import prior_for
+from ..latency.model import decided_latency, prior_for
+from ..latency.resolve import LatencyResolver
 from .objectives import METRIC_OF, node_values
 from .budget_use import BudgetUse, hard_budgets, reaches_band, shortfall
 
@@ -98,9 +99,10 @@ def best_first(ranks: list[Ranking]):
 class ConstraintChecker:
     """Exact checks of hard constraints for a full assignment."""
 
-    def __init__(self, space: SearchSpace, lib: OpLibrary, elaborate: Callable[[dict[str, int]], SearchSpace]
-                 ) -> None:
+    def __init__(self, space: SearchSpace, lib: OpLibrary, elaborate: Callable[[dict[str, int]], SearchSpace],
+                 latency: LatencyResolver = prior_for) -> None:
         self.space = space
+        self.latency = latency  # each target's model (nasc.latency.resolve), the search's own
         self.lib = lib
         self.elaborate = elaborate
         self.hard = [c for c in space.constraints if c.hard]
@@ -109,7 +111,7 @@ class ConstraintChecker:
 
     @staticmethod
     def _key(c: ConstraintSpec) -> str | None:
-        """Additive metrics checkable from factor tables; latency is *predicted* (roofline prior)."""
+        """Additive metrics checkable from factor tables; latency is *predicted* (the target's model)."""
         if c.scope != "" or c.bound is None:
             return None
         if c.metric in ("params", "flops", "macs"):
@@ -123,7 +125,7 @@ class ConstraintChecker:
         key = self._key(c)
         if key is None:
             return None
-        source = f"predicted ({prior_for(c.target).name})" if c.metric == "latency" else "exact cost model"
+        source = f"predicted ({self.latency(c.target).name})" if c.metric == "latency" else "exact cost model"
         return self.metric(key, assignment, c), source
 
     def additive_value(self, c: ConstraintSpec, assignment: dict[str, int]) -> float | None:
@@ -134,17 +136,14 @@ class ConstraintChecker:
     def extremes(self, c: ConstraintSpec) -> tuple[float, float] | None:
         """Min and max of an additive metric over the space, from the very tables assignments are checked with.
 
-        The tables are built on a metric's first evaluation (a latency with its own
-        target's model), so one evaluation of any assignment comes first.  None when
-        the metric is not additive (peak memory) or is not valued from factor tables.
+        For a latency model with its own figure for whole architectures (a refitted
+        recorded-device model), the range is that of its per-node part: a prediction, like
+        every latency here.  None when the metric is not additive (peak memory).
         """
         key = self._key(c)
         if key is None:
             return None
-        self.metric(key, {d.path: min(set(range(d.n)) - d.excluded) for d in self.space.free}, c)
-        if key not in self.additive:  # a metric valued without factor tables has no range from them
-            return None
-        lo, hi = factor_bounds(self.space, *self.additive[key])
+        lo, hi = factor_bounds(self.space, *self.tables(key, c))
         return float(lo), float(hi)
 
     def infeasible(self) -> ConstraintSpec | None:
@@ -157,15 +156,23 @@ class ConstraintChecker:
         return None
 
     def metric(self, m: str, assignment: dict[str, int], c: ConstraintSpec) -> float:
-        if m not in self.additive:
-            model = prior_for(c.target) if c.metric == "latency" else None
-            self.additive[m] = cost_factors(self.space, node_values(self.space, self.lib, METRIC_OF[c.metric], model))
-        constant, factors = self.additive[m]
+        model = self.latency(c.target) if c.metric == "latency" else None
+        decided = None if model is None else decided_latency(model, self.space, assignment)
+        if decided is not None:  # a model with a better figure for a whole architecture than its node sum
+            return decided
+        constant, factors = self.tables(m, c)
         a = {self.by_path[p].id: o for p, o in assignment.items()}
         total = float(constant)
         for f in factors:
             total += float(f.table[tuple(a[d] for d in f.scope)])
         return total
+
+    def tables(self, m: str, c: ConstraintSpec) -> tuple[float, list]:
+        """The factor tables of metric key ``m`` (built on first use; latency with ``c``'s target's model)."""
+        if m not in self.additive:
+            model = self.latency(c.target) if c.metric == "latency" else None
+            self.additive[m] = cost_factors(self.space, node_values(self.space, self.lib, METRIC_OF[c.metric], model))
+        return self.additive[m]
 
     def violated(self, assignment: dict[str, int]) -> ConstraintSpec | None:
         bad = self.additive_violation(assignment)

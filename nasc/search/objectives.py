@@ -32,6 +32,7 @@ from ..ir.space import ConstraintSpec, SearchSpace
 from ..ir.sym import lift
 from .budget_use import FLOOR, reaches_band
 from ..latency.model import LatencyModel, prior_for
+from ..latency.resolve import LatencyResolver
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -113,13 +114,15 @@ def _band_reachable(b: ConstraintSpec, cost: nn.Module) -> bool:
 class Objective(nn.Module):
     """All α-only terms of the architecture loss, with their parts reported for the log."""
 
-    def __init__(self, space: SearchSpace, lib: OpLibrary, cfg: dict[str, Any], target: str | None = None
-                 ) -> None:
+    def __init__(self, space: SearchSpace, lib: OpLibrary, cfg: dict[str, Any], target: str | None = None,
+                 latency: LatencyResolver = prior_for) -> None:
+        """``latency`` gives each target's model (:mod:`nasc.latency.resolve`): the prior, or
+        whatever the latency store's records support."""
         super().__init__()
         s = cfg["search"]
         self.penalty = s["penalty"]
         self.latency_weight = s["latency_weight"]
-        self.latency_model = prior_for(target)
+        self.latency_model = latency(target)
         self.costs = nn.ModuleDict()
         for metric in ("params", "macs", "latency", "peak_memory"):
             self.costs[metric] = ExpectedCost(space, lib, metric, self.latency_model)
@@ -129,7 +132,7 @@ class Objective(nn.Module):
         for b in self.budgets:
             key = _budget_key(b)
             if key not in self.costs:
-                self.costs[key] = ExpectedCost(space, lib, "latency", prior_for(b.target))
+                self.costs[key] = ExpectedCost(space, lib, "latency", latency(b.target))
         self.reg = {k: s[k] for k in ("l1", "beta_reg", "zero_one")}
         self._lat0: float | None = None
         # per budget, the share of its bound E[c] is pulled up to (hard budgets whose band the space reaches)

@@ -31,6 +31,8 @@ from ..errors import NascError, NascSemanticError
 from ..fsio import atomic_write, write_json
 from ..ir.notation import space_hash
 from ..ir.cost import arch_cost
+from ..latency.model import prior_for
+from ..latency.resolve import LatencyResolver, model_identity
 from ..lower.supernet import GateConfig, Gates, Supernet
 from ..safestate import StateError, load_state, save_state
 from .bilevel import Bilevel
@@ -119,14 +121,25 @@ def evaluate(net: Supernet, split, batch: int, gate: GateConfig) -> tuple[float,
 CHECKPOINT = "checkpoint.safetensors"
 
 
-def search_fingerprint(space: Any, cfg: dict[str, Any]) -> str:
+def search_fingerprint(space: Any, cfg: dict[str, Any], latency_id: str = "") -> str:
     """What a checkpoint belongs to: the elaborated space and every setting that shapes the search.
 
     Resuming from a checkpoint of another space or other settings would continue a different
-    search and silently mix the two; the fingerprint makes that a clear error.
+    search and silently mix the two; the fingerprint makes that a clear error.  The space's
+    constraints count (the space hash leaves them out, and a budget's bound shapes the
+    objective), and so does ``latency_id`` (:func:`nasc.latency.resolve.model_identity`), which
+    names the latency models when they are not the plain priors: a model refitted since the
+    checkpoint was written is another search.
     """
     settings = {k: v for k, v in cfg.items() if k not in ("train", "budget")}
-    return hashlib.sha256(json.dumps([space_hash(space), settings], sort_keys=True, default=str).encode()).hexdigest()
+    parts: list[Any] = [space_hash(space), settings, [c.describe() for c in space.constraints]]
+    parts += [latency_id] if latency_id else []
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def latency_targets(space: Any, target: str | None) -> list[str | None]:
+    """The targets whose latency models a search of ``space`` uses: its own and its budgets'."""
+    return [target] + [c.target for c in space.constraints if c.metric == "latency"]
 
 
 def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
@@ -143,10 +156,10 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
     return state
 
 
-def checkpoint_matches(out: Path, space: Any, cfg: dict[str, Any]) -> bool:
+def checkpoint_matches(out: Path, space: Any, cfg: dict[str, Any], latency_id: str = "") -> bool:
     """Whether ``out`` holds a readable checkpoint of this very search (what `nasc compile` resumes)."""
     try:
-        load_checkpoint(out / CHECKPOINT, search_fingerprint(space, cfg))
+        load_checkpoint(out / CHECKPOINT, search_fingerprint(space, cfg, latency_id))
     except NascError:
         return False
     return True
@@ -164,7 +177,9 @@ def _progress(stream: TextIO, epoch: int, epochs: int, rec: dict[str, Any]) -> N
 
 def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str | None = None,
            resume: bool = False, target: str | None = None, progress: TextIO | None = None,
-           experiment_ref: str | None = None) -> SearchResult:
+           experiment_ref: str | None = None, latency: LatencyResolver = prior_for) -> SearchResult:
+    """One search of a space, written to ``out``; ``latency`` gives each target's latency model
+    (:mod:`nasc.latency.resolve`), which the objective and the discretization share."""
     s = cfg["search"]
     if s["algo"] not in ALGOS:
         raise NascError(f"unknown search algorithm '{s['algo']}'")
@@ -184,7 +199,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
     gen = torch.Generator().manual_seed(seed)
     net = Supernet(space, lib, partial_channels=s["partial_channels"], generator=gen)
     _check_partial(net, s)
-    objective = Objective(space, lib, cfg, target)
+    objective = Objective(space, lib, cfg, target, latency)
     steps = math.ceil(len(data.train) / s["batch"])
     opt = Bilevel(net, cfg, steps, gate)
     start = 0
@@ -192,7 +207,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
     t_start = time.perf_counter()
     elapsed_before = 0.0
     noise = torch.Generator().manual_seed(seed + 1)
-    fingerprint = search_fingerprint(space, cfg)
+    fingerprint = search_fingerprint(space, cfg, model_identity(latency, latency_targets(space, target)))
     if resume:
         state = load_checkpoint(ckpt_path, fingerprint)
         net.load_state_dict(state["net"])
@@ -276,7 +291,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
                 progress.write(f"stopping: the wallclock budget of {wall:g}s is spent\n")
             break
     return _finish(compiled, space, net, lib, cfg, out, records, elapsed_before + time.perf_counter() - t_start,
-                   stopped_early, experiment_ref)
+                   stopped_early, experiment_ref, latency)
 
 
 def _cycle(split, batch: int, seed: int, epoch: int):
@@ -307,11 +322,11 @@ def _entropy(net: Supernet) -> float:
 
 def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], out: Path,
             records: list[dict[str, Any]], seconds: float, stopped_early: int | None,
-            experiment_ref: str | None) -> SearchResult:
+            experiment_ref: str | None, latency: LatencyResolver) -> SearchResult:
     def elaborate(assignment: dict[str, int]):
         return compiled.elaborate(space.name, pins_from_assignment(assignment))
 
-    checker = ConstraintChecker(space, lib, elaborate)
+    checker = ConstraintChecker(space, lib, elaborate, latency)
     raw, tried = discretize(net, checker, budget=max(1, cfg["search"]["beam"]) * 1000)
     arch = elaborate(raw)
     uses = budget_uses(checker, raw, tried)

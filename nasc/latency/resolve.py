@@ -1,0 +1,134 @@
+"""Which latency model predicts a target, given what the latency store holds.
+
+One place decides, so that the search, its discretization and the reports never ask where
+a number comes from -- they get a :class:`~nasc.latency.model.LatencyModel` whose name says:
+
+* a **recorded** device with at least ``recorded.MIN_ARCHS`` stored architectures of an
+  NB201-like space: the recorded predictor refitted on them (:mod:`.recorded_cells`),
+  ``recorded-fit:recorded-raspi4 (n=12 archs, err 4.1%)``;
+* a recorded device with fewer, and every other target with stored whole-network
+  measurements (``cpu``: of this host, with the chosen backend): the roofline prior with
+  fitted terms (:mod:`.fitted`), ``roofline-prior:cpu fitted on cpu/onnxruntime (n=3
+  archs, err 7.0%)``; a later step puts per-kernel tables here;
+* nothing stored: the roofline prior itself (:func:`~nasc.latency.model.prior_for`).
+
+``err`` is the median relative error on each stored architecture when fitted on the others.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+
+from ..targets import resolve_target
+from .fitted import fit_affine_prior
+from .host import host_fingerprint
+from .model import LatencyModel, prior_for
+from .recorded import MIN_ARCHS
+from .recorded_cells import fit_cells
+from .store import LatencyStore
+
+if TYPE_CHECKING:
+    from ..ir.space import SearchSpace
+
+DEFAULT_BACKEND = "onnxruntime"
+NB201_FACT = "nb201"
+"""The fact (``LatencyStore.describe_arch``) naming an arch's NAS-Bench-201 string."""
+
+
+def roofline_fact(prior_name: str) -> str:
+    """The fact holding an arch's prediction (seconds) by the prior called ``prior_name``."""
+    return f"roofline_s@{prior_name}"
+
+
+def arch_medians(store: LatencyStore, target: str, **filters: str | None) -> dict[str, float]:
+    """Median stored latency (ms) per arch key of ``target`` (re-measurements of one arch
+    count once)."""
+    by_key: dict[str, list[float]] = {}
+    for rec in store.query(kind="arch", target=target, **filters):
+        by_key.setdefault(rec.key, []).append(rec.median_ms)
+    return {key: statistics.median(values) for key, values in by_key.items()}
+
+
+def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEND) -> dict[str, float]:
+    """The stored architectures (key: median ms) a model of ``target`` is fitted on: a
+    recorded device's table readings; ``cpu``: fp32 measurements with ``backend`` on this
+    host (another CPU's numbers say little about this one); any other target: all its arch
+    records."""
+    spec = resolve_target(target)
+    if spec.kind == "recorded":
+        return arch_medians(store, spec.name, source="recorded")
+    if spec.kind == "cpu":
+        return arch_medians(store, spec.name, backend=backend, precision="fp32", source="measured",
+                            host=host_fingerprint())
+    return arch_medians(store, spec.name)
+
+
+def latency_model_for(target: str | None, store: LatencyStore | None, space: "SearchSpace", *,
+                      backend: str = DEFAULT_BACKEND) -> LatencyModel:
+    """The model of ``target`` (None: ``cpu``) for ``space``, from the records in ``store``
+    (None: no store, the prior); see the module docstring."""
+    spec = resolve_target(target or "cpu")
+    prior = prior_for(spec.name)
+    if store is None:
+        return prior
+    medians = fitted_on(store, spec.name, backend=backend)
+    what = f"{spec.name}/{backend}" if spec.kind == "cpu" else spec.name
+    facts = store.arch_facts(medians)
+    note = ""
+    if spec.kind == "recorded":
+        known = [(facts[k][NB201_FACT], ms) for k, ms in medians.items() if facts.get(k, {}).get(NB201_FACT)]
+        model = fit_cells(space, spec.name, [a for a, _ in known], [ms for _, ms in known])
+        if model is not None:
+            return model
+        note = f"recorded-fit needs {MIN_ARCHS}" if len(known) < MIN_ARCHS else "not an NB201 space"
+    pairs = [(facts[k][roofline_fact(prior.name)], ms / 1e3) for k, ms in medians.items()
+             if roofline_fact(prior.name) in facts.get(k, {})]
+    if not pairs:
+        return prior
+    return fit_affine_prior(prior, [p for p, _ in pairs], [m for _, m in pairs], what, note)
+
+
+class LatencyModels:
+    """The models of one space's targets, each resolved once and kept: a search and its
+    discretization must see the same model even if the store grows meanwhile.
+
+    ``store`` is the latency store's path (None: no store, every target gets its prior);
+    a path where no store exists yet reads as an empty store.  ``overrides`` replace the
+    resolution for some targets (canonical names): a measuring loop's corrected model."""
+
+    def __init__(self, space: "SearchSpace", store: Path | None, *, backend: str = DEFAULT_BACKEND,
+                 overrides: Mapping[str, LatencyModel] | None = None) -> None:
+        self.space = space
+        self.store = store
+        self.backend = backend
+        self._models: dict[str, LatencyModel] = dict(overrides or {})
+
+    def __call__(self, target: str | None) -> LatencyModel:
+        name = resolve_target(target or "cpu").name
+        if name not in self._models:
+            self._models[name] = self._resolve(name)
+        return self._models[name]
+
+    def _resolve(self, target: str) -> LatencyModel:
+        if self.store is None or not self.store.is_file():
+            return latency_model_for(target, None, self.space, backend=self.backend)
+        with LatencyStore(self.store, create=False) as store:
+            return latency_model_for(target, store, self.space, backend=self.backend)
+
+LatencyResolver = Callable[[str | None], LatencyModel]
+"""What the search and discretization ask for a target's model: ``prior_for`` or a
+:class:`LatencyModels`."""
+
+
+def model_identity(latency: LatencyResolver, targets: Iterable[str | None]) -> str:
+    """Text that changes whenever the model of one of ``targets`` does, empty while each is
+    its plain prior: a search checkpoint's fingerprint takes it, so a resumed search
+    continues with the models it began with (and checkpoints from before models could
+    change stay valid)."""
+    names = sorted({resolve_target(t or "cpu").name for t in targets})
+    return "\n".join(repr(latency(t)) for t in names if latency(t) != prior_for(t))
+
+__all__ = ["DEFAULT_BACKEND", "LatencyModels", "LatencyResolver", "NB201_FACT", "arch_medians", "fitted_on",
+           "latency_model_for", "model_identity", "roofline_fact"]

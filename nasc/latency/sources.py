@@ -1,0 +1,178 @@
+"""Measuring one architecture on a target, whatever "measuring" means there, into the store.
+
+One interface, :func:`measure_arch`, for the two kinds of target a measuring loop can close:
+
+* a **recorded** device (``recorded-raspi4``, ...): the architecture's latency is read from
+  the shipped NAS-Bench-201 table, so it must be an NB201 architecture -- the benchmark's
+  cell decisions *and* its network (C = 16, N = 5, 3 x 32 x 32 input, 10 classes), which is
+  checked by its exact parameter and MAC counts against the benchmark's; anything else is a
+  user error (exit 2).  Stored with source ``recorded``, the device as host and the table
+  and column as versions.
+* ``cpu``, this machine: the architecture is built with a backend (ONNX Runtime unless told
+  otherwise), seeded random weights (latency does not depend on their values), and timed by
+  :func:`nasc.backends.measure` in a fresh process (``MeasureProtocol(isolate=True)``).
+  Stored with source ``measured``, this host's fingerprint and the libraries' versions.
+
+Either way the record's key is :func:`arch_key`, the sha256 of the architecture's canonical
+``.nas`` text, and the store keeps that text with the facts a refit needs (its NB201 string,
+its roofline prediction), see :meth:`LatencyStore.describe_arch`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NascError
+from ..targets import NB201_LATENCY, TargetSpec, resolve_target
+from .model import network_latency, prior_for
+from .records import StoredLatency, TimingProtocol
+from .resolve import DEFAULT_BACKEND, NB201_FACT, roofline_fact
+from .store import LatencyStore
+
+if TYPE_CHECKING:
+    from nasc.backends import MeasureProtocol
+
+    from ..api import Compiled
+    from ..ir.space import SearchSpace
+
+RECORDED_BACKEND = "nb201-table"
+"""The ``backend`` of a recorded record: the table answered, nothing was built."""
+TABLE_READING = TimingProtocol(warmup=0, repeats=1, batch=1, threads=1, number=1)
+"""A recorded latency is one reading of the table (how the table's authors timed it is in
+``nasc/data/nb201/README.md``)."""
+NB201_NETWORK = "NAS-Bench-201's network (C = 16, N = 5 cells per stage, 3 x 32 x 32 input, 10 classes)"
+
+
+class NotMeasurable(NascError):
+    """An architecture the target cannot measure (a recorded device and a non-NB201 arch)."""
+
+
+@dataclass(frozen=True)
+class DecidedArch:
+    """One architecture of a space, as a measuring loop handles it: the assignment that
+    picked it, its decided elaboration, its canonical text and the key derived from it."""
+
+    compiled: "Compiled"
+    space: "SearchSpace"
+    assignment: dict[str, int]
+    arch: "SearchSpace"
+    text: str
+    key: str
+    nb201: str | None
+
+
+def canonical_text(arch: "SearchSpace") -> str:
+    """The arch's ``.nas`` text without provenance (no header, a fixed name), so the same
+    network found by two searches, or measured twice, has one text and one key."""
+    from ..frontend.archtext import arch_text
+
+    return arch_text(arch, arch.ops, "network", [])
+
+
+def arch_key(text: str) -> str:
+    """The store key of an arch: the sha256 of its canonical text (:func:`canonical_text`)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def decided_arch(compiled: "Compiled", space: "SearchSpace", assignment: dict[str, int]) -> DecidedArch:
+    """The architecture ``assignment`` picks in ``space`` (a space of ``compiled``)."""
+    from ..api import pins_from_assignment
+    from ..ir.notation import nb201_string
+
+    arch = compiled.elaborate(space.name, pins_from_assignment(assignment))
+    arch.graph = arch.graph.prune()
+    text = canonical_text(arch)
+    return DecidedArch(compiled, space, dict(assignment), arch, text, arch_key(text), nb201_string(space, assignment))
+
+
+@dataclass(frozen=True)
+class ArchMeasurement:
+    """What :func:`measure_arch` found: the latency (ms), its source (``recorded`` or
+    ``measured``), how (table and column, or backend and protocol) and the stored record."""
+
+    key: str
+    median_ms: float
+    source: str
+    how: str
+    record: StoredLatency
+
+
+def measure_arch(arch: DecidedArch, target: str, store: LatencyStore, *, workdir: Path,
+                 backend: str = DEFAULT_BACKEND, protocol: "MeasureProtocol | None" = None) -> ArchMeasurement:
+    """Measure ``arch`` on ``target`` (recorded or ``cpu``) and store the result (module
+    docstring).  ``workdir`` receives the artifact a local measurement builds."""
+    spec = resolve_target(target)
+    if spec.kind == "recorded":
+        result = _from_table(arch, spec)
+    elif spec.kind == "cpu":
+        result = _on_this_host(arch, spec, workdir, backend, protocol)
+    else:
+        raise NascError(f"nasc measures an architecture on a recorded device or on cpu (this machine), not on "
+                        f"'{spec.name}'; build it and use `nasc measure --rpc HOST:PORT --device-key KEY`")
+    facts: dict[str, Any] = {roofline_fact(prior_for(spec.name).name): network_latency(prior_for(spec.name),
+                                                                                       arch.arch)}
+    if arch.nb201:
+        facts[NB201_FACT] = arch.nb201
+    store.put([result.record])
+    store.describe_arch(arch.key, arch.text, facts)
+    return result
+
+
+def _from_table(arch: DecidedArch, spec: TargetSpec) -> ArchMeasurement:
+    from ..data import nb201
+    from ..ir.cost import arch_cost
+    from .recorded import recorded_latency
+
+    if arch.nb201 is None:
+        raise NotMeasurable(f"{spec.name} answers NAS-Bench-201 architectures only (its latencies are read from "
+                            f"the table nasc/data/{NB201_LATENCY}); space '{arch.space.name}' has no NB201 cell "
+                            "decisions (e01 .. e23 labelled with the benchmark's op names, as in examples/nb201.nas)")
+    row = next(r for r in nb201.accuracy_rows() if r["arch_str"] == arch.nb201)
+    cost = arch_cost(arch.arch.graph, arch.arch.ops)
+    classes = arch.arch.graph.node(arch.arch.graph.outputs[0]).shape[-1]
+    why = nb201.cost_mismatch(row, cost.params, cost.macs, classes if isinstance(classes, int) else -1)
+    if why is not None:
+        raise NotMeasurable(f"{spec.name} answers for {NB201_NETWORK} only, and space '{arch.space.name}' builds "
+                            f"another network around the cell {arch.nb201} ({why})")
+    ms = recorded_latency(spec.name, arch.nb201)
+    column = spec.latency_column or ""
+    record = StoredLatency(kind="arch", target=spec.name, backend=RECORDED_BACKEND, precision="fp32", key=arch.key,
+                           median_ms=ms, p90_ms=ms, protocol=TABLE_READING,
+                           versions={"table": NB201_LATENCY, "column": column,
+                                     "table_sha256": _table_sha256()},
+                           source="recorded", host=spec.description)
+    return ArchMeasurement(arch.key, ms, "recorded", f"{spec.name}: table {NB201_LATENCY}, column {column}", record)
+
+
+def _table_sha256() -> str:
+    from ..data import SHA256
+
+    return SHA256[NB201_LATENCY]
+
+
+def _on_this_host(arch: DecidedArch, spec: TargetSpec, workdir: Path, backend: str,
+                  protocol: "MeasureProtocol | None") -> ArchMeasurement:
+    import nasc.backends as nb
+    from nasc.backends import MeasureProtocol
+
+    from ..api import load_text
+    from ..deploy import build_arch
+
+    compiled = load_text(arch.text, f"<arch {arch.key[:12]}>", arch.compiled.loader)  # its ops library
+    built = build_arch(compiled, workdir, target=spec.name, backend=backend, seed=0)
+    proto = protocol or MeasureProtocol(repeats=30, isolate=True)
+    rec = nb.measure(built, proto)
+    timing = TimingProtocol(warmup=proto.warmup, repeats=rec.repeats, batch=built.batch, threads=proto.threads,
+                            number=proto.number)
+    record = StoredLatency(kind="arch", target=spec.name, backend=rec.backend, precision=rec.precision, key=arch.key,
+                           median_ms=rec.median_ms, p90_ms=max(rec.p90_ms, rec.median_ms), protocol=timing,
+                           versions=dict(rec.versions), source="measured")
+    return ArchMeasurement(arch.key, rec.median_ms, "measured", f"{rec.backend}, {rec.how}, {rec.repeats} repeats",
+                           record)
+
+
+__all__ = ["ArchMeasurement", "DecidedArch", "NotMeasurable", "RECORDED_BACKEND", "TABLE_READING", "arch_key",
+           "canonical_text", "decided_arch", "measure_arch"]
