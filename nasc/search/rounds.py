@@ -39,6 +39,7 @@ from ..latency.sources import decided_arch, measure_arch
 from ..latency.store import LatencyStore
 from ..targets import resolve_target
 from .discretize import ConstraintChecker, holds
+from .measured_archs import MeasuredArchs, arch_key_of, with_measured
 from .objectives import node_values
 from .rounds_log import RoundsLog
 from .run import CHECKPOINT, SearchResult, checkpoint_matches, latency_targets, search, search_fingerprint
@@ -65,15 +66,23 @@ class LatencyBudgetInfeasible(NascError):
     """No architecture of the space can meet the latency budget, by the measured model."""
 
 
+PROBES = {"recorded": 24, "cpu": 4}
+"""Architectures measured per round beside the one found, by kind of target (see
+:meth:`_Loop.probe`): a lookup in a recorded table costs nothing, a build and measurement
+here a few seconds each."""
+
+
 @dataclass(frozen=True)
 class LoopSettings:
     """How the loop measures: at most ``rounds`` rounds (0: no loop, no measurement), the
-    latency store's path, the backend and protocol of a local measurement."""
+    latency store's path, the backend and protocol of a local measurement, and how many
+    probe architectures a round measures beside its own (None: :data:`PROBES` of the target's kind)."""
 
     rounds: int
     store: Path
     backend: str = DEFAULT_BACKEND
     protocol: "MeasureProtocol | None" = None
+    probes: int | None = None
 
 
 def looped_budget(space: SearchSpace) -> ConstraintSpec | None:
@@ -149,11 +158,30 @@ class _Loop:
         return self.finish(rounds)
 
     def model_for(self, number: int, rounds: list[dict[str, Any]]) -> LatencyModel:
-        """Round ``number``'s model: the store's, corrected by its error on the last round's arch.
+        """Round ``number``'s model: the store's, corrected by its error on the last round's arch,
+        answering the architectures measured so far with their measurement
+        (:mod:`.measured_archs`).
 
         A first round whose model is the bare prior and puts every architecture over the
         budget does not give up on a guess: it aims at the prior's fastest architectures
         (scaled so that the fastest sits at ``PROBE * B``) to measure one of them."""
+        return with_measured(self.refitted(rounds), self.space, self.readings(rounds), self.reading_source())
+
+    def reading_source(self) -> str:
+        return "recorded" if resolve_target(self.device).kind == "recorded" else "measured"
+
+    @staticmethod
+    def readings(rounds: list[dict[str, Any]]) -> list[tuple[dict[str, int], float]]:
+        """Every (assignment, ms) the loop measured so far: each round's arch and its probes."""
+        out = []
+        for r in rounds:
+            if r.get("measured_ms") is not None:
+                out.append((r["assignment"], r["measured_ms"]))
+            out.extend((p["assignment"], p["measured_ms"]) for p in r.get("probed", []))
+        return out
+
+    def refitted(self, rounds: list[dict[str, Any]]) -> LatencyModel:
+        """The store's model for the device, corrected by its error on the last round's arch."""
         base = LatencyModels(self.space, self.settings.store, backend=self.settings.backend)(self.device)
         if not rounds:
             floor = fastest_latency(self.space, base)
@@ -191,9 +219,13 @@ class _Loop:
         self.say(f"round {number}/{self.settings.rounds}: searching with {model.name}")
         resume = self.resuming and checkpoint_matches(self.out, self.space, self.cfg, latency_id)
         result = search(self.compiled, self.cfg, self.out, self.space.name, resume=resume, target=self.target,
-                        progress=self.progress, experiment_ref=self.experiment_ref, latency=latency)
+                        progress=self.progress, experiment_ref=self.experiment_ref, latency=latency,
+                        alternatives=self.probes_wanted())
         arch = decided_arch(self.compiled, self.space, result.assignment)
-        predicted = self.checker(latency).value(self.budget, self.complete(result.assignment))
+        plain = model.base if isinstance(model, MeasuredArchs) else model  # the prediction, not a lookup
+        predicted = self.checker(lambda t: plain).value(self.budget, self.complete(result.assignment))
+        known = isinstance(model, MeasuredArchs) and arch_key_of(self.space, self.complete(result.assignment)) \
+            in model.measured
         kept = self.out / "rounds" / f"r{number}"
         shutil.rmtree(kept, ignore_errors=True)  # what an interrupted attempt at this round left
         with LatencyStore(self.settings.store) as store:
@@ -202,6 +234,8 @@ class _Loop:
         kept.mkdir(parents=True, exist_ok=True)
         for name in KEPT:
             shutil.copyfile(self.out / name, kept / name)
+        with LatencyStore(self.settings.store) as store:
+            probed = self.probe(number, result, store, kept / "probes")
         ms, bound_ms = measured.median_ms, self.bound_s * 1e3
         ok = holds(ms / 1e3, self.budget)
         entry = {"round": number, "arch_key": arch.key, "arch_sha256": result.summary["arch_sha256"],
@@ -209,13 +243,61 @@ class _Loop:
                  "predicted_ms": predicted[0] * 1e3 if predicted else None, "model": model.name,
                  "measured_ms": ms, "source": measured.source, "how": measured.how,
                  "model_error": (predicted[0] * 1e3 / ms - 1) if predicted and ms > 0 else None,
-                 "bound_ms": bound_ms, "holds": ok, "budget_used": ms / bound_ms,
+                 "bound_ms": bound_ms, "holds": ok, "budget_used": ms / bound_ms, "measured_before": known,
+                 "probes": len(probed), "probed": probed,
                  "done": ok and ms >= BAND * bound_ms}
         self.log.append(entry)
         verdict = ("holds" if entry["done"] else f"holds but uses {ms / bound_ms:.0%} of it") if ok else "misses it"
         self.say(f"round {number}: predicted {entry['predicted_ms']:.3f} ms, measured {ms:.3f} ms ({measured.source}, "
                  f"{measured.how}); the budget of {bound_ms:g} ms {verdict}")
         return entry
+
+    def probes_wanted(self) -> int:
+        wanted = self.settings.probes
+        return PROBES.get(resolve_target(self.device).kind, 0) if wanted is None else wanted
+
+    def probe(self, number: int, result: SearchResult, store: LatencyStore, workdir: Path) -> list[dict[str, Any]]:
+        """Measure (and store) up to :meth:`probes_wanted` more architectures, so the next
+        round knows more than one reading: first the discretization's alternatives (the next
+        most likely assignments predicted inside the band: where a model error would have put
+        the choice), then the found arch's neighbours (one decision changed), then seeded
+        random ones (the rest of the space, for the refit).  Architectures a source cannot
+        measure are skipped.  Returns each probe's active assignment and latency (ms)."""
+        import random
+
+        from ..api import random_assignment
+
+        wanted = self.probes_wanted()
+        rng = random.Random(f"{self.cfg.get('seed', 0)}/{number}")
+        by_path = {d.path: d for d in self.space.decisions}
+        chosen = result.assignment
+        alternatives = result.summary.get("discretization", {}).get("alternatives", [])
+        near = [{**chosen, path: o} for path, at in chosen.items() if path in by_path
+                for o in range(by_path[path].n) if o != at and o not in by_path[path].excluded]
+        rng.shuffle(near)
+        far = (random_assignment(self.space, rng.randrange(2**32)) for _ in range(4 * wanted))
+        seen = {arch_key_of(self.space, self.complete(chosen))}
+        probed: list[dict[str, Any]] = []
+        for candidate in (*alternatives, *near, *far):
+            if len(probed) >= wanted:
+                break
+            full = self.complete(candidate)
+            key = arch_key_of(self.space, full)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                arch = decided_arch(self.compiled, self.space, full)
+                got = measure_arch(arch, self.device, store, workdir=workdir / str(len(probed)),
+                                   backend=self.settings.backend, protocol=self.settings.protocol)
+            except NascError:
+                continue
+            probed.append({"assignment": dict(key), "measured_ms": got.median_ms, "arch_key": arch.key})
+        shutil.rmtree(workdir, ignore_errors=True)  # the probes' artifacts: only their latencies are kept
+        if probed:
+            self.say(f"round {number}: measured {len(probed)} more architectures (alternatives, neighbours, "
+                     "random) for the next round")
+        return probed
 
     def refuse_infeasible(self, model: LatencyModel, rounds: list[dict[str, Any]]) -> None:
         """Stop, saying so, when the model (resting on a measurement) puts every
@@ -265,5 +347,5 @@ class _Loop:
         return SearchResult(self.out, dict(chosen["assignment"]), summary)
 
 
-__all__ = ["BAND", "LatencyBudgetInfeasible", "LoopSettings", "fastest_latency", "looped_budget",
+__all__ = ["BAND", "PROBES", "LatencyBudgetInfeasible", "LoopSettings", "fastest_latency", "looped_budget",
            "search_with_rounds"]
