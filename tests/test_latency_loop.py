@@ -247,13 +247,19 @@ def test_an_interrupted_round_resumes_from_its_checkpoint(missed: Loop, tmp_path
 
 def test_the_loop_stops_when_the_budget_holds_and_probes_feed_the_refit(tmp_path: Path) -> None:
     """Each round measures its arch and ``probes`` more (stored, so the next refit rests on
-    them: from round 2 on, the recorded predictor); the loop stops at the first round whose
-    arch lands in [0.85 B, B], and under this budget it gets there within 3 rounds."""
+    them: from round 2 on, the recorded predictor); a round whose arch misses while a probe
+    lands chooses again from the same search; the loop stops at the first round whose arch
+    lands in [0.85 B, B], and under this budget it gets there within 3 rounds."""
     store = tmp_path / "db.sqlite"
     result = _loop(budget_file(tmp_path, 16), tmp_path / "out", store, rounds=3, probes=16)
     rounds = _rounds(tmp_path / "out")
-    assert not rounds[0]["holds"] and rounds[0]["model"] == "roofline-prior:cpu"
+    first = rounds[0]["first_choice"] or rounds[0]  # the bare prior's choice, before any measurement
+    assert rounds[0]["model"] == "roofline-prior:cpu" and not 0.85 * 16 <= first["measured_ms"] <= 16
     assert all(r["probes"] == 16 for r in rounds)
+    for r in rounds:  # a choice made again from the same search: after a miss, onto a probe inside the band
+        if r["first_choice"] is not None:
+            assert not 0.85 * 16 <= r["first_choice"]["measured_ms"] <= 16
+            assert r["arch_key"] in {p["arch_key"] for p in r["probed"]}
     assert all(r["model"].startswith("recorded-fit:recorded-raspi4") for r in rounds[1:])
     assert [r["done"] for r in rounds] == [False] * (len(rounds) - 1) + [True]
     last = rounds[-1]

@@ -35,14 +35,15 @@ from ..ir.space import ConstraintSpec, SearchSpace
 from ..latency.fitted import Corrected, scaled
 from ..latency.model import LatencyModel, prior_for
 from ..latency.resolve import DEFAULT_BACKEND, NB201_FACT, LatencyModels, fitted_on, model_identity
-from ..latency.sources import decided_arch, measure_arch
+from ..latency.sources import ArchMeasurement, DecidedArch, decided_arch, measure_arch
 from ..latency.store import LatencyStore
 from ..targets import resolve_target
 from .discretize import ConstraintChecker, holds
 from .measured_archs import MeasuredArchs, arch_key_of, with_measured
 from .objectives import node_values
 from .rounds_log import RoundsLog
-from .run import CHECKPOINT, SearchResult, checkpoint_matches, latency_targets, search, search_fingerprint
+from .run import (CHECKPOINT, SearchResult, checkpoint_matches, latency_targets, rediscretize, search,
+                  search_fingerprint)
 
 if TYPE_CHECKING:
     from nasc.backends import MeasureProtocol
@@ -211,31 +212,44 @@ class _Loop:
                                  lambda a: self.compiled.elaborate(self.space.name, pins_from_assignment(a)), latency)
 
     def round(self, number: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+        """Search with this round's model, measure the arch and the probes, choose again from
+        the same α when a probe landed in the band and the arch did not, log the round."""
         model = self.model_for(number, rounds)
         self.refuse_infeasible(model, rounds)
-        latency = LatencyModels(self.space, self.settings.store, backend=self.settings.backend,
-                                overrides={self.device: model})
+        latency = self.models(model)
         latency_id = model_identity(latency, latency_targets(self.space, self.target))
         self.say(f"round {number}/{self.settings.rounds}: searching with {model.name}")
         resume = self.resuming and checkpoint_matches(self.out, self.space, self.cfg, latency_id)
         result = search(self.compiled, self.cfg, self.out, self.space.name, resume=resume, target=self.target,
                         progress=self.progress, experiment_ref=self.experiment_ref, latency=latency,
                         alternatives=self.probes_wanted())
-        arch = decided_arch(self.compiled, self.space, result.assignment)
         plain = model.base if isinstance(model, MeasuredArchs) else model  # the prediction, not a lookup
-        predicted = self.checker(lambda t: plain).value(self.budget, self.complete(result.assignment))
-        known = isinstance(model, MeasuredArchs) and arch_key_of(self.space, self.complete(result.assignment)) \
-            in model.measured
         kept = self.out / "rounds" / f"r{number}"
         shutil.rmtree(kept, ignore_errors=True)  # what an interrupted attempt at this round left
         with LatencyStore(self.settings.store) as store:
-            measured = measure_arch(arch, self.device, store, workdir=kept / "artifact", backend=self.settings.backend,
-                                    protocol=self.settings.protocol)
+            arch, measured = self.measure(result.assignment, store, kept / "artifact")
+            probed = self.probe(number, result, store, kept / "probes")
+        first_choice = None
+        if not self.lands(measured.median_ms) and any(self.lands(p["measured_ms"]) for p in probed):
+            readings = [*self.readings(rounds), (result.assignment, measured.median_ms),
+                        *((p["assignment"], p["measured_ms"]) for p in probed)]
+            informed = with_measured(plain, self.space, readings, self.reading_source())
+            again = rediscretize(self.compiled, self.cfg, self.out, self.space.name, latency, self.models(informed),
+                                 self.target, self.experiment_ref)
+            if arch_key_of(self.space, self.complete(again.assignment)) != \
+                    arch_key_of(self.space, self.complete(result.assignment)):
+                first_choice = {"arch_key": arch.key, "nb201": arch.nb201, "measured_ms": measured.median_ms}
+                with LatencyStore(self.settings.store) as store:
+                    arch, measured = self.measure(again.assignment, store, kept / "artifact-chosen-again")
+                result = again
+                self.say(f"round {number}: chose again from the same search with the {len(readings)} measured "
+                         "architectures known")
+        predicted = self.checker(lambda t: plain).value(self.budget, self.complete(result.assignment))
+        known = isinstance(model, MeasuredArchs) and arch_key_of(self.space, self.complete(result.assignment)) \
+            in model.measured
         kept.mkdir(parents=True, exist_ok=True)
         for name in KEPT:
             shutil.copyfile(self.out / name, kept / name)
-        with LatencyStore(self.settings.store) as store:
-            probed = self.probe(number, result, store, kept / "probes")
         ms, bound_ms = measured.median_ms, self.bound_s * 1e3
         ok = holds(ms / 1e3, self.budget)
         entry = {"round": number, "arch_key": arch.key, "arch_sha256": result.summary["arch_sha256"],
@@ -244,13 +258,29 @@ class _Loop:
                  "measured_ms": ms, "source": measured.source, "how": measured.how,
                  "model_error": (predicted[0] * 1e3 / ms - 1) if predicted and ms > 0 else None,
                  "bound_ms": bound_ms, "holds": ok, "budget_used": ms / bound_ms, "measured_before": known,
-                 "probes": len(probed), "probed": probed,
-                 "done": ok and ms >= BAND * bound_ms}
+                 "first_choice": first_choice, "probes": len(probed), "probed": probed,
+                 "done": self.lands(ms)}
         self.log.append(entry)
         verdict = ("holds" if entry["done"] else f"holds but uses {ms / bound_ms:.0%} of it") if ok else "misses it"
         self.say(f"round {number}: predicted {entry['predicted_ms']:.3f} ms, measured {ms:.3f} ms ({measured.source}, "
                  f"{measured.how}); the budget of {bound_ms:g} ms {verdict}")
         return entry
+
+    def models(self, model: LatencyModel) -> LatencyModels:
+        """The space's latency models with ``model`` for the budget's device."""
+        return LatencyModels(self.space, self.settings.store, backend=self.settings.backend,
+                             overrides={self.device: model})
+
+    def lands(self, ms: float) -> bool:
+        """Whether a measured latency (ms) meets the budget without wasting it."""
+        return holds(ms / 1e3, self.budget) and ms >= BAND * self.bound_s * 1e3
+
+    def measure(self, assignment: dict[str, int], store: LatencyStore,
+                workdir: Path) -> tuple[DecidedArch, ArchMeasurement]:
+        """Measure (and store) the architecture ``assignment`` picks."""
+        arch = decided_arch(self.compiled, self.space, assignment)
+        return arch, measure_arch(arch, self.device, store, workdir=workdir, backend=self.settings.backend,
+                                  protocol=self.settings.protocol)
 
     def probes_wanted(self) -> int:
         wanted = self.settings.probes

@@ -199,9 +199,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
     space = compiled.elaborate(space_name)
     _check_input(space, data)
     lib = compiled.loader.ops
-    gen = torch.Generator().manual_seed(seed)
-    net = Supernet(space, lib, partial_channels=s["partial_channels"], generator=gen)
-    _check_partial(net, s)
+    net = _supernet(space, lib, s, seed)
     objective = Objective(space, lib, cfg, target, latency)
     steps = math.ceil(len(data.train) / s["batch"])
     opt = Bilevel(net, cfg, steps, gate)
@@ -295,6 +293,34 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
             break
     return _finish(compiled, space, net, lib, cfg, out, records, elapsed_before + time.perf_counter() - t_start,
                    stopped_early, experiment_ref, latency, alternatives)
+
+
+def _supernet(space: Any, lib: Any, s: dict[str, Any], seed: int) -> Supernet:
+    """The supernet of a search (seeded: a checkpoint's state fits the same construction)."""
+    net = Supernet(space, lib, partial_channels=s["partial_channels"], generator=torch.Generator().manual_seed(seed))
+    _check_partial(net, s)
+    return net
+
+
+def rediscretize(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str | None,
+                 trained_with: LatencyResolver, latency: LatencyResolver, target: str | None = None,
+                 experiment_ref: str | None = None, alternatives: int = 0) -> SearchResult:
+    """Discretize a finished search in ``out`` again, with another latency model.
+
+    A measuring loop learns, after a search, the true latency of the architecture it chose
+    and of some alternatives; choosing again from the same α with that knowledge costs no
+    training.  ``trained_with`` is the model the search ran with (its checkpoint's
+    fingerprint names it); ``latency`` the one to choose with.  Rewrites ``arch.nas``,
+    ``pinned.nas`` and ``summary.json``."""
+    space = compiled.elaborate(space_name)
+    lib = compiled.loader.ops
+    fingerprint = search_fingerprint(space, cfg, model_identity(trained_with, latency_targets(space, target)))
+    state = load_checkpoint(out / CHECKPOINT, fingerprint)
+    net = _supernet(space, lib, cfg["search"], int(cfg["seed"]))
+    net.load_state_dict(state["net"])
+    before = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
+    return _finish(compiled, space, net, lib, cfg, out, state["records"], state["seconds"],
+                   before.get("stopped_early_at"), experiment_ref, latency, alternatives)
 
 
 def _cycle(split, batch: int, seed: int, epoch: int):
