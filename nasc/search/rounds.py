@@ -70,7 +70,7 @@ class LatencyBudgetInfeasible(NascError):
 PROBES = {"recorded": 24, "cpu": 4}
 """Architectures measured per round beside the one found, by kind of target (see
 :meth:`_Loop.probe`): a lookup in a recorded table costs nothing, a build and measurement
-here a few seconds each."""
+here (or through RPC, counted as ``cpu``) a few seconds each."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,20 @@ class LoopSettings:
     protocol: "MeasureProtocol | None" = None
     probes: int | None = None
 
+    @property
+    def device_key(self) -> str | None:
+        """The device's key at the RPC tracker the protocol names (None: measured here)."""
+        return self.protocol.device_key if self.protocol is not None and self.protocol.rpc else None
 
-def looped_budget(space: SearchSpace) -> ConstraintSpec | None:
+
+def looped_budget(space: SearchSpace, remote: bool = False) -> ConstraintSpec | None:
     """The hard latency budget the loop closes: the first ``latency <= B`` (or ``<``) on the
-    whole network whose target can be measured (a recorded device or ``cpu``)."""
+    whole network whose target can be measured -- a recorded device or ``cpu``, or with
+    ``remote`` (a TVM RPC tracker serves the device) any target TVM builds for."""
+    kinds = ("cpu", "cuda", "jetson") if remote else ("recorded", "cpu")
     for c in space.constraints:
         if c.hard and c.metric == "latency" and c.scope == "" and c.op in ("<=", "<") and c.bound is not None \
-                and resolve_target(c.target or "cpu").kind in ("recorded", "cpu"):
+                and resolve_target(c.target or "cpu").kind in kinds:
             return c
     return None
 
@@ -115,7 +122,7 @@ def search_with_rounds(compiled: "Compiled", cfg: dict[str, Any], out: Path, set
     there is something to continue and starts afresh otherwise (`nasc compile`); False
     starts afresh."""
     space = compiled.elaborate(space_name)
-    budget = looped_budget(space)
+    budget = looped_budget(space, remote=settings.device_key is not None)
     if budget is None or settings.rounds == 0:
         latency = LatencyModels(space, settings.store, backend=settings.backend)
         if resume is None:
@@ -169,6 +176,9 @@ class _Loop:
         return with_measured(self.refitted(rounds), self.space, self.readings(rounds), self.reading_source())
 
     def reading_source(self) -> str:
+        """How this loop's latencies are obtained: ``recorded`` (a table), ``rpc`` or ``measured`` (here)."""
+        if self.settings.device_key is not None:
+            return "rpc"
         return "recorded" if resolve_target(self.device).kind == "recorded" else "measured"
 
     @staticmethod
@@ -183,7 +193,7 @@ class _Loop:
 
     def refitted(self, rounds: list[dict[str, Any]]) -> LatencyModel:
         """The store's model for the device, corrected by its error on the last round's arch."""
-        base = LatencyModels(self.space, self.settings.store, backend=self.settings.backend)(self.device)
+        base = self.models()(self.device)
         if not rounds:
             floor = fastest_latency(self.space, base)
             if base == prior_for(self.device) and floor > self.bound_s:
@@ -266,10 +276,13 @@ class _Loop:
                  f"{measured.how}); the budget of {bound_ms:g} ms {verdict}")
         return entry
 
-    def models(self, model: LatencyModel) -> LatencyModels:
-        """The space's latency models with ``model`` for the budget's device."""
+    def models(self, model: LatencyModel | None = None) -> LatencyModels:
+        """The space's latency models, with ``model`` for the budget's device when given (else
+        the store's, fitted on the device's own records when it is measured through RPC)."""
+        key = self.settings.device_key
         return LatencyModels(self.space, self.settings.store, backend=self.settings.backend,
-                             overrides={self.device: model})
+                             overrides={self.device: model} if model is not None else None,
+                             device_keys={self.device: key} if key is not None else None)
 
     def lands(self, ms: float) -> bool:
         """Whether a measured latency (ms) meets the budget without wasting it."""
@@ -284,7 +297,9 @@ class _Loop:
 
     def probes_wanted(self) -> int:
         wanted = self.settings.probes
-        return PROBES.get(resolve_target(self.device).kind, 0) if wanted is None else wanted
+        if wanted is None:
+            wanted = PROBES["cpu" if self.settings.device_key is not None else resolve_target(self.device).kind]
+        return wanted
 
     def probe(self, number: int, result: SearchResult, store: LatencyStore, workdir: Path) -> list[dict[str, Any]]:
         """Measure (and store) up to :meth:`probes_wanted` more architectures, so the next
@@ -352,12 +367,12 @@ class _Loop:
         """The fastest architecture the store holds for the budget's target, of those its
         model is fitted on: key, NB201 string (when known), latency and source."""
         with LatencyStore(self.settings.store) as store:
-            medians = fitted_on(store, self.device, backend=self.settings.backend)
+            medians = fitted_on(store, self.device, backend=self.settings.backend, device_key=self.settings.device_key)
             if not medians:
                 return None
             key = min(medians, key=lambda k: medians[k])
             facts = store.arch_facts([key]).get(key, {})
-        source = "recorded" if resolve_target(self.device).kind == "recorded" else "measured"
+        source = self.reading_source()
         return {"arch_key": key, "nb201": facts.get(NB201_FACT), "measured_ms": medians[key], "source": source,
                 "of": len(medians)}
 
