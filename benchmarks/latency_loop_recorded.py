@@ -11,7 +11,9 @@ first round misses and the loop has to correct itself.
 Reported per run: every round of ``rounds.jsonl`` (arch, model, predicted and measured
 latency, the model's error, whether the budget holds, the share used), and the final arch.
 
-Targets: the first round misses B in every run (the budgets are chosen so); every run ends
+Targets: in every run the first round's search -- before anything is measured -- chooses an
+arch outside [0.85 B, B] (the budgets are chosen so; the round may then choose again from the
+probes it measured, ``first_choice`` in rounds.jsonl); every run ends
 within 3 rounds with its recorded latency in [0.85 B, B]; the model's error on the
 discretized architectures shrinks after refits (in every run with more than one round, its
 last round's |error| is below its first round's).  Exit 1 on a miss.
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loop_runs import ended_within, error_shrinks, one_run  # noqa: E402
+from loop_runs import ended_within, error_shrinks, first_choice_missed, one_run  # noqa: E402
 from report import ROOT, Target, at_least, result_path, verdict, write_json  # noqa: E402
 
 from nasc import api  # noqa: E402
@@ -82,13 +84,14 @@ def main() -> int:
                 print(f"B={budget:g} ms seed {seed}: {len(run['rounds'])} round(s), last measured "
                       f"{last.get('measured_ms')} ms ({last.get('model')}), in band: {in_band(run)}"
                       + (f"; stopped: {run['error']}" if run["error"] else ""), flush=True)
-    first_misses = sum(1 for r in runs if r["rounds"] and not r["rounds"][0]["holds"])
+    first_misses = sum(1 for r in runs if first_choice_missed(r, r["budget_ms"]))
     landed = sum(1 for r in runs if in_band(r))
     shrinking = sum(1 for r in runs if error_shrinks(r))
     first_errors = [abs(r["rounds"][0]["model_error"]) for r in runs if r["rounds"]]
     later_errors = [abs(x["model_error"]) for r in runs for x in r["rounds"][1:] if x.get("model_error") is not None]
     targets: dict[str, Target] = {
-        "runs whose first round misses the budget (budgets chosen so)": at_least(first_misses, len(runs), "runs"),
+        "runs whose first round's search (bare prior) chose an arch outside [0.85 B, B]": at_least(
+            first_misses, len(runs), "runs"),
         f"runs ending within {ROUNDS} rounds with recorded latency in [{BAND} B, B]": at_least(landed, len(runs),
                                                                                              "runs"),
         "runs whose model error on the last discretized arch is below the first's": at_least(shrinking, len(runs),
