@@ -22,7 +22,7 @@ so a rerun measures only what is missing.  TVM builds a whole NB201 network in a
 minute on 2 cores, so its NB201 case runs fewer architectures (``--nb201-tvm``), stated in
 the JSON.
 
-    python benchmarks/latency_predictor_host.py [--fit 30] [--test 50] [--nb201-tvm 10] [--backends onnxruntime,tvm]
+    python benchmarks/latency_predictor_host.py [--fit 30] [--test 50] [--nb201-tvm 8] [--backends onnxruntime,tvm]
 """
 
 from __future__ import annotations
@@ -130,6 +130,31 @@ def measure_tests(archs: list[Any], limits: dict[str, int], store: LatencyStore,
     return seconds
 
 
+def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Path) -> dict[str, Any]:
+    """Each of ``archs`` measured once more (into a scratch store, so the stored values stay):
+    how far the same measurement moves on this shared machine -- the floor under any
+    predictor's error.  Not cached: it is about the load of this run."""
+    import tempfile
+
+    from nasc.backends import MeasureProtocol
+    from nasc.latency.sources import measure_arch
+
+    host = host_fingerprint()
+    ratios = []
+    with tempfile.TemporaryDirectory(dir=workdir.parent) as scratch, LatencyStore(Path(scratch) / "s.sqlite") as again:
+        for arch in archs:
+            first = store.get("arch", "cpu", backend, "fp32", arch.key, host=host)
+            if first is None:
+                continue
+            got = measure_arch(arch, "cpu", again, workdir=Path(scratch) / arch.key[:16], backend=backend,
+                               protocol=MeasureProtocol(repeats=30, isolate=True))
+            ratios.append(got.median_ms / first.median_ms)
+    r = np.asarray(ratios)
+    return {"backend": backend, "n": int(len(r)), "remeasured_within_10pct": round(float(np.mean(np.abs(r - 1) <= 0.1)), 4)
+            if len(r) else None, "median_abs_change": round(float(np.median(np.abs(r - 1))), 4) if len(r) else None,
+            "ratios": [round(float(x), 4) for x in r]}
+
+
 def judge(predicted: list[float], measured: list[float]) -> dict[str, Any]:
     p, m = np.asarray(predicted), np.asarray(measured)
     if len(m) == 0:
@@ -167,9 +192,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fit", type=int, default=30, help="fitting architectures per space and backend")
     ap.add_argument("--test", type=int, default=50, help="test architectures per space and backend")
-    ap.add_argument("--nb201-tvm", type=int, default=10, help="fitting and test architectures of NB201 with TVM")
+    ap.add_argument("--nb201-tvm", type=int, default=8, help="fitting and test architectures of NB201 with TVM")
     ap.add_argument("--backends", default=",".join(BACKENDS))
     ap.add_argument("--spaces", default=",".join(SPACES))
+    ap.add_argument("--noise-check", type=int, default=8, help="test archs re-measured with ONNX Runtime per space")
     ap.add_argument("--measure-only", action="store_true", help="measure what is missing, judge nothing")
     ap.add_argument("--latency-db", type=Path, default=None)
     ap.add_argument("--out", default=result_path("latency_predictor_host"))
@@ -193,6 +219,8 @@ def main() -> int:
             spent = measure_tests(archs, limits, store, workdir)
             if args.measure_only:
                 continue
+            if "onnxruntime" in backends and args.noise_check:
+                cases[f"{name}/noise"] = noise_check(archs[:args.noise_check], "onnxruntime", store, workdir)
             for backend in backends:
                 tests = [a.key for a in archs[:limits[backend]]]
                 case = evaluate(store, compiled.loader.ops, backend, fits[backend], tests)

@@ -236,12 +236,12 @@ def test_report_of_a_recorded_device_has_the_recorded_fit(tmp_path):
     from .test_latency_loop import measured_archs
 
     with LatencyStore(tmp_path / "lat.sqlite") as store:
-        measured_archs(store, 25)
+        measured_archs(store, 16)  # 5 folds: each fit sees 12 or 13, what the recorded fit needs
         doc, _ = build_report(store, "recorded-raspi4", None)
     [group] = doc["groups"]
     assert group["source"].startswith("recorded table nb201/")
     fit = group["models"]["recorded-fit"]
-    assert fit["n"] == 25 and fit["within_10pct"] > 0.5
+    assert fit["n"] == 16 and fit["within_10pct"] > 0.5
     assert "kernel-sum" not in group["models"]
 
 

@@ -56,7 +56,7 @@ def cross_validated(n: int, fit_predict: Callable[[np.ndarray, np.ndarray], np.n
     return predicted
 
 
-def summary(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, Any]:
+def summary(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """n, share within +-10%, median absolute relative error, Kendall's tau (finite predictions only)."""
     from scipy.stats import kendalltau
 
