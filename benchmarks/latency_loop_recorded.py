@@ -22,7 +22,6 @@ last round's |error| is below its first round's).  Exit 1 on a miss.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -30,43 +29,19 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, Target, at_least, clocks, elapsed, result_path, verdict, write_json  # noqa: E402
+from loop_runs import ended_within, error_shrinks, one_run  # noqa: E402
+from report import ROOT, Target, at_least, result_path, verdict, write_json  # noqa: E402
 
 from nasc import api  # noqa: E402
-from nasc.errors import NascError  # noqa: E402
 from nasc.experiment_choice import experiment_for  # noqa: E402
-from nasc.search.rounds import BAND, LoopSettings, search_with_rounds  # noqa: E402
+from nasc.search.rounds import BAND, LoopSettings  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "nb201_latency.nas"
 ROUNDS = 3
 
 
-def one_run(budget_ms: float, seed: int, work: Path) -> dict[str, Any]:
-    """One loop: its rounds as logged, its final choice, or the error that stopped it."""
-    space = work / "space.nas"
-    space.write_text(f'import "{EXAMPLE}" as ex\n\nspace nb201_b extends ex.nb201_raspi4(budget = {budget_ms:g}ms) {{}}\n')
-    compiled = api.load(space)
-    cfg = experiment_for(api.load(EXAMPLE), "quick", [f"seed={seed}"]).config
-    start = clocks()
-    error = None
-    try:
-        search_with_rounds(compiled, cfg, work / "out", LoopSettings(ROUNDS, work / "latency.sqlite"))
-    except NascError as err:
-        error = err.message
-    wall, cpu = elapsed(start, clocks())
-    log = work / "out" / "rounds.jsonl"
-    rounds = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
-    keep = ("round", "nb201", "model", "predicted_ms", "measured_ms", "source", "model_error", "holds", "budget_used")
-    summary_file = work / "out" / "summary.json"
-    final = json.loads(summary_file.read_text()).get("measured_latency") if summary_file.is_file() else None
-    return {"budget_ms": budget_ms, "seed": seed, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "error": error,
-            "rounds": [{k: r.get(k) for k in keep} for r in rounds], "final": final}
-
-
 def in_band(run: dict[str, Any]) -> bool:
-    final = run["final"]
-    return final is not None and final["rounds"] <= ROUNDS and BAND * run["budget_ms"] <= final["median_ms"] \
-        <= run["budget_ms"]
+    return ended_within(run, ROUNDS, run["budget_ms"], band=True)
 
 
 def how_it_ended(runs: list[dict[str, Any]]) -> dict[str, int]:
@@ -83,11 +58,6 @@ def how_it_ended(runs: list[dict[str, Any]]) -> dict[str, int]:
     return ends
 
 
-def error_shrinks(run: dict[str, Any]) -> bool:
-    errors = [abs(r["model_error"]) for r in run["rounds"] if r.get("model_error") is not None]
-    return len(errors) < 2 or errors[-1] < errors[0]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--budgets", default="12,16,20", help="latency budgets in ms, comma-separated")
@@ -102,7 +72,11 @@ def main() -> int:
             for seed in seeds:
                 work = Path(tmp) / f"b{budget:g}_s{seed}"
                 work.mkdir()
-                run = one_run(budget, seed, work)
+                space = work / "space.nas"
+                space.write_text(f'import "{EXAMPLE}" as ex\n\nspace nb201_b extends ex.nb201_raspi4'
+                                 f'(budget = {budget:g}ms) {{}}\n')
+                cfg = experiment_for(api.load(EXAMPLE), "quick", [f"seed={seed}"]).config
+                run = {"budget_ms": budget, **one_run(space, cfg, work, LoopSettings(ROUNDS, work / "latency.sqlite"))}
                 runs.append(run)
                 last = run["rounds"][-1] if run["rounds"] else {}
                 print(f"B={budget:g} ms seed {seed}: {len(run['rounds'])} round(s), last measured "
@@ -126,10 +100,6 @@ def main() -> int:
            "median_abs_model_error": {"round_1": statistics.median(first_errors) if first_errors else None,
                                       "after_refits": statistics.median(later_errors) if later_errors else None},
            "how_runs_ended": how_it_ended(runs),
-           "why_budget_wasted": "discretization picks the most likely architecture under the bound; after the "
-                                "first refit the search's penalty moves alpha towards cheap ops and the most likely "
-                                "arch lies far below B, and a later round with a model that is right about it finds "
-                                "it again (a discretization that uses the budget is what lands in the band)",
            "runs": runs}
     write_json(doc, args.json, targets)
     return verdict(targets)

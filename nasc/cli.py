@@ -13,10 +13,13 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 from .cli_args import count as _count
 from .errors import NascError, SourceCache, UsageError
+
+if TYPE_CHECKING:
+    from .search.rounds import LoopSettings
 
 EXIT_USER = 2
 EXIT_UNFORMATTED = 3
@@ -145,7 +148,7 @@ def cmd_ir(args: argparse.Namespace, state: dict) -> int:
 def cmd_search(args: argparse.Namespace, state: dict) -> int:
     from .experiment_choice import experiment_for
     from .latency.store import store_path
-    from .search.rounds import LoopSettings, search_with_rounds
+    from .search.rounds import search_with_rounds
 
     out = Path(args.resume or args.out or "")
     if not args.resume and not args.out:
@@ -157,7 +160,7 @@ def cmd_search(args: argparse.Namespace, state: dict) -> int:
         if named and args.target not in named:
             sys.stderr.write(f"warning: --target {args.target} differs from the constraints' target(s) "
                              f"{', '.join(sorted(named))}; each latency budget is predicted for its own target\n")
-    res = search_with_rounds(compiled, chosen.config, out, LoopSettings(args.rounds, store_path(args.latency_db)),
+    res = search_with_rounds(compiled, chosen.config, out, _loop_settings(args, store_path(args.latency_db)),
                              space_name=args.space, resume=bool(args.resume), target=args.target,
                              experiment_ref=chosen.reference(relative_to=out), progress=sys.stderr)
     print(f"wrote {out / 'arch.nas'} ({res.summary['params']:,} params, {res.summary['macs']:,} MACs) "
@@ -212,14 +215,14 @@ def _check_build_args(args: argparse.Namespace) -> None:
 def cmd_compile(args: argparse.Namespace, state: dict) -> int:
     from .compile import compile_space
     from .experiment_choice import experiment_for
+    from .latency.store import store_path
 
     out = Path(args.out)
     compiled = _load(args.file, state)
     chosen = experiment_for(compiled, args.experiment, args.set or [])
     r = compile_space(compiled, chosen.config, out, space_name=args.space, target=args.target, backend=args.backend,
                       precision=args.precision, experiment_ref=chosen.reference(relative_to=out / "search"),
-                      log=sys.stderr, rounds=args.rounds,
-                      latency_db=Path(args.latency_db) if args.latency_db else None)
+                      log=sys.stderr, loop=_loop_settings(args, store_path(args.latency_db)))
     lat = r["latency"]
     print(f"{r['space']} -> {r['arch']}: test accuracy {r['test_accuracy']:.4f}, {r['params']:,} params, "
           f"{r['macs']:,} MACs; {r['backend']} {r['precision']} artifact for {r['target']} in {r['artifact']}; "
@@ -330,6 +333,23 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-db", metavar="PATH",
                    help=f"the latency store models are fitted on and measurements go to (default: ${ENV}, else "
                         f"{FILENAME} in nasc's cache directory)")
+    p.add_argument("--rpc", metavar="HOST:PORT",
+                   help="measure the loop's architectures on the device behind this TVM RPC tracker (TVM builds)")
+    p.add_argument("--device-key", metavar="KEY", help="the device's key at the tracker (with --rpc)")
+
+
+def _loop_settings(args: argparse.Namespace, store: Path) -> "LoopSettings":
+    """The loop's settings from its flags: measured here, or through an RPC tracker with TVM."""
+    from .search.rounds import LoopSettings
+
+    if (args.rpc is None) != (args.device_key is None):
+        raise UsageError("--rpc HOST:PORT and --device-key KEY go together")
+    if args.rpc is None:
+        return LoopSettings(args.rounds, store)
+    from nasc.backends import MeasureProtocol
+
+    return LoopSettings(args.rounds, store, backend="tvm", protocol=MeasureProtocol(rpc=args.rpc,
+                                                                                   device_key=args.device_key))
 
 
 WRITES_DIRECTORY = ("search", "train", "compile", "build", "opt")

@@ -18,12 +18,15 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 from .api import Compiled
 from .fsio import write_json
 from .weights import contents_sha256, load_weights
 from .ir.notation import space_hash
+
+if TYPE_CHECKING:
+    from .search.rounds import LoopSettings
 
 
 def _sha(*parts: Any) -> str:
@@ -116,10 +119,10 @@ class _Stages:
 
 def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_name: str | None = None,
                   target: str = "cpu", backend: str = "auto", precision: str = "fp32",
-                  experiment_ref: str | None = None, log: TextIO | None = None, rounds: int = 3,
-                  latency_db: Path | None = None) -> dict[str, Any]:
-    """The pipeline into ``out``; ``rounds`` and ``latency_db`` (default: the store
-    :func:`~nasc.latency.store.store_path` names) drive the measured-latency loop."""
+                  experiment_ref: str | None = None, log: TextIO | None = None,
+                  loop: "LoopSettings | None" = None) -> dict[str, Any]:
+    """The pipeline into ``out``; ``loop`` drives the measured-latency loop (default: 3
+    rounds, measured here, the store :func:`~nasc.latency.store.store_path` names)."""
     from .latency.store import store_path
     from .search.rounds import LoopSettings, looped_budget, search_with_rounds
     from .train import train
@@ -129,19 +132,22 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     space = compiled.elaborate(space_name)
     sdir, tdir, adir = out / "search", out / "train", out / "artifact"
 
-    store = store_path(latency_db)
+    settings = loop if loop is not None else LoopSettings(3, store_path(None))
+    store = settings.store
 
     def do_search() -> dict[str, Any]:
         # resumes what sdir holds of this very search (a checkpoint or rounds of another are not)
-        res = search_with_rounds(compiled, cfg, sdir, LoopSettings(rounds, store), space_name=space.name,
+        res = search_with_rounds(compiled, cfg, sdir, settings, space_name=space.name,
                                  resume=None, target=target, progress=log, experiment_ref=experiment_ref)
         return {k: res.summary[k] for k in ("arch_sha256", "params", "macs", "decisions", "constraints",
                                             "measured_latency") if k in res.summary}
 
     search_inputs: dict[str, Any] = {k: v for k, v in cfg.items() if k != "train"}  # retraining does not change it
     search_inputs["constraints"] = [c.describe() for c in space.constraints]  # the space hash leaves them out
-    if rounds and looped_budget(space) is not None:
-        search_inputs["rounds"] = rounds
+    if settings.rounds and looped_budget(space, remote=settings.device_key is not None) is not None:
+        search_inputs["rounds"] = settings.rounds
+        if settings.device_key is not None:  # measured on another device: another search
+            search_inputs["device"] = settings.device_key
     searched = stages.run("search", _sha(space_hash(space), search_inputs), [sdir / "arch.nas"], do_search)
     arch_file = sdir / "arch.nas"
     arch = _load_arch(compiled, arch_file)

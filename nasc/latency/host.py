@@ -20,4 +20,11 @@ def host_fingerprint() -> str:
     return f"{host_triple()}; {cpu_model_name()}; {os.cpu_count() or 1} cores"
 
 
-__all__ = ["host_fingerprint"]
+def rpc_host(device_key: str) -> str:
+    """The host of a latency measured through a TVM RPC tracker: the device's key there (the
+    tracker's address changes with the network; the key names the device, or the pool of
+    identical devices, the measurements are about)."""
+    return f"rpc:{device_key}"
+
+
+__all__ = ["host_fingerprint", "rpc_host"]

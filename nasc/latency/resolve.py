@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from ..targets import resolve_target
 from .fitted import fit_affine_prior
-from .host import host_fingerprint
+from .host import host_fingerprint, rpc_host
 from .kernel_source import KernelSumSource, has_kernels
 from .model import LatencyModel, prior_for
 from .recorded import MIN_ARCHS
@@ -56,12 +56,15 @@ def arch_medians(store: LatencyStore, target: str, **filters: str | None) -> dic
     return {key: statistics.median(values) for key, values in by_key.items()}
 
 
-def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEND) -> dict[str, float]:
-    """The stored architectures (key: median ms) a model of ``target`` is fitted on: a
-    recorded device's table readings; ``cpu``: fp32 measurements with ``backend`` on this
-    host (another CPU's numbers say little about this one); any other target: all its arch
-    records."""
+def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEND,
+              device_key: str | None = None) -> dict[str, float]:
+    """The stored architectures (key: median ms) a model of ``target`` is fitted on: with a
+    ``device_key``, what was measured through RPC on that device; a recorded device's table
+    readings; ``cpu``: fp32 measurements with ``backend`` on this host (another CPU's numbers
+    say little about this one); any other target: all its arch records."""
     spec = resolve_target(target)
+    if device_key is not None:
+        return arch_medians(store, spec.name, source="rpc", host=rpc_host(device_key))
     if spec.kind == "recorded":
         return arch_medians(store, spec.name, source="recorded")
     if spec.kind == "cpu":
@@ -71,17 +74,19 @@ def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEN
 
 
 def latency_model_for(target: str | None, store: LatencyStore | None, space: "SearchSpace", *,
-                      backend: str = DEFAULT_BACKEND) -> LatencyModel:
+                      backend: str = DEFAULT_BACKEND, device_key: str | None = None) -> LatencyModel:
     """The model of ``target`` (None: ``cpu``) for ``space``, from the records in ``store``
-    (None: no store, the prior); see the module docstring."""
+    (None: no store, the prior); ``device_key``: fitted on what that device measured through
+    RPC; see the module docstring."""
     spec = resolve_target(target or "cpu")
     prior = prior_for(spec.name)
     if store is None:
         return prior
-    if spec.kind == "cpu" and has_kernels(store, spec.name, backend):
+    if device_key is None and spec.kind == "cpu" and has_kernels(store, spec.name, backend):
         return KernelSumSource(store, spec.name, backend, space.ops).model()
-    medians = fitted_on(store, spec.name, backend=backend)
-    what = f"{spec.name}/{backend}" if spec.kind == "cpu" else spec.name
+    medians = fitted_on(store, spec.name, backend=backend, device_key=device_key)
+    what = (f"{spec.name} via rpc:{device_key}" if device_key is not None
+            else f"{spec.name}/{backend}" if spec.kind == "cpu" else spec.name)
     facts = store.arch_facts(medians)
     note = ""
     if spec.kind == "recorded":
@@ -103,13 +108,17 @@ class LatencyModels:
 
     ``store`` is the latency store's path (None: no store, every target gets its prior);
     a path where no store exists yet reads as an empty store.  ``overrides`` replace the
-    resolution for some targets (canonical names): a measuring loop's corrected model."""
+    resolution for some targets (canonical names): a measuring loop's corrected model.
+    ``device_keys`` (canonical target name -> key): targets measured through an RPC tracker,
+    whose models are fitted on that device's records."""
 
     def __init__(self, space: "SearchSpace", store: Path | None, *, backend: str = DEFAULT_BACKEND,
-                 overrides: Mapping[str, LatencyModel] | None = None) -> None:
+                 overrides: Mapping[str, LatencyModel] | None = None,
+                 device_keys: Mapping[str, str] | None = None) -> None:
         self.space = space
         self.store = store
         self.backend = backend
+        self.device_keys = dict(device_keys or {})
         self._models: dict[str, LatencyModel] = dict(overrides or {})
 
     def __call__(self, target: str | None) -> LatencyModel:
@@ -122,7 +131,8 @@ class LatencyModels:
         if self.store is None or not self.store.is_file():
             return latency_model_for(target, None, self.space, backend=self.backend)
         with LatencyStore(self.store, create=False) as store:
-            return latency_model_for(target, store, self.space, backend=self.backend)
+            return latency_model_for(target, store, self.space, backend=self.backend,
+                                     device_key=self.device_keys.get(target))
 
 LatencyResolver = Callable[[str | None], LatencyModel]
 """What the search and discretization ask for a target's model: ``prior_for`` or a

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NascError
 from ..targets import NB201_LATENCY, TargetSpec, resolve_target
 from .arch_kernels import arch_key, canonical_arch_text
+from .host import rpc_host
 from .model import network_latency, prior_for
 from .records import StoredLatency, TimingProtocol
 from .resolve import DEFAULT_BACKEND, NB201_FACT, roofline_fact
@@ -99,13 +100,16 @@ def measure_arch(arch: DecidedArch, target: str, store: LatencyStore, *, workdir
     """Measure ``arch`` on ``target`` (recorded or ``cpu``) and store the result (module
     docstring).  ``workdir`` receives the artifact a local measurement builds."""
     spec = resolve_target(target)
-    if spec.kind == "recorded":
+    if protocol is not None and protocol.rpc:
+        result = _built_and_measured(arch, spec, workdir, "tvm", protocol)
+    elif spec.kind == "recorded":
         result = _from_table(arch, spec)
     elif spec.kind == "cpu":
-        result = _on_this_host(arch, spec, workdir, backend, protocol)
+        result = _built_and_measured(arch, spec, workdir, backend, protocol)
     else:
-        raise NascError(f"nasc measures an architecture on a recorded device or on cpu (this machine), not on "
-                        f"'{spec.name}'; build it and use `nasc measure --rpc HOST:PORT --device-key KEY`")
+        raise NascError(f"nasc measures an architecture on a recorded device, on cpu (this machine) or through a "
+                        f"TVM RPC tracker, and '{spec.name}' is not attached here: give --rpc HOST:PORT and "
+                        "--device-key KEY of a tracker that serves it")
     facts: dict[str, Any] = {roofline_fact(prior_for(spec.name).name): network_latency(prior_for(spec.name),
                                                                                        arch.arch)}
     if arch.nb201:
@@ -147,8 +151,11 @@ def _table_sha256() -> str:
     return SHA256[NB201_LATENCY]
 
 
-def _on_this_host(arch: DecidedArch, spec: TargetSpec, workdir: Path, backend: str,
-                  protocol: "MeasureProtocol | None") -> ArchMeasurement:
+def _built_and_measured(arch: DecidedArch, spec: TargetSpec, workdir: Path, backend: str,
+                        protocol: "MeasureProtocol | None") -> ArchMeasurement:
+    """Build ``arch`` for ``spec`` with ``backend`` and time it: here in a fresh process, or on
+    the device behind the protocol's RPC tracker (then the record's source is ``rpc`` and its
+    host the device's key)."""
     import nasc.backends as nb
     from nasc.backends import MeasureProtocol
 
@@ -161,10 +168,12 @@ def _on_this_host(arch: DecidedArch, spec: TargetSpec, workdir: Path, backend: s
     rec = nb.measure(built, proto)
     timing = TimingProtocol(warmup=proto.warmup, repeats=rec.repeats, batch=built.batch, threads=proto.threads,
                             number=proto.number)
+    remote = bool(proto.rpc)
     record = StoredLatency(kind="arch", target=spec.name, backend=rec.backend, precision=rec.precision, key=arch.key,
                            median_ms=rec.median_ms, p90_ms=max(rec.p90_ms, rec.median_ms), protocol=timing,
-                           versions=dict(rec.versions), source="measured")
-    return ArchMeasurement(arch.key, rec.median_ms, "measured", f"{rec.backend}, {rec.how}, {rec.repeats} repeats",
+                           versions=dict(rec.versions), source="rpc" if remote else "measured",
+                           **({"host": rpc_host(proto.device_key or "")} if remote else {}))
+    return ArchMeasurement(arch.key, rec.median_ms, record.source, f"{rec.backend}, {rec.how}, {rec.repeats} repeats",
                            record)
 
 

@@ -268,6 +268,9 @@ class Selection:
     tried: int
     rule: str
     uses: tuple[BudgetUse, ...]
+    alternatives: tuple[dict[str, int], ...] = ()
+    """The next most likely feasible assignments that land in every reachable band, when asked
+    for: what a measuring loop checks beside the choice (its prediction may be wrong)."""
 
 
 def budget_uses(checker: ConstraintChecker, assignment: dict[str, int], tried: int) -> tuple[BudgetUse, ...]:
@@ -295,12 +298,15 @@ class _Candidate:
     gap: float  # worst shortfall below a reachable band, as a share of its bound
 
 
-def select(net: Supernet, checker: ConstraintChecker, budget: int = 5000, graph_checks: int = 256) -> Selection:
+def select(net: Supernet, checker: ConstraintChecker, budget: int = 5000, graph_checks: int = 256,
+           alternatives: int = 0) -> Selection:
     """The most likely assignment that satisfies every hard constraint and lands in every reachable band.
 
     ``budget`` bounds the assignments tried; ``graph_checks`` bounds the elaborations spent,
     once a feasible assignment is in hand, looking for a better one (elaborating is what
-    costs time when a constraint needs the decided graph).
+    costs time when a constraint needs the decided graph).  ``alternatives``: also collect
+    up to that many of the next most likely assignments in every band (within the same
+    bounds; see :attr:`Selection.alternatives`).
     """
     bad = checker.infeasible()
     if bad is not None:
@@ -316,8 +322,21 @@ def select(net: Supernet, checker: ConstraintChecker, budget: int = 5000, graph_
     best: _Candidate | None = None
     tried = elaborated = 0
     last: ConstraintSpec | None = None
+    others: list[dict[str, int]] = []
     for assignment, _ in best_first(rankings(net)):
         tried += 1
+        if best is not None and best.gap == 0.0:  # the choice is made: collecting alternatives
+            if len(others) >= alternatives or tried >= budget or elaborated >= graph_checks:
+                break
+            if checker.additive_violation(assignment) is None:
+                values = [checker.additive_value(c, assignment) for c in budgets]
+                if gap(values) == 0.0:
+                    elaborated += checker.needs_graph
+                    found = checker.graph_check(assignment)
+                    values = [found.peak_memory if v is None else v for v in values]
+                    if found.violated is None and gap(values) == 0.0:
+                        others.append(assignment)
+            continue
         last = checker.additive_violation(assignment)
         if last is None:
             values = [checker.additive_value(c, assignment) for c in budgets]
@@ -331,7 +350,7 @@ def select(net: Supernet, checker: ConstraintChecker, budget: int = 5000, graph_
                 values = [found.peak_memory if v is None else v for v in values]
                 if last is None and (best is None or gap(values) < best.gap):
                     best = _Candidate(assignment, gap(values))
-                    if best.gap == 0.0:
+                    if best.gap == 0.0 and not alternatives:
                         break
         if tried >= budget:
             break
@@ -340,7 +359,7 @@ def select(net: Supernet, checker: ConstraintChecker, budget: int = 5000, graph_
         raise DiscretizationError(f"no assignment among the {tried} most likely satisfies '{last.describe()}'",
                                   last.span)
     uses = budget_uses(checker, best.assignment, tried)
-    return Selection(best.assignment, tried, rule_of(uses), uses)
+    return Selection(best.assignment, tried, rule_of(uses), uses, tuple(others))
 
 
 def discretize(net: Supernet, checker: ConstraintChecker, budget: int = 5000) -> tuple[dict[str, int], int]:

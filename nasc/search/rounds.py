@@ -35,13 +35,15 @@ from ..ir.space import ConstraintSpec, SearchSpace
 from ..latency.fitted import Corrected, scaled
 from ..latency.model import LatencyModel, prior_for
 from ..latency.resolve import DEFAULT_BACKEND, NB201_FACT, LatencyModels, fitted_on, model_identity
-from ..latency.sources import decided_arch, measure_arch
+from ..latency.sources import ArchMeasurement, DecidedArch, decided_arch, measure_arch
 from ..latency.store import LatencyStore
 from ..targets import resolve_target
 from .discretize import ConstraintChecker, holds
+from .measured_archs import MeasuredArchs, arch_key_of, with_measured
 from .objectives import node_values
 from .rounds_log import RoundsLog
-from .run import CHECKPOINT, SearchResult, checkpoint_matches, latency_targets, search, search_fingerprint
+from .run import (CHECKPOINT, SearchResult, checkpoint_matches, latency_targets, rediscretize, search,
+                  search_fingerprint)
 
 if TYPE_CHECKING:
     from nasc.backends import MeasureProtocol
@@ -65,23 +67,38 @@ class LatencyBudgetInfeasible(NascError):
     """No architecture of the space can meet the latency budget, by the measured model."""
 
 
+PROBES = {"recorded": 24, "cpu": 4}
+"""Architectures measured per round beside the one found, by kind of target (see
+:meth:`_Loop.probe`): a lookup in a recorded table costs nothing, a build and measurement
+here (or through RPC, counted as ``cpu``) a few seconds each."""
+
+
 @dataclass(frozen=True)
 class LoopSettings:
     """How the loop measures: at most ``rounds`` rounds (0: no loop, no measurement), the
-    latency store's path, the backend and protocol of a local measurement."""
+    latency store's path, the backend and protocol of a local measurement, and how many
+    probe architectures a round measures beside its own (None: :data:`PROBES` of the target's kind)."""
 
     rounds: int
     store: Path
     backend: str = DEFAULT_BACKEND
     protocol: "MeasureProtocol | None" = None
+    probes: int | None = None
+
+    @property
+    def device_key(self) -> str | None:
+        """The device's key at the RPC tracker the protocol names (None: measured here)."""
+        return self.protocol.device_key if self.protocol is not None and self.protocol.rpc else None
 
 
-def looped_budget(space: SearchSpace) -> ConstraintSpec | None:
+def looped_budget(space: SearchSpace, remote: bool = False) -> ConstraintSpec | None:
     """The hard latency budget the loop closes: the first ``latency <= B`` (or ``<``) on the
-    whole network whose target can be measured (a recorded device or ``cpu``)."""
+    whole network whose target can be measured -- a recorded device or ``cpu``, or with
+    ``remote`` (a TVM RPC tracker serves the device) any target TVM builds for."""
+    kinds = ("cpu", "cuda", "jetson") if remote else ("recorded", "cpu")
     for c in space.constraints:
         if c.hard and c.metric == "latency" and c.scope == "" and c.op in ("<=", "<") and c.bound is not None \
-                and resolve_target(c.target or "cpu").kind in ("recorded", "cpu"):
+                and resolve_target(c.target or "cpu").kind in kinds:
             return c
     return None
 
@@ -105,7 +122,7 @@ def search_with_rounds(compiled: "Compiled", cfg: dict[str, Any], out: Path, set
     there is something to continue and starts afresh otherwise (`nasc compile`); False
     starts afresh."""
     space = compiled.elaborate(space_name)
-    budget = looped_budget(space)
+    budget = looped_budget(space, remote=settings.device_key is not None)
     if budget is None or settings.rounds == 0:
         latency = LatencyModels(space, settings.store, backend=settings.backend)
         if resume is None:
@@ -149,12 +166,34 @@ class _Loop:
         return self.finish(rounds)
 
     def model_for(self, number: int, rounds: list[dict[str, Any]]) -> LatencyModel:
-        """Round ``number``'s model: the store's, corrected by its error on the last round's arch.
+        """Round ``number``'s model: the store's, corrected by its error on the last round's arch,
+        answering the architectures measured so far with their measurement
+        (:mod:`.measured_archs`).
 
         A first round whose model is the bare prior and puts every architecture over the
         budget does not give up on a guess: it aims at the prior's fastest architectures
         (scaled so that the fastest sits at ``PROBE * B``) to measure one of them."""
-        base = LatencyModels(self.space, self.settings.store, backend=self.settings.backend)(self.device)
+        return with_measured(self.refitted(rounds), self.space, self.readings(rounds), self.reading_source())
+
+    def reading_source(self) -> str:
+        """How this loop's latencies are obtained: ``recorded`` (a table), ``rpc`` or ``measured`` (here)."""
+        if self.settings.device_key is not None:
+            return "rpc"
+        return "recorded" if resolve_target(self.device).kind == "recorded" else "measured"
+
+    @staticmethod
+    def readings(rounds: list[dict[str, Any]]) -> list[tuple[dict[str, int], float]]:
+        """Every (assignment, ms) the loop measured so far: each round's arch and its probes."""
+        out = []
+        for r in rounds:
+            if r.get("measured_ms") is not None:
+                out.append((r["assignment"], r["measured_ms"]))
+            out.extend((p["assignment"], p["measured_ms"]) for p in r.get("probed", []))
+        return out
+
+    def refitted(self, rounds: list[dict[str, Any]]) -> LatencyModel:
+        """The store's model for the device, corrected by its error on the last round's arch."""
+        base = self.models()(self.device)
         if not rounds:
             floor = fastest_latency(self.space, base)
             if base == prior_for(self.device) and floor > self.bound_s:
@@ -183,22 +222,41 @@ class _Loop:
                                  lambda a: self.compiled.elaborate(self.space.name, pins_from_assignment(a)), latency)
 
     def round(self, number: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+        """Search with this round's model, measure the arch and the probes, choose again from
+        the same α when a probe landed in the band and the arch did not, log the round."""
         model = self.model_for(number, rounds)
         self.refuse_infeasible(model, rounds)
-        latency = LatencyModels(self.space, self.settings.store, backend=self.settings.backend,
-                                overrides={self.device: model})
+        latency = self.models(model)
         latency_id = model_identity(latency, latency_targets(self.space, self.target))
         self.say(f"round {number}/{self.settings.rounds}: searching with {model.name}")
         resume = self.resuming and checkpoint_matches(self.out, self.space, self.cfg, latency_id)
         result = search(self.compiled, self.cfg, self.out, self.space.name, resume=resume, target=self.target,
-                        progress=self.progress, experiment_ref=self.experiment_ref, latency=latency)
-        arch = decided_arch(self.compiled, self.space, result.assignment)
-        predicted = self.checker(latency).value(self.budget, self.complete(result.assignment))
+                        progress=self.progress, experiment_ref=self.experiment_ref, latency=latency,
+                        alternatives=self.probes_wanted())
+        plain = model.base if isinstance(model, MeasuredArchs) else model  # the prediction, not a lookup
         kept = self.out / "rounds" / f"r{number}"
         shutil.rmtree(kept, ignore_errors=True)  # what an interrupted attempt at this round left
         with LatencyStore(self.settings.store) as store:
-            measured = measure_arch(arch, self.device, store, workdir=kept / "artifact", backend=self.settings.backend,
-                                    protocol=self.settings.protocol)
+            arch, measured = self.measure(result.assignment, store, kept / "artifact")
+            probed = self.probe(number, result, store, kept / "probes")
+        first_choice = None
+        if not self.lands(measured.median_ms) and any(self.lands(p["measured_ms"]) for p in probed):
+            readings = [*self.readings(rounds), (result.assignment, measured.median_ms),
+                        *((p["assignment"], p["measured_ms"]) for p in probed)]
+            informed = with_measured(plain, self.space, readings, self.reading_source())
+            again = rediscretize(self.compiled, self.cfg, self.out, self.space.name, latency, self.models(informed),
+                                 self.target, self.experiment_ref)
+            if arch_key_of(self.space, self.complete(again.assignment)) != \
+                    arch_key_of(self.space, self.complete(result.assignment)):
+                first_choice = {"arch_key": arch.key, "nb201": arch.nb201, "measured_ms": measured.median_ms}
+                with LatencyStore(self.settings.store) as store:
+                    arch, measured = self.measure(again.assignment, store, kept / "artifact-chosen-again")
+                result = again
+                self.say(f"round {number}: chose again from the same search with the {len(readings)} measured "
+                         "architectures known")
+        predicted = self.checker(lambda t: plain).value(self.budget, self.complete(result.assignment))
+        known = isinstance(model, MeasuredArchs) and arch_key_of(self.space, self.complete(result.assignment)) \
+            in model.measured
         kept.mkdir(parents=True, exist_ok=True)
         for name in KEPT:
             shutil.copyfile(self.out / name, kept / name)
@@ -209,13 +267,82 @@ class _Loop:
                  "predicted_ms": predicted[0] * 1e3 if predicted else None, "model": model.name,
                  "measured_ms": ms, "source": measured.source, "how": measured.how,
                  "model_error": (predicted[0] * 1e3 / ms - 1) if predicted and ms > 0 else None,
-                 "bound_ms": bound_ms, "holds": ok, "budget_used": ms / bound_ms,
-                 "done": ok and ms >= BAND * bound_ms}
+                 "bound_ms": bound_ms, "holds": ok, "budget_used": ms / bound_ms, "measured_before": known,
+                 "first_choice": first_choice, "probes": len(probed), "probed": probed,
+                 "done": self.lands(ms)}
         self.log.append(entry)
         verdict = ("holds" if entry["done"] else f"holds but uses {ms / bound_ms:.0%} of it") if ok else "misses it"
         self.say(f"round {number}: predicted {entry['predicted_ms']:.3f} ms, measured {ms:.3f} ms ({measured.source}, "
                  f"{measured.how}); the budget of {bound_ms:g} ms {verdict}")
         return entry
+
+    def models(self, model: LatencyModel | None = None) -> LatencyModels:
+        """The space's latency models, with ``model`` for the budget's device when given (else
+        the store's, fitted on the device's own records when it is measured through RPC)."""
+        key = self.settings.device_key
+        return LatencyModels(self.space, self.settings.store, backend=self.settings.backend,
+                             overrides={self.device: model} if model is not None else None,
+                             device_keys={self.device: key} if key is not None else None)
+
+    def lands(self, ms: float) -> bool:
+        """Whether a measured latency (ms) meets the budget without wasting it."""
+        return holds(ms / 1e3, self.budget) and ms >= BAND * self.bound_s * 1e3
+
+    def measure(self, assignment: dict[str, int], store: LatencyStore,
+                workdir: Path) -> tuple[DecidedArch, ArchMeasurement]:
+        """Measure (and store) the architecture ``assignment`` picks."""
+        arch = decided_arch(self.compiled, self.space, assignment)
+        return arch, measure_arch(arch, self.device, store, workdir=workdir, backend=self.settings.backend,
+                                  protocol=self.settings.protocol)
+
+    def probes_wanted(self) -> int:
+        wanted = self.settings.probes
+        if wanted is None:
+            wanted = PROBES["cpu" if self.settings.device_key is not None else resolve_target(self.device).kind]
+        return wanted
+
+    def probe(self, number: int, result: SearchResult, store: LatencyStore, workdir: Path) -> list[dict[str, Any]]:
+        """Measure (and store) up to :meth:`probes_wanted` more architectures, so the next
+        round knows more than one reading: first the discretization's alternatives (the next
+        most likely assignments predicted inside the band: where a model error would have put
+        the choice), then the found arch's neighbours (one decision changed), then seeded
+        random ones (the rest of the space, for the refit).  Architectures a source cannot
+        measure are skipped.  Returns each probe's active assignment and latency (ms)."""
+        import random
+
+        from ..api import random_assignment
+
+        wanted = self.probes_wanted()
+        rng = random.Random(f"{self.cfg.get('seed', 0)}/{number}")
+        by_path = {d.path: d for d in self.space.decisions}
+        chosen = result.assignment
+        alternatives = result.summary.get("discretization", {}).get("alternatives", [])
+        near = [{**chosen, path: o} for path, at in chosen.items() if path in by_path
+                for o in range(by_path[path].n) if o != at and o not in by_path[path].excluded]
+        rng.shuffle(near)
+        far = (random_assignment(self.space, rng.randrange(2**32)) for _ in range(4 * wanted))
+        seen = {arch_key_of(self.space, self.complete(chosen))}
+        probed: list[dict[str, Any]] = []
+        for candidate in (*alternatives, *near, *far):
+            if len(probed) >= wanted:
+                break
+            full = self.complete(candidate)
+            key = arch_key_of(self.space, full)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                arch = decided_arch(self.compiled, self.space, full)
+                got = measure_arch(arch, self.device, store, workdir=workdir / str(len(probed)),
+                                   backend=self.settings.backend, protocol=self.settings.protocol)
+            except NascError:
+                continue
+            probed.append({"assignment": dict(key), "measured_ms": got.median_ms, "arch_key": arch.key})
+        shutil.rmtree(workdir, ignore_errors=True)  # the probes' artifacts: only their latencies are kept
+        if probed:
+            self.say(f"round {number}: measured {len(probed)} more architectures (alternatives, neighbours, "
+                     "random) for the next round")
+        return probed
 
     def refuse_infeasible(self, model: LatencyModel, rounds: list[dict[str, Any]]) -> None:
         """Stop, saying so, when the model (resting on a measurement) puts every
@@ -240,12 +367,12 @@ class _Loop:
         """The fastest architecture the store holds for the budget's target, of those its
         model is fitted on: key, NB201 string (when known), latency and source."""
         with LatencyStore(self.settings.store) as store:
-            medians = fitted_on(store, self.device, backend=self.settings.backend)
+            medians = fitted_on(store, self.device, backend=self.settings.backend, device_key=self.settings.device_key)
             if not medians:
                 return None
             key = min(medians, key=lambda k: medians[k])
             facts = store.arch_facts([key]).get(key, {})
-        source = "recorded" if resolve_target(self.device).kind == "recorded" else "measured"
+        source = self.reading_source()
         return {"arch_key": key, "nb201": facts.get(NB201_FACT), "measured_ms": medians[key], "source": source,
                 "of": len(medians)}
 
@@ -265,5 +392,5 @@ class _Loop:
         return SearchResult(self.out, dict(chosen["assignment"]), summary)
 
 
-__all__ = ["BAND", "LatencyBudgetInfeasible", "LoopSettings", "fastest_latency", "looped_budget",
+__all__ = ["BAND", "PROBES", "LatencyBudgetInfeasible", "LoopSettings", "fastest_latency", "looped_budget",
            "search_with_rounds"]

@@ -37,7 +37,7 @@ from ..lower.supernet import GateConfig, Gates, Supernet
 from ..safestate import StateError, load_state, save_state
 from .bilevel import Bilevel
 from .data import Dataset, load_dataset
-from .discretize import ConstraintChecker, budget_uses, discretize, holds, rule_of
+from .discretize import ConstraintChecker, holds, select
 from .objectives import Objective
 
 ALGOS = {"darts": GateConfig("softmax"), "pcdarts": GateConfig("softmax"), "snas": GateConfig("gumbel", False),
@@ -177,9 +177,12 @@ def _progress(stream: TextIO, epoch: int, epochs: int, rec: dict[str, Any]) -> N
 
 def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str | None = None,
            resume: bool = False, target: str | None = None, progress: TextIO | None = None,
-           experiment_ref: str | None = None, latency: LatencyResolver = prior_for) -> SearchResult:
+           experiment_ref: str | None = None, latency: LatencyResolver = prior_for,
+           alternatives: int = 0) -> SearchResult:
     """One search of a space, written to ``out``; ``latency`` gives each target's latency model
-    (:mod:`nasc.latency.resolve`), which the objective and the discretization share."""
+    (:mod:`nasc.latency.resolve`), which the objective and the discretization share.
+    ``alternatives``: the summary also lists that many next most likely assignments in every
+    budget's band (``discretization.alternatives``), for a measuring loop to check."""
     s = cfg["search"]
     if s["algo"] not in ALGOS:
         raise NascError(f"unknown search algorithm '{s['algo']}'")
@@ -196,9 +199,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
     space = compiled.elaborate(space_name)
     _check_input(space, data)
     lib = compiled.loader.ops
-    gen = torch.Generator().manual_seed(seed)
-    net = Supernet(space, lib, partial_channels=s["partial_channels"], generator=gen)
-    _check_partial(net, s)
+    net = _supernet(space, lib, s, seed)
     objective = Objective(space, lib, cfg, target, latency)
     steps = math.ceil(len(data.train) / s["batch"])
     opt = Bilevel(net, cfg, steps, gate)
@@ -291,7 +292,35 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
                 progress.write(f"stopping: the wallclock budget of {wall:g}s is spent\n")
             break
     return _finish(compiled, space, net, lib, cfg, out, records, elapsed_before + time.perf_counter() - t_start,
-                   stopped_early, experiment_ref, latency)
+                   stopped_early, experiment_ref, latency, alternatives)
+
+
+def _supernet(space: Any, lib: Any, s: dict[str, Any], seed: int) -> Supernet:
+    """The supernet of a search (seeded: a checkpoint's state fits the same construction)."""
+    net = Supernet(space, lib, partial_channels=s["partial_channels"], generator=torch.Generator().manual_seed(seed))
+    _check_partial(net, s)
+    return net
+
+
+def rediscretize(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str | None,
+                 trained_with: LatencyResolver, latency: LatencyResolver, target: str | None = None,
+                 experiment_ref: str | None = None, alternatives: int = 0) -> SearchResult:
+    """Discretize a finished search in ``out`` again, with another latency model.
+
+    A measuring loop learns, after a search, the true latency of the architecture it chose
+    and of some alternatives; choosing again from the same α with that knowledge costs no
+    training.  ``trained_with`` is the model the search ran with (its checkpoint's
+    fingerprint names it); ``latency`` the one to choose with.  Rewrites ``arch.nas``,
+    ``pinned.nas`` and ``summary.json``."""
+    space = compiled.elaborate(space_name)
+    lib = compiled.loader.ops
+    fingerprint = search_fingerprint(space, cfg, model_identity(trained_with, latency_targets(space, target)))
+    state = load_checkpoint(out / CHECKPOINT, fingerprint)
+    net = _supernet(space, lib, cfg["search"], int(cfg["seed"]))
+    net.load_state_dict(state["net"])
+    before = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
+    return _finish(compiled, space, net, lib, cfg, out, state["records"], state["seconds"],
+                   before.get("stopped_early_at"), experiment_ref, latency, alternatives)
 
 
 def _cycle(split, batch: int, seed: int, epoch: int):
@@ -322,14 +351,14 @@ def _entropy(net: Supernet) -> float:
 
 def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], out: Path,
             records: list[dict[str, Any]], seconds: float, stopped_early: int | None,
-            experiment_ref: str | None, latency: LatencyResolver) -> SearchResult:
+            experiment_ref: str | None, latency: LatencyResolver, alternatives: int = 0) -> SearchResult:
     def elaborate(assignment: dict[str, int]):
         return compiled.elaborate(space.name, pins_from_assignment(assignment))
 
     checker = ConstraintChecker(space, lib, elaborate, latency)
-    raw, tried = discretize(net, checker, budget=max(1, cfg["search"]["beam"]) * 1000)
+    chosen = select(net, checker, budget=max(1, cfg["search"]["beam"]) * 1000, alternatives=alternatives)
+    raw, tried, uses = chosen.assignment, chosen.tried, chosen.uses
     arch = elaborate(raw)
-    uses = budget_uses(checker, raw, tried)
     search_line = (f"search: algo={cfg['search']['algo']} order={cfg['search']['order']} seed={cfg['seed']} "
                    f"epochs={len(records)} dataset={cfg['dataset']}")
     frozen = render_arch(compiled, space, arch, f"found by `nasc search` on {compiled.module.name} :: {space.name}",
@@ -356,7 +385,8 @@ def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], 
                "decisions": {p: space.decision(p).option_label(o) for p, o in sorted(assignment.items())},
                "params": cost.params, "macs": cost.macs, "peak_memory": cost.peak_memory,
                "epochs": len(records), "stopped_early_at": stopped_early, "constraints": checks,
-               "discretization": {"assignments_tried": tried, "rule": rule_of(uses)},
+               "discretization": {"assignments_tried": tried, "rule": chosen.rule,
+                                  **({"alternatives": list(chosen.alternatives)} if alternatives else {})},
                "final": records[-1] if records else None}
     write_json(out / "summary.json", summary)
     return SearchResult(out, assignment, summary)

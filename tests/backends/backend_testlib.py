@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
@@ -63,6 +70,43 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _wait_for_key(tracker_port: int, key: str, timeout: float = 60.0) -> None:
+    from tvm import rpc
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            summary = rpc.connect_tracker("127.0.0.1", tracker_port).summary()
+            if key in summary.get("queue_info", {}):
+                return
+        except (RuntimeError, OSError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"RPC server with key {key} did not register within {timeout} s")
+
+
+@contextlib.contextmanager
+def loopback_tracker(key: str) -> Iterator[str]:
+    """A real TVM RPC tracker and one server registered under ``key``, both on this machine;
+    yields the tracker's ``HOST:PORT``; both process groups are stopped afterwards."""
+    tracker_port, server_port = free_port(), free_port()
+    common: dict[str, Any] = dict(start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tracker = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", "127.0.0.1",
+                                "--port", str(tracker_port), "--port-end", str(tracker_port + 1)], **common)
+    server = None
+    try:
+        server = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_server", "--host", "127.0.0.1",
+                                   "--port", str(server_port), "--port-end", str(server_port + 1),
+                                   "--tracker", f"127.0.0.1:{tracker_port}", "--key", key], **common)
+        _wait_for_key(tracker_port, key)
+        yield f"127.0.0.1:{tracker_port}"
+    finally:
+        for proc in (server, tracker):
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGTERM)  # the group: their popen workers die too
+                proc.wait(timeout=30)
 
 
 def elf_machine(path: Path) -> int:

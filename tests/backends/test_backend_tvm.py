@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ import torch
 import nasc.backends as nb
 from nasc.backends import BuildOptions, MeasureProtocol, MeasurementUnavailable
 
-from backend_testlib import HAS_CROSS, elf_machine, free_port, needs_tvm, rel_err
+from backend_testlib import HAS_CROSS, elf_machine, loopback_tracker, needs_tvm, rel_err
 
 pytestmark = [pytest.mark.tvm, needs_tvm]
 QUICK = MeasureProtocol(warmup=2, repeats=5, number=3)
@@ -100,43 +98,13 @@ def elf_machine_bytes(data: bytes) -> int | None:
     return elf_machine(data)
 
 
-def _wait_for_key(tracker_port: int, key: str, timeout: float = 60.0) -> None:
-    from tvm import rpc
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            summary = rpc.connect_tracker("127.0.0.1", tracker_port).summary()
-            if key in summary.get("queue_info", {}):
-                return
-        except (RuntimeError, OSError):
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"RPC server with key {key} did not register within {timeout} s")
-
-
 def test_measure_via_rpc_tracker(tvm_cpu_artifact) -> None:
-    tracker_port, server_port = free_port(), free_port()
-    common = dict(start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    tracker = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", "127.0.0.1",
-                                "--port", str(tracker_port), "--port-end", str(tracker_port + 1)], **common)
-    server = None
-    try:
-        server = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_server", "--host", "127.0.0.1",
-                                   "--port", str(server_port), "--port-end", str(server_port + 1),
-                                   "--tracker", f"127.0.0.1:{tracker_port}", "--key", "nasc-test"], **common)
-        _wait_for_key(tracker_port, "nasc-test")
-        proto = MeasureProtocol(warmup=2, repeats=5, number=3, rpc=f"127.0.0.1:{tracker_port}",
-                                device_key="nasc-test")
+    with loopback_tracker("nasc-test") as tracker:
+        proto = MeasureProtocol(warmup=2, repeats=5, number=3, rpc=tracker, device_key="nasc-test")
         rec = nb.measure(tvm_cpu_artifact, proto)
         assert rec.source == "measured" and rec.how.startswith("measured via rpc")
-        assert "nasc-test" in rec.how and rec.protocol["rpc"] == f"127.0.0.1:{tracker_port}"
+        assert "nasc-test" in rec.how and rec.protocol["rpc"] == tracker
         assert rec.median_ms > 0
-    finally:
-        for proc in (server, tracker):
-            if proc is not None:
-                os.killpg(proc.pid, signal.SIGTERM)  # the group: their popen workers die too
-                proc.wait(timeout=30)
 
 
 @pytest.mark.slow
