@@ -197,7 +197,10 @@ def main() -> int:
     ap.add_argument("--spaces", default=",".join(SPACES))
     ap.add_argument("--noise-check", type=int, default=8, help="test archs re-measured with ONNX Runtime per space")
     ap.add_argument("--measure-only", action="store_true", help="measure what is missing, judge nothing")
+    ap.add_argument("--judge-only", action="store_true",
+                    help="measure nothing: judge on what the store holds (a run cut short by time)")
     ap.add_argument("--latency-db", type=Path, default=None)
+    ap.add_argument("--note", default="", help="how this run's measurements were taken, if not in one go (kept in the JSON)")
     ap.add_argument("--out", default=result_path("latency_predictor_host"))
     args = ap.parse_args()
     backends = [b for b in args.backends.split(",") if b]
@@ -211,15 +214,16 @@ def main() -> int:
             compiled = api.load(SPACES[name])
             fits, seconds = {}, {}
             for backend in backends:
-                fits[backend], seconds[f"profile_{backend}_s"] = profile(compiled, backend, counts(name, backend, args)[0],
-                                                                         store)
+                fits[backend], seconds[f"profile_{backend}_s"] = (
+                    (fit_keys(compiled, counts(name, backend, args)[0]), 0.0) if args.judge_only
+                    else profile(compiled, backend, counts(name, backend, args)[0], store))
             exclude = set().union(*fits.values())
             archs = test_archs(compiled, max(counts(name, b, args)[1] for b in backends), exclude)
             limits = {b: counts(name, b, args)[1] for b in backends}
-            spent = measure_tests(archs, limits, store, workdir)
+            spent = {b: 0.0 for b in backends} if args.judge_only else measure_tests(archs, limits, store, workdir)
             if args.measure_only:
                 continue
-            if "onnxruntime" in backends and args.noise_check:
+            if "onnxruntime" in backends and args.noise_check and not args.judge_only:
                 cases[f"{name}/noise"] = noise_check(archs[:args.noise_check], "onnxruntime", store, workdir)
             for backend in backends:
                 tests = [a.key for a in archs[:limits[backend]]]
@@ -240,7 +244,7 @@ def main() -> int:
            "reduced": {"nb201/tvm": f"{args.nb201_tvm} fitting and {args.nb201_tvm} test archs: TVM builds a whole "
                                     "NB201 network in about a minute on 2 cores"} if "tvm" in backends else {},
            "rule": "|predicted - measured| <= 10% of measured; Kendall tau over the test architectures",
-           "cases": cases}
+           "cases": cases, **({"note": args.note} if args.note else {})}
     write_json(doc, args.out, targets)
     return verdict(targets)
 
