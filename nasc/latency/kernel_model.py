@@ -14,7 +14,7 @@ tensors passed between kernels -- and that is what the *fitted terms* take:
 overhead, counted once per kernel in the sum, is larger than what such a kernel costs
 inside a model -- and that differs by class: an injective op between two convolutions is
 often folded into a layout change, a pool is not), ``b`` a common scale held near 1.  On
-this host's digits architectures (15-30 µs, most of it dispatch) per-class terms put 72%
+this host's digits architectures (15-30 µs, most of it dispatch) per-class terms put 68%
 of held-out architectures within ±10% where one term for all kernels put 50%.  They are ridge-fitted on
 relative errors over this host's stored whole-architecture records (``kind=arch``) whose
 canonical text is known, so each one's kernel list can be recomputed.  A kernel nothing
