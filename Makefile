@@ -49,6 +49,8 @@ bench: venv
 	$(BIN)/python benchmarks/nb201_exactness.py
 	$(BIN)/python benchmarks/check_scaling.py
 	$(BIN)/python benchmarks/recorded_predictor.py
+	$(BIN)/python benchmarks/latency_loop_recorded.py
+	$(BIN)/python benchmarks/latency_loop_host.py
 	$(BIN)/python benchmarks/space_kernels.py
 	$(BIN)/python benchmarks/latency_predictor_host.py
 

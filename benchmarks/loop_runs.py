@@ -20,7 +20,7 @@ from nasc.errors import NascError  # noqa: E402
 from nasc.search.rounds import BAND, LoopSettings, search_with_rounds  # noqa: E402
 
 KEEP = ("round", "nb201", "model", "predicted_ms", "measured_ms", "source", "how", "model_error", "holds",
-        "budget_used", "probes", "measured_before")
+        "budget_used", "probes", "measured_before", "first_choice")
 
 
 def one_run(space_file: Path, cfg: dict[str, Any], work: Path, settings: LoopSettings) -> dict[str, Any]:
@@ -48,6 +48,15 @@ def ended_within(run: dict[str, Any], rounds: int, budget_ms: float, band: bool)
     if final is None or final["rounds"] > rounds or final["median_ms"] > budget_ms:
         return False
     return not band or final["median_ms"] >= BAND * budget_ms
+
+
+def first_choice_missed(run: dict[str, Any], budget_ms: float) -> bool:
+    """Whether the first round's search chose an arch outside [BAND * B, B] before anything was
+    measured (the round may then have chosen again from its probes)."""
+    if not run["rounds"]:
+        return False
+    first = run["rounds"][0].get("first_choice") or run["rounds"][0]
+    return not BAND * budget_ms <= first["measured_ms"] <= budget_ms
 
 
 def error_shrinks(run: dict[str, Any]) -> bool:
