@@ -30,6 +30,13 @@ from .space_kernels import PIPELINES, KernelSig
 def arch_kernels(graph: IRGraph, lib: OpLibrary, precision: str = "fp32", *, state: Any = None,
                  seed: int = 0) -> frozenset[KernelSig]:
     """The distinct kernels of a decided, pruned arch graph after :data:`PIPELINES` [precision]."""
+    return frozenset(arch_kernel_list(graph, lib, precision, state=state, seed=seed))
+
+
+def arch_kernel_list(graph: IRGraph, lib: OpLibrary, precision: str = "fp32", *, state: Any = None,
+                     seed: int = 0) -> tuple[KernelSig, ...]:
+    """Every kernel unit of a decided, pruned arch graph after :data:`PIPELINES` [precision], in
+    the plan's order and with repeats: what a kernel-sum predictor adds up."""
     import torch
 
     from ..lower.arch import ArchNet
@@ -43,10 +50,12 @@ def arch_kernels(graph: IRGraph, lib: OpLibrary, precision: str = "fp32", *, sta
         state = ArchNet(graph, lib).state_dict()
     ir = from_arch(graph, lib, state, "arch")
     ir = parse_pipeline(PIPELINES[precision], default_registry()).run(ir, PassContext(lib, None, seed)).ir
-    return frozenset(KernelSig.of(kernel_signature(ir, k), k.rule) for k in ir.kernels or ())
+    return tuple(KernelSig.of(kernel_signature(ir, k), k.rule) for k in ir.kernels or ())
 
 
-ARCH_NAME = "arch"
+ARCH_NAME = "network"
+"""Not ``arch``: that is a reserved word, and the text must parse back (a kernel-sum model
+recomputes the kernels of every stored architecture from it)."""
 
 
 def canonical_arch_text(arch: SearchSpace, lib: OpLibrary) -> str:
@@ -91,4 +100,4 @@ def kernels_of_archs(compiled: Any, space: SearchSpace, assignments: Iterable[di
         yield arch_kernels(arch.graph.prune(), lib, precision)
 
 
-__all__ = ["ARCH_NAME", "arch_key", "arch_kernels", "canonical_arch_text", "every_arch", "kernels_of_archs"]
+__all__ = ["ARCH_NAME", "arch_key", "arch_kernel_list", "arch_kernels", "canonical_arch_text", "every_arch", "kernels_of_archs"]

@@ -1,4 +1,4 @@
-"""``nasc latency export|import|stats``: the latency store from the command line.
+"""``nasc latency export|import|stats|report``: the latency store from the command line.
 
 Kept out of :mod:`nasc.cli` so the store's commands grow here; the CLI only registers them.
 Every failure a user can cause (a file that is not a store, a bad table row, a mistyped
@@ -18,7 +18,7 @@ from .store import ENV, FILENAME, LatencyStore, store_path
 def add_parser(sub: Any) -> None:
     """Register ``latency`` and its subcommands on the CLI's subparsers ``sub``."""
     lat = sub.add_parser("latency", help="the latency store: export, import and count measured latencies")
-    verbs = lat.add_subparsers(dest="latency_command", required=True, metavar="{export,import,stats}")
+    verbs = lat.add_subparsers(dest="latency_command", required=True, metavar="{export,import,stats,report}")
 
     ex = verbs.add_parser("export", help="write the store's records to a CSV or JSONL file")
     ex.add_argument("file")
@@ -34,7 +34,14 @@ def add_parser(sub: Any) -> None:
     st = verbs.add_parser("stats", help="count the records per target, backend, precision and kind")
     st.set_defaults(fn=cmd_stats)
 
-    for p in (ex, im, st):
+    rp = verbs.add_parser("report", help="predicted vs measured latency of every stored architecture, per model "
+                                         "(cross-validated): report.json and scatter.png")
+    rp.add_argument("--target", required=True, help="whose architectures (cpu: those measured on this host)")
+    rp.add_argument("--backend", help="only this backend's records (default: each backend stored)")
+    rp.add_argument("--out", required=True, metavar="DIR", help="where report.json and scatter.png go")
+    rp.set_defaults(fn=cmd_report)
+
+    for p in (ex, im, st, rp):
         p.add_argument("--latency-db", metavar="PATH",
                        help=f"the store (default: ${ENV}, else {FILENAME} in nasc's cache directory)")
 
@@ -64,4 +71,15 @@ def cmd_stats(args: argparse.Namespace, state: dict) -> int:
     for r in table:
         print("  " + "  ".join(cell.rjust(w) if i == len(header) - 1 else cell.ljust(w)
                                for i, (cell, w) in enumerate(zip(r, widths))).rstrip())
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, state: dict) -> int:
+    from .report import headline, write_report
+
+    with LatencyStore(store_path(args.latency_db), create=False) as store:
+        doc = write_report(store, args.target, args.backend, Path(args.out))
+    for line in headline(doc):
+        print(line)
+    print(f"wrote {Path(args.out) / 'report.json'} and {Path(args.out) / 'scatter.png'}")
     return 0

@@ -58,6 +58,10 @@ class RooflineModel:
     bytes_per_s: float
     overhead_s: float
 
+    def primitive_latency(self, lib: OpLibrary, op: str, in_shapes: list, attrs: dict) -> float:
+        """Seconds for one primitive op at these input shapes (a kernel's members, one by one)."""
+        return self._prim(lib, op, in_shapes, attrs)
+
     def _prim(self, lib: OpLibrary, op: str, in_shapes: list, attrs: dict) -> float:
         out = lib.shape(op, in_shapes, attrs)
         cost = lib.cost(op, in_shapes, attrs)

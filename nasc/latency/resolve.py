@@ -6,10 +6,14 @@ a number comes from -- they get a :class:`~nasc.latency.model.LatencyModel` whos
 * a **recorded** device with at least ``recorded.MIN_ARCHS`` stored architectures of an
   NB201-like space: the recorded predictor refitted on them (:mod:`.recorded_cells`),
   ``recorded-fit:recorded-raspi4 (n=12 archs, err 4.1%)``;
+* ``cpu`` when this host has kernel records with the chosen backend (``nasc profile``):
+  the kernel-sum model (:mod:`.kernel_model`), its terms fitted on this host's stored
+  whole-network measurements, ``kernel-sum:cpu/onnxruntime (164 kernels, 30 archs, err
+  2.1%, prior share 0%)``;
 * a recorded device with fewer, and every other target with stored whole-network
   measurements (``cpu``: of this host, with the chosen backend): the roofline prior with
   fitted terms (:mod:`.fitted`), ``roofline-prior:cpu fitted on cpu/onnxruntime (n=3
-  archs, err 7.0%)``; a later step puts per-kernel tables here;
+  archs, err 7.0%)``;
 * nothing stored: the roofline prior itself (:func:`~nasc.latency.model.prior_for`).
 
 ``err`` is the median relative error on each stored architecture when fitted on the others.
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 from ..targets import resolve_target
 from .fitted import fit_affine_prior
 from .host import host_fingerprint, rpc_host
+from .kernel_source import KernelSumSource, has_kernels
 from .model import LatencyModel, prior_for
 from .recorded import MIN_ARCHS
 from .recorded_cells import fit_cells
@@ -77,6 +82,8 @@ def latency_model_for(target: str | None, store: LatencyStore | None, space: "Se
     prior = prior_for(spec.name)
     if store is None:
         return prior
+    if device_key is None and spec.kind == "cpu" and has_kernels(store, spec.name, backend):
+        return KernelSumSource(store, spec.name, backend, space.ops).model()
     medians = fitted_on(store, spec.name, backend=backend, device_key=device_key)
     what = (f"{spec.name} via rpc:{device_key}" if device_key is not None
             else f"{spec.name}/{backend}" if spec.kind == "cpu" else spec.name)

@@ -20,13 +20,13 @@ its roofline prediction), see :meth:`LatencyStore.describe_arch`.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NascError
 from ..targets import NB201_LATENCY, TargetSpec, resolve_target
+from .arch_kernels import arch_key, canonical_arch_text
 from .host import rpc_host
 from .model import network_latency, prior_for
 from .records import StoredLatency, TimingProtocol
@@ -67,15 +67,9 @@ class DecidedArch:
 
 def canonical_text(arch: "SearchSpace") -> str:
     """The arch's ``.nas`` text without provenance (no header, a fixed name), so the same
-    network found by two searches, or measured twice, has one text and one key."""
-    from ..frontend.archtext import arch_text
-
-    return arch_text(arch, arch.ops, "network", [])
-
-
-def arch_key(text: str) -> str:
-    """The store key of an arch: the sha256 of its canonical text (:func:`canonical_text`)."""
-    return hashlib.sha256(text.encode()).hexdigest()
+    network found by two searches, measured twice or profiled by ``nasc profile --archs``,
+    has one text and one key (:func:`~nasc.latency.arch_kernels.canonical_arch_text`)."""
+    return canonical_arch_text(arch, arch.ops)
 
 
 def decided_arch(compiled: "Compiled", space: "SearchSpace", assignment: dict[str, int]) -> DecidedArch:

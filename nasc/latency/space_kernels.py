@@ -196,8 +196,8 @@ def kernels_at(view: DecidedView, ref: Ref, precision: str, rules: FusionRules) 
 
 
 def _primitives_of(index: SpaceIndex, sid: int, known: Known) -> int:
-    """:func:`_primitives` of ``sid`` on the decided view of ``known`` (one explorer run)."""
-    return _primitives(DecidedView(index, known), sid)
+    """:func:`primitives_at` ``sid`` on the decided view of ``known`` (one explorer run)."""
+    return primitives_at(DecidedView(index, known), sid)
 
 
 def _kernels_of(index: SpaceIndex, ref: Ref, precision: str, rules: FusionRules,
@@ -206,7 +206,7 @@ def _kernels_of(index: SpaceIndex, ref: Ref, precision: str, rules: FusionRules,
     return kernels_at(DecidedView(index, known), ref, precision, rules)
 
 
-def _primitives(view: DecidedView, sid: int) -> int:
+def primitives_at(view: DecidedView, sid: int) -> int:
     """How many primitives space node ``sid`` decides to (its expansion's size: it may vary)."""
     node = view.node(sid)
     if node.kind == "input_choice":
@@ -244,5 +244,5 @@ def space_kernels(space: SearchSpace, lib: OpLibrary, precision: str = "fp32",
     return Enumeration(tuple(sorted(found)), runs, len(starts))
 
 
-__all__ = ["Enumeration", "KernelSig", "PIPELINES", "kernels_at", "space_kernels",
+__all__ = ["Enumeration", "KernelSig", "PIPELINES", "kernels_at", "primitives_at", "space_kernels",
            "unit", "unit_start"]

@@ -273,8 +273,7 @@ class LatencyStore:
         """The facts of every arch of ``keys`` that :meth:`describe_arch` described."""
         wanted = sorted(set(keys))
         with self._errors("read"):
-            if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archs'").fetchone() \
-                    is None:
+            if not self._has_archs():
                 return {}
             found: dict[str, dict[str, Any]] = {}
             for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
@@ -282,6 +281,24 @@ class LatencyStore:
                 found.update((key, json.loads(facts)) for key, facts in self._db.execute(
                     f"SELECT key, facts FROM archs WHERE key IN ({', '.join('?' * len(chunk))})", chunk))
             return found
+
+    def _has_archs(self) -> bool:
+        """Whether the ``archs`` table exists (it is made by the first :meth:`describe_arch`)."""
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archs'").fetchone() \
+            is not None
+
+    def arch_texts(self, keys: Iterable[str]) -> dict[str, str]:
+        """The canonical text of every arch of ``keys`` whose text is stored: in the ``archs``
+        table (:meth:`describe_arch`) or as an arch record's signature (``nasc profile --archs``)."""
+        wanted = set(keys)
+        found: dict[str, str] = {}
+        with self._errors("read"):
+            rows = self._db.execute("SELECT DISTINCT key, signature FROM records WHERE kind = 'arch' AND signature != ''")
+            found.update((key, text) for key, text in rows if key in wanted)
+            if self._has_archs():
+                found.update((key, text) for key, text in self._db.execute("SELECT key, text FROM archs")
+                             if key in wanted and key not in found)
+        return found
 
     def export(self, path: str | Path, fmt: str | None = None, **filters: str | None) -> int:
         """Write the records matching ``filters`` to ``path`` (``csv`` or ``jsonl``, by default

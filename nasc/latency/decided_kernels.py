@@ -1,0 +1,85 @@
+"""The kernels one architecture of a space runs, with repeats, read off the space itself.
+
+Why not the real pipeline (:func:`nasc.latency.arch_kernels.arch_kernels`: elaborate,
+build the torch model, from_arch, fold-bn, fuse): a predictor summing kernel latencies is
+asked for many architectures -- discretization tries hundreds, a report every stored one --
+and that pipeline takes a good fraction of a second per architecture.  The enumeration's
+decided view (:mod:`nasc.latency.decided`) answers the same questions for the
+architectures a condition admits; under a *full* assignment it admits one architecture,
+so walking every unit start of the space gives that architecture's kernels, each as often
+as it runs (NB201's five identical cells per stage give five of each), and the space node
+each unit starts at.  ``tests/test_latency_predictor.py`` checks the list against the real
+pipeline's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Mapping
+
+from ..ir.space import TRUE, SearchSpace
+from ..passes.kernels import rules_for
+from .conditions import Known
+from .decided import DecidedView, SpaceIndex
+from .space_kernels import KernelSig, kernels_at, primitives_at
+
+
+class _Assigned(Known):
+    """A :class:`Known` of one architecture: every decision is read from the assignment,
+    and a question is answered by computing it there (once)."""
+
+    def __init__(self, options: Mapping[int, int]) -> None:
+        super().__init__(TRUE, {}, options)
+        self._answered: dict[Hashable, Any] = {}
+
+    def ask(self, key: Hashable, compute: Callable[[Known], Any]) -> Any:
+        if key not in self._answered:
+            self._answered[key] = compute(self)
+        return self._answered[key]
+
+
+def full_options(space: SearchSpace, assignment: Mapping[str, int]) -> dict[int, int]:
+    """Every decision's option (id -> option): the assignment's for the decisions it names
+    (by path), the fixed value, else an option the decision's ``choose`` allows -- a decision
+    the assignment leaves out is inactive, so which allowed option it takes changes nothing."""
+    out: dict[int, int] = {}
+    for d in space.decisions:
+        if d.path in assignment:
+            out[d.id] = int(assignment[d.path])
+        elif d.fixed is not None:
+            out[d.id] = d.fixed
+        else:
+            out[d.id] = next((o for o in range(d.n) if o not in d.excluded), 0)
+    return out
+
+
+@dataclass(frozen=True)
+class PlacedKernel:
+    """A kernel the architecture runs and the space node its unit starts at."""
+
+    node: int
+    kernel: KernelSig
+
+
+class DecidedKernels:
+    """The kernels of architectures of one space (one per object: it keeps the space's index)."""
+
+    def __init__(self, space: SearchSpace, precision: str = "fp32", target: str = "cpu") -> None:
+        self.space = space
+        self.precision = precision
+        self.rules = rules_for(target)
+        self.index = SpaceIndex(space, space.ops)
+        self.starts = [n.id for n in space.graph if n.kind in ("op", "param_choice", "input_choice")]
+
+    def of(self, assignment: Mapping[str, int]) -> tuple[PlacedKernel, ...]:
+        """Every kernel the architecture ``assignment`` (decision path -> option) runs, in unit order."""
+        view = DecidedView(self.index, _Assigned(full_options(self.space, assignment)))
+        found: list[PlacedKernel] = []
+        for sid in self.starts:
+            for j in range(primitives_at(view, sid)):
+                found.extend(PlacedKernel(sid, k) for k in sorted(kernels_at(view, (sid, j), self.precision,
+                                                                               self.rules)))
+        return tuple(found)
+
+
+__all__ = ["DecidedKernels", "PlacedKernel", "full_options"]

@@ -1,0 +1,98 @@
+"""The kernel-sum model of a measured host target, from what the latency store holds.
+
+Kept apart from :mod:`.kernel_model` (the arithmetic) because this side reads the store
+and parses stored architecture texts: which records count (this host's, one backend and
+precision), where an architecture's text is (an arch record's signature, or the ``archs``
+table), and the kernel list of each text -- computed once per arch key and kept by the
+:class:`ArchKernels` object, since a report refits on many subsets of the same archs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Collection, Sequence
+
+from .kernel_model import KernelSumModel, KernelTable, MeasuredArch, fit_kernel_sum, measured_archs
+from .model import network_latency, prior_for
+from .space_kernels import KernelSig
+from .store import LatencyStore
+
+if TYPE_CHECKING:
+    from ..ir.ops import OpLibrary
+
+
+class ArchKernels:
+    """Kernel list and prior figure (s) of stored architecture texts, each computed once.
+
+    A text that no longer elaborates (stored by an older nasc, say ``nasc profile --archs``
+    before its texts were named ``network``; or a custom op this loader cannot find) gives
+    None: that arch is left out, as one without a text is."""
+
+    def __init__(self, target: str = "cpu", precision: str = "fp32") -> None:
+        self.target = target
+        self.precision = precision
+        self.lib: "OpLibrary | None" = None
+        self._known: dict[str, tuple[tuple[KernelSig, ...], float] | None] = {}
+
+    def __call__(self, text: str) -> tuple[tuple[KernelSig, ...], float] | None:
+        if text not in self._known:
+            from ..api import load_text
+            from ..errors import NascError
+            from ..frontend.resolve import Loader
+            from .decided_kernels import DecidedKernels
+
+            try:
+                arch = load_text(text, "<stored arch>", Loader.from_env()).elaborate()
+            except NascError:
+                self._known[text] = None
+                return None
+            self.lib = self.lib or arch.ops
+            kernels = tuple(p.kernel for p in DecidedKernels(arch, self.precision, self.target).of({}))
+            self._known[text] = (kernels, network_latency(prior_for(self.target), arch))
+        return self._known[text]
+
+
+def kernel_medians(store: LatencyStore, target: str, backend: str, precision: str, host: str) -> dict[str, float]:
+    """The latest stored median (ms) of each kernel measured on ``host``."""
+    latest: dict[str, tuple[str, float]] = {}
+    for rec in store.query(kind="kernel", target=target, backend=backend, precision=precision, host=host,
+                           source="measured"):
+        if rec.key not in latest or rec.created > latest[rec.key][0]:
+            latest[rec.key] = (rec.created, rec.median_ms)
+    return {key: ms for key, (_, ms) in latest.items()}
+
+
+class KernelSumSource:
+    """One host target's kernel table and measured architectures, read from a store once;
+    :meth:`model` fits on all of them or on a subset (a cross-validation fold)."""
+
+    def __init__(self, store: LatencyStore, target: str, backend: str, lib: "OpLibrary", *,
+                 precision: str = "fp32", host: str | None = None,
+                 kernels_of: ArchKernels | None = None) -> None:
+        from .host import host_fingerprint
+        from .resolve import arch_medians
+
+        self.what = f"{target}/{backend}"
+        self.target, self.backend, self.precision = target, backend, precision
+        self.host = host or host_fingerprint()
+        self.table = KernelTable(kernel_medians(store, target, backend, precision, self.host), prior_for(target), lib)
+        medians = arch_medians(store, target, backend=backend, precision=precision, source="measured",
+                               host=self.host)
+        self.kernels_of = kernels_of or ArchKernels(target, precision)
+        self.archs: list[MeasuredArch] = measured_archs(store.arch_texts(medians), medians, self.table,
+                                                        self.kernels_of)
+
+    def model(self, keep: Collection[str] | None = None) -> KernelSumModel:
+        """The model fitted on the stored archs (only those of ``keep``, when given)."""
+        archs: Sequence[MeasuredArch] = self.archs if keep is None else [a for a in self.archs if a.key in keep]
+        return fit_kernel_sum(self.what, self.table, archs, precision=self.precision, target=self.target)
+
+
+def has_kernels(store: LatencyStore, target: str, backend: str, precision: str = "fp32",
+                host: str | None = None) -> bool:
+    """Whether ``host`` (None: this one) has kernel records for the target, backend and precision."""
+    from .host import host_fingerprint
+
+    return bool(store.keys("kernel", target, backend, precision, host=host or host_fingerprint()))
+
+
+__all__ = ["ArchKernels", "KernelSumSource", "has_kernels", "kernel_medians"]

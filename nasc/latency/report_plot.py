@@ -1,0 +1,52 @@
+"""``scatter.png`` of ``nasc latency report``: predicted against measured, log-log.
+
+Apart from :mod:`.report` so that matplotlib (slow to import, and drawing needs a backend
+without a display) is loaded only when a picture is drawn.  One panel per target and
+backend, one colour per model, the line predicted = measured with the +-10% band around it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .report import Group
+
+BAND = 0.10
+
+
+def scatter(groups: Sequence["Group"], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a build machine
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 5), squeeze=False)
+    for ax, g in zip(axes[0], groups):
+        values = [g.measured_ms] + [p[np.isfinite(p)] for p in g.predicted_ms.values()]
+        positive = np.concatenate(values)
+        positive = positive[positive > 0]
+        lo, hi = float(positive.min()) / 1.5, float(positive.max()) * 1.5
+        line = np.geomspace(lo, hi, 50)
+        ax.fill_between(line, line * (1 - BAND), line * (1 + BAND), color="0.85", label="±10%")
+        ax.plot(line, line, color="0.4", linewidth=0.8)
+        for name, predicted in g.predicted_ms.items():
+            ok = np.isfinite(predicted) & (predicted > 0)
+            ax.scatter(g.measured_ms[ok], predicted[ok], s=12, alpha=0.75, label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel("measured (ms)")
+        ax.set_ylabel("predicted (ms), cross-validated")
+        ax.set_title(f"{g.target}/{g.backend} ({len(g.keys)} archs)")
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+__all__ = ["scatter"]
