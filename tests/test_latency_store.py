@@ -85,6 +85,33 @@ def test_four_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         assert store.counts() == [("cpu", "onnxruntime", "fp32", "kernel", 4000)]
 
 
+def open_new(path: str, start: Any, results: Any) -> None:
+    """One of several processes opening the same new store at the same instant."""
+    try:
+        start.wait()
+        with LatencyStore(path):
+            pass
+        results.put("ok")
+    except BaseException as err:
+        results.put(f"{type(err).__name__}: {err}")
+
+
+def test_processes_creating_one_store_together_all_open_it(tmp_path: Path) -> None:
+    """The first opener switches a new file to WAL under an exclusive lock, which SQLite
+    reports to the others at once (no busy wait): they must wait, not fail."""
+    fork = multiprocessing.get_context("fork")  # started in milliseconds: they really meet
+    for trial in range(8):
+        path = tmp_path / f"new{trial}.sqlite"
+        start, results = fork.Barrier(6), fork.Queue()
+        procs = [fork.Process(target=open_new, args=(str(path), start, results)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        outcome = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+        assert outcome == ["ok"] * 6, outcome
+
+
 # ---- a writer killed mid-transaction ----------------------------------------------------------
 
 def die_mid_transaction(path: str, ready: Any) -> None:

@@ -69,7 +69,7 @@ class KernelSumSource:
                  precision: str = "fp32", host: str | None = None,
                  kernels_of: ArchKernels | None = None) -> None:
         from .host import host_fingerprint
-        from .resolve import arch_medians
+        from .store import arch_medians
 
         self.what = f"{target}/{backend}"
         self.target, self.backend, self.precision = target, backend, precision

@@ -8,17 +8,34 @@ backend, one colour per model, the line predicted = measured with the +-10% band
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .report import Group
 
 BAND = 0.10
 
 
-def scatter(groups: Sequence["Group"], path: Path) -> None:
+class Panel(Protocol):
+    """What one panel draws (:class:`nasc.latency.report.Group` is one): a target and backend,
+    the measured latencies of its archs and each model's predictions of them."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def keys(self) -> Sequence[str]: ...
+
+    @property
+    def measured_ms(self) -> np.ndarray: ...
+
+    @property
+    def predicted_ms(self) -> Mapping[str, np.ndarray]: ...
+
+
+def scatter(groups: Sequence[Panel], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a build machine
@@ -49,4 +66,4 @@ def scatter(groups: Sequence["Group"], path: Path) -> None:
     plt.close(fig)
 
 
-__all__ = ["scatter"]
+__all__ = ["Panel", "scatter"]

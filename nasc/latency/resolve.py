@@ -21,7 +21,6 @@ a number comes from -- they get a :class:`~nasc.latency.model.LatencyModel` whos
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
@@ -32,7 +31,7 @@ from .kernel_source import KernelSumSource, has_kernels
 from .model import LatencyModel, prior_for
 from .recorded import MIN_ARCHS
 from .recorded_cells import fit_cells
-from .store import LatencyStore
+from .store import LatencyStore, arch_medians
 
 if TYPE_CHECKING:
     from ..ir.space import SearchSpace
@@ -45,15 +44,6 @@ NB201_FACT = "nb201"
 def roofline_fact(prior_name: str) -> str:
     """The fact holding an arch's prediction (seconds) by the prior called ``prior_name``."""
     return f"roofline_s@{prior_name}"
-
-
-def arch_medians(store: LatencyStore, target: str, **filters: str | None) -> dict[str, float]:
-    """Median stored latency (ms) per arch key of ``target`` (re-measurements of one arch
-    count once)."""
-    by_key: dict[str, list[float]] = {}
-    for rec in store.query(kind="arch", target=target, **filters):
-        by_key.setdefault(rec.key, []).append(rec.median_ms)
-    return {key: statistics.median(values) for key, values in by_key.items()}
 
 
 def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEND,

@@ -30,6 +30,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -127,12 +129,27 @@ class LatencyStore:
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
         try:
             with self._errors("open"):
-                self._db.execute("PRAGMA journal_mode = WAL")
+                self._wal()
                 self._db.execute("PRAGMA synchronous = NORMAL")  # in WAL: durable across crashes of nasc
                 self._check_schema()
         except BaseException:
             self._db.close()
             raise
+
+    def _wal(self) -> None:
+        """Switch to write-ahead logging, waiting for other openers.  Changing the journal mode
+        of a new file takes an exclusive lock, and SQLite reports another process's lock on it
+        at once, without its busy handler: several processes opening a new store together
+        must wait here, up to the busy timeout, rather than fail."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if not getattr(err, "sqlite_errorname", "").startswith("SQLITE_BUSY") or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def __enter__(self) -> "LatencyStore":
         return self
@@ -326,5 +343,14 @@ class LatencyStore:
             raise LatencyStoreError(f"latency store {self.path}: record {row[0]} is damaged ({err})") from None
 
 
-__all__ = ["BUSY_TIMEOUT_S", "ENV", "FILENAME", "FILTERS", "ImportResult", "LatencyStore", "LatencyStoreError",
+def arch_medians(store: LatencyStore, target: str, **filters: str | None) -> dict[str, float]:
+    """Median stored latency (ms) per arch key of ``target`` (re-measurements of one arch
+    count once)."""
+    by_key: dict[str, list[float]] = {}
+    for rec in store.query(kind="arch", target=target, **filters):
+        by_key.setdefault(rec.key, []).append(rec.median_ms)
+    return {key: statistics.median(values) for key, values in by_key.items()}
+
+
+__all__ = ["BUSY_TIMEOUT_S", "arch_medians", "ENV", "FILENAME", "FILTERS", "ImportResult", "LatencyStore", "LatencyStoreError",
            "SCHEMA_VERSION", "store_path"]
