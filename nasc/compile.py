@@ -191,7 +191,7 @@ def _latency(arch: Compiled, adir: Path, target: str, store: Path) -> dict[str, 
     import nasc.backends as nb
     from nasc.backends import MeasureProtocol
 
-    from .latency.model import network_latency
+    from .latency.model import network_latency, prediction_label
     from .latency.resolve import LatencyModels
 
     if target == "cpu":
@@ -201,5 +201,5 @@ def _latency(arch: Compiled, adir: Path, target: str, store: Path) -> dict[str, 
     space = arch.elaborate()
     model = LatencyModels(space, store)(target)
     total = network_latency(model, space)
-    return {"median_ms": total * 1e3, "source": "predicted", "how": f"{model.name} (no {target} attached; "
-            f"measure on the device with `nasc measure {adir} --rpc HOST:PORT --device-key KEY`)"}
+    return {"median_ms": total * 1e3, "source": "predicted", "how": f"{prediction_label(model)}, no {target} attached; "
+            f"measure on the device with `nasc measure {adir} --rpc HOST:PORT --device-key KEY`"}

@@ -128,6 +128,7 @@ def test_compile_for_a_device_not_attached_predicts_latency(tmp_path: Path) -> N
                  "--out", str(out), *fast]) == 0
     lat = json.loads((out / "report.json").read_text())["latency"]
     assert lat["source"] == "predicted" and "roofline-prior:jetson-orin-nano" in lat["how"]
+    assert "nothing measured on this target: its error is unknown" in lat["how"]
 
 
 def _optimized(tmp_path: Path, seed: int, pipeline: str) -> tuple[Path, Path, Path]:

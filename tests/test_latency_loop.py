@@ -312,3 +312,18 @@ def test_measured_archs_are_answered_by_their_measurement(tmp_path: Path) -> Non
     assert model.decided_latency(space, a) == pytest.approx(7.5e-3)
     assert model.decided_latency(space, b) == base.decided_latency(space, b)
     assert with_measured(base, space, [], "recorded") is base
+
+
+def test_every_prediction_is_labelled_with_its_model_and_its_error(tmp_path: Path) -> None:
+    """A fitted model's label carries its error on the measured archs; the bare prior's says it has none."""
+    from nasc.latency.model import prediction_label
+
+    assert prediction_label(prior_for("cpu")) == \
+        "predicted (roofline-prior:cpu; nothing measured on this target: its error is unknown)"
+    space = api.load(EXAMPLE).elaborate()
+    with LatencyStore(tmp_path / "db.sqlite") as store:
+        measured_archs(store, 3)
+        few = latency_model_for("recorded-raspi4", store, space)
+    label = prediction_label(few)
+    assert label.startswith("predicted (roofline-prior:cpu fitted on recorded-raspi4 (n=3 archs, err ")
+    assert "unknown" not in label

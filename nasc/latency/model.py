@@ -102,6 +102,14 @@ def priors() -> dict[str, RooflineModel]:
             for t in TARGETS if t.prior is not None}
 
 
+def prediction_label(model: LatencyModel) -> str:
+    """How a predicted latency is labelled wherever it is reported: ``predicted (MODEL)``.
+    A fitted model's name carries its current error on measured archs; the bare prior has
+    none to carry -- nothing of its target was measured -- and the label says so."""
+    unknown = "; nothing measured on this target: its error is unknown" if isinstance(model, RooflineModel) else ""
+    return f"predicted ({model.name}{unknown})"
+
+
 def prior_for(target: str | None) -> RooflineModel:
     """The prior of ``target`` (a name or alias; None: ``cpu``).  A target without figures of its
     own -- a recorded device -- is predicted with the ``cpu`` prior, whose name says so in every

@@ -30,7 +30,7 @@ from ..ir.graph import IRGraph
 from ..ir.ops import OpLibrary
 from ..ir.space import ConstraintSpec, SearchSpace
 from ..lower.supernet import Supernet
-from ..latency.model import decided_latency, prior_for
+from ..latency.model import decided_latency, prediction_label, prior_for
 from ..latency.resolve import LatencyResolver
 from .objectives import METRIC_OF, node_values
 from .budget_use import BudgetUse, hard_budgets, reaches_band, shortfall
@@ -125,7 +125,7 @@ class ConstraintChecker:
         key = self._key(c)
         if key is None:
             return None
-        source = f"predicted ({self.latency(c.target).name})" if c.metric == "latency" else "exact cost model"
+        source = prediction_label(self.latency(c.target)) if c.metric == "latency" else "exact cost model"
         return self.metric(key, assignment, c), source
 
     def additive_value(self, c: ConstraintSpec, assignment: dict[str, int]) -> float | None:

@@ -31,7 +31,7 @@ from ..errors import NascError, NascSemanticError
 from ..fsio import atomic_write, write_json
 from ..ir.notation import space_hash
 from ..ir.cost import arch_cost
-from ..latency.model import prior_for
+from ..latency.model import prediction_label, prior_for
 from ..latency.resolve import LatencyResolver, model_identity
 from ..lower.supernet import GateConfig, Gates, Supernet
 from ..safestate import StateError, load_state, save_state
@@ -264,7 +264,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
                "grad_cosine": float(np.mean(cos)) if cos else None,
                "cost_penalty": float(np.mean(cost_losses)) if cost_losses else 0.0,
                "expected": {"params": expected["params"], "macs": expected["macs"],
-                            "latency_s": expected["latency"], "latency_source": f"predicted ({objective.latency_model.name})",
+                            "latency_s": expected["latency"], "latency_source": prediction_label(objective.latency_model),
                             "activation_bytes_proxy": expected["peak_memory"]},
                "alpha": _alpha_record(net),
                "seconds": time.perf_counter() - t0}
