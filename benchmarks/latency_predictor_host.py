@@ -56,6 +56,12 @@ def default_store() -> Path:
     return cache_root(None) / "bench" / "latency_predictor_host.sqlite"
 
 
+def store_label(db: Path, default: bool) -> str:
+    """Which store the run used, without this machine's paths (results travel with the project)."""
+    return (f"bench/{db.name} in nasc's cache directory" if default
+            else f"{db.name}, given with --latency-db")
+
+
 def counts(space: str, backend: str, args: argparse.Namespace) -> tuple[int, int]:
     """(fitting, test) architectures of one case."""
     if space == "nb201" and backend == "tvm":
@@ -238,7 +244,8 @@ def main() -> int:
                 print(f"{name}/{backend}: {case['model']}: {ks}")
     if args.measure_only:
         return 0
-    doc = {"benchmark": "latency_predictor_host", "store": str(db), "host_fingerprint": host_fingerprint(),
+    doc = {"benchmark": "latency_predictor_host", "store": store_label(db, args.latency_db is None),
+           "host_fingerprint": host_fingerprint(),
            "protocol": "whole archs: 30 repeats x 10 calls after 10 warm-up calls, 2 threads, a fresh process each; "
                        "kernels: the same protocol in one process",
            "reduced": {"nb201/tvm": f"{args.nb201_tvm} fitting and {args.nb201_tvm} test archs: TVM builds a whole "
