@@ -323,35 +323,40 @@ def select(net: Supernet, checker: ConstraintChecker, budget: int = 5000, graph_
     tried = elaborated = 0
     last: ConstraintSpec | None = None
     others: list[dict[str, int]] = []
+
+    def counts(g: float) -> bool:
+        """Whether a feasible assignment with gap ``g`` would be taken: a better choice, or once
+        the choice lands in every band, an alternative that does too."""
+        if best is not None and best.gap == 0.0:
+            return g == 0.0
+        return best is None or g < best.gap
+
     for assignment, _ in best_first(rankings(net)):
         tried += 1
-        if best is not None and best.gap == 0.0:  # the choice is made: collecting alternatives
-            if len(others) >= alternatives or tried >= budget or elaborated >= graph_checks:
-                break
-            if checker.additive_violation(assignment) is None:
-                values = [checker.additive_value(c, assignment) for c in budgets]
-                if gap(values) == 0.0:
-                    elaborated += checker.needs_graph
-                    found = checker.graph_check(assignment)
-                    values = [found.peak_memory if v is None else v for v in values]
-                    if found.violated is None and gap(values) == 0.0:
-                        others.append(assignment)
-            continue
-        last = checker.additive_violation(assignment)
-        if last is None:
+        collecting = best is not None and best.gap == 0.0  # the choice is made: alternatives now
+        if collecting and len(others) >= alternatives:
+            break
+        violated = checker.additive_violation(assignment)
+        if not collecting:
+            last = violated
+        if violated is None:
             values = [checker.additive_value(c, assignment) for c in budgets]
-            if best is None or gap(values) < best.gap:  # only a better candidate is worth an elaboration
+            if counts(gap(values)):  # only an assignment that would count is worth an elaboration
                 if checker.needs_graph and best is not None:
                     if elaborated >= graph_checks:
                         break
                     elaborated += 1
                 found = checker.graph_check(assignment)
-                last = found.violated
                 values = [found.peak_memory if v is None else v for v in values]
-                if last is None and (best is None or gap(values) < best.gap):
-                    best = _Candidate(assignment, gap(values))
-                    if best.gap == 0.0 and not alternatives:
-                        break
+                if not collecting:
+                    last = found.violated
+                if found.violated is None and counts(gap(values)):
+                    if collecting:
+                        others.append(assignment)
+                    else:
+                        best = _Candidate(assignment, gap(values))
+                        if best.gap == 0.0 and not alternatives:
+                            break
         if tried >= budget:
             break
     if best is None:
