@@ -10,7 +10,7 @@ has one (:mod:`nasc.calibration`, the sampler ``nasc opt`` uses too).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,18 @@ def reference_module(compiled: Compiled, name: str | None = None, weights: Path 
     return net.eval()
 
 
-def example_inputs(net: ArchNet, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+class _Inputs(Protocol):
+    """What example inputs are drawn for: a network's input names and shapes (an ArchNet, an OptNet)."""
+
+    @property
+    def input_names(self) -> Sequence[str]: ...
+
+    @property
+    def input_shapes(self) -> Sequence[Sequence[int]]: ...
+
+
+def example_inputs(net: _Inputs, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded standard-normal inputs of ``batch`` (latency and numerics checks: values do not matter)."""
     rng = np.random.default_rng(seed)
     return {n: rng.standard_normal((batch, *s[1:])).astype(np.float32)
             for n, s in zip(net.input_names, net.input_shapes)}

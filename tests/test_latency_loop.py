@@ -25,7 +25,8 @@ from nasc.latency.records import StoredLatency, TimingProtocol
 from nasc.latency.recorded import MIN_ARCHS, is_cut_off, recorded_latency
 from nasc.latency.recorded_cells import RecordedCellModel
 from nasc.latency.resolve import NB201_FACT, latency_model_for, roofline_fact
-from nasc.latency.sources import NotMeasurable, arch_key, canonical_text, decided_arch, measure_arch
+from nasc.latency.arch_kernels import canonical_arch_text
+from nasc.latency.sources import NotMeasurable, arch_key, decided_arch, measure_arch
 from nasc.latency.store import LatencyStore
 from nasc.search.objectives import ExpectedCost, node_values
 from nasc.search.rounds import LoopSettings, looped_budget, search_with_rounds
@@ -64,7 +65,7 @@ def test_recorded_source_stores_the_table_reading(tmp_path: Path) -> None:
     compiled = api.load(EXAMPLES / "nb201.nas")
     space = compiled.elaborate()
     arch = decided_arch(compiled, space, api.random_assignment(space, 3))
-    assert arch.nb201 is not None and arch.key == arch_key(canonical_text(arch.arch))
+    assert arch.nb201 is not None and arch.key == arch_key(canonical_arch_text(arch.arch, arch.arch.ops))
     with LatencyStore(tmp_path / "db.sqlite") as store:
         got = measure_arch(arch, "recorded-raspi4", store, workdir=tmp_path / "w")
         (rec,) = store.query(kind="arch", target="recorded-raspi4")

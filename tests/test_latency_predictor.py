@@ -9,6 +9,8 @@ the real pipeline.
 
 from __future__ import annotations
 
+import dataclasses
+
 import collections
 import hashlib
 import json
@@ -230,6 +232,20 @@ def test_report_judges_each_model_on_held_out_archs(tiny, tmp_path):
     assert models["kernel-sum"]["within_10pct"] == 1.0  # the law is exactly a kernel sum
     assert models["kernel-sum"]["kendall_tau"] > 0.9
     assert models["roofline-prior"]["within_10pct"] == 0.0  # the prior is far off digits' microseconds
+
+
+def test_report_takes_the_archs_the_models_are_fitted_on(tiny, tmp_path):
+    """An fp16 measurement of another arch is not an fp32 one: the report leaves it out, as the
+    models do (it used to count it and then fail looking up its kernels' fit)."""
+    compiled, space = tiny
+    with LatencyStore(tmp_path / "lat.sqlite") as store:
+        fill(store, compiled, space, 8)
+        arch = compiled.elaborate(space.name, api.pins_from_assignment(api.random_assignment(space, 999)))
+        text = canonical_arch_text(arch, compiled.loader.ops)
+        store.put([dataclasses.replace(_record("arch", arch_key(text), 1.0, text), precision="fp16")])
+        doc, _ = build_report(store, "cpu", "onnxruntime")
+    [group] = doc["groups"]
+    assert group["archs"] == 8 and group["models"]["kernel-sum"]["n"] == 8
 
 
 def test_report_of_a_recorded_device_has_the_recorded_fit(tmp_path):

@@ -34,8 +34,6 @@ values are the prior itself.
 
 from __future__ import annotations
 
-import math
-import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -265,15 +263,6 @@ def fit_kernel_sum(what: str, table: KernelTable, archs: Sequence[MeasuredArch],
     return KernelSumModel(what, table, fit_terms(sums, ms), per_node, archs, terms_error(sums, ms), precision, target)
 
 
-def relative_errors(predicted: Sequence[float], measured: Sequence[float]) -> list[float]:
-    return [abs(p / m - 1) for p, m in zip(predicted, measured) if m > 0 and math.isfinite(p)]
-
-
-def median_error(predicted: Sequence[float], measured: Sequence[float]) -> float | None:
-    errors = relative_errors(predicted, measured)
-    return statistics.median(errors) if errors else None
-
-
 __all__ = ["KERNEL_RIDGE", "KernelSumModel", "KernelSums", "KernelTable", "KernelTerms", "MeasuredArch",
-           "classes", "features", "fit_kernel_sum", "fit_terms", "kernel_prior_ms", "measured_archs", "median_error",
-           "prior_share", "relative_errors", "terms_beta", "terms_error"]
+           "classes", "features", "fit_kernel_sum", "fit_terms", "kernel_prior_ms", "measured_archs",
+           "prior_share", "terms_beta", "terms_error"]

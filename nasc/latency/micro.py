@@ -229,16 +229,12 @@ class MicroModel:
 
 
 def micro_model(signature: str, lib: OpLibrary, batch: int = 1, seed: int = 0) -> MicroModel:
-    import numpy as np
-
+    from ..deploy import example_inputs
     from ..passes.execute import OptNet
 
     ir = micro_ir(signature, lib, seed=seed)
     net = OptNet(ir, lib).eval()
-    rng = np.random.default_rng(seed)
-    inputs = {name: rng.standard_normal((batch, *shape[1:])).astype(np.float32)
-              for name, shape in zip(net.input_names, net.input_shapes)}
-    return MicroModel(net, inputs, tuple(net.output_names), ir)
+    return MicroModel(net, example_inputs(net, batch, seed), tuple(net.output_names), ir)
 
 
 __all__ = ["Member", "MicroModel", "ParsedSignature", "SignatureError", "micro_ir", "micro_model", "parse_signature"]

@@ -65,13 +65,6 @@ class DecidedArch:
     nb201: str | None
 
 
-def canonical_text(arch: "SearchSpace") -> str:
-    """The arch's ``.nas`` text without provenance (no header, a fixed name), so the same
-    network found by two searches, measured twice or profiled by ``nasc profile --archs``,
-    has one text and one key (:func:`~nasc.latency.arch_kernels.canonical_arch_text`)."""
-    return canonical_arch_text(arch, arch.ops)
-
-
 def decided_arch(compiled: "Compiled", space: "SearchSpace", assignment: dict[str, int]) -> DecidedArch:
     """The architecture ``assignment`` picks in ``space`` (a space of ``compiled``)."""
     from ..api import pins_from_assignment
@@ -79,7 +72,7 @@ def decided_arch(compiled: "Compiled", space: "SearchSpace", assignment: dict[st
 
     arch = compiled.elaborate(space.name, pins_from_assignment(assignment))
     arch.graph = arch.graph.prune()
-    text = canonical_text(arch)
+    text = canonical_arch_text(arch, arch.ops)
     return DecidedArch(compiled, space, dict(assignment), arch, text, arch_key(text), nb201_string(space, assignment))
 
 
@@ -178,4 +171,4 @@ def _built_and_measured(arch: DecidedArch, spec: TargetSpec, workdir: Path, back
 
 
 __all__ = ["ArchMeasurement", "DecidedArch", "NotMeasurable", "RECORDED_BACKEND", "TABLE_READING", "arch_key",
-           "canonical_text", "decided_arch", "measure_arch"]
+           "decided_arch", "measure_arch"]
