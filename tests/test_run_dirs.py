@@ -176,3 +176,34 @@ def test_a_full_disk_during_a_search_is_a_user_error(tmp_path: Path) -> None:
     assert r.returncode == 2, r.stderr
     assert "cannot write" in r.stderr and "exceeds the allowed file size" in r.stderr and "Traceback" not in r.stderr
     assert not [p for p in (tmp_path / "o").iterdir() if p.name.startswith(".")]
+
+
+def test_a_compile_killed_while_retraining_reuses_its_search(tmp_path: Path) -> None:
+    """SIGKILL during retraining, then the same command again: the search stage is reported
+    cached and did no work (its epoch log and checkpoint are untouched), and the arch is the same."""
+    out = tmp_path / "r"
+    cmd = _compile_cmd(out, "--set", "search.epochs=2", "--set", "search.batch=256", "--set", "train.epochs=15",
+                       "--set", "train.batch=256")
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert first.stderr is not None
+    seen = []
+    for line in first.stderr:  # plain stage lines: stderr is a pipe, not a terminal
+        seen.append(line)
+        if line.startswith("[train] running"):
+            break
+    assert first.poll() is None, "".join(seen)
+    time.sleep(0.5)  # well inside 15 epochs of retraining
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    assert not (out / "train" / "weights.safetensors").exists(), "retraining finished before the kill"
+    search = out / "search"
+    log_before = (search / "search.jsonl").read_bytes()
+    arch_before = (search / "arch.nas").read_bytes()
+    ckpt_mtime = (search / "checkpoint.safetensors").stat().st_mtime_ns
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # the same command
+    assert again.returncode == 0, again.stderr
+    assert "[search] cached" in again.stderr and "[train] running" in again.stderr
+    assert (search / "search.jsonl").read_bytes() == log_before  # no new epoch records
+    assert (search / "checkpoint.safetensors").stat().st_mtime_ns == ckpt_mtime
+    assert (search / "arch.nas").read_bytes() == arch_before
+    assert json.loads((out / "report.json").read_text())["arch"] == str(search / "arch.nas")
