@@ -268,7 +268,7 @@ def test_a_space_of_custom_torch_ops_is_refused(tmp_path: Path, capsys: pytest.C
 @pytest.mark.parametrize("flags,message", [
     (["--target", "cpux"], "unknown target 'cpux'; did you mean 'cpu'?"),
     (["--target", "cpu", "--backend", "onnxruntim"], "unknown backend 'onnxruntim'; did you mean 'onnxruntime'?"),
-    (["--target", "jetson-orin-nano", "--backend", "tvm"], "cannot be profiled from this machine"),
+    (["--target", "jetson-orin-nano", "--backend", "tvm"], "profile the device through a TVM RPC tracker"),
     (["--target", "cpu", "--backend", "auto"], "name it with --backend"),
     (["--target", "cpu", "--precision", "fp16"], "backend 'onnxruntime' builds fp32, int8, not fp16"),
     (["--target", "cpu", "--precision", "fp61"], "has no fp61 precision"),

@@ -51,31 +51,41 @@ class ArchKernels:
         return self._known[text]
 
 
-def kernel_medians(store: LatencyStore, target: str, backend: str, precision: str, host: str) -> dict[str, float]:
-    """The latest stored median (ms) of each kernel measured on ``host``."""
+def kernel_medians(store: LatencyStore, target: str, backend: str, precision: str, host: str,
+                   source: str = "measured") -> dict[str, float]:
+    """The latest stored median (ms) of each kernel measured on ``host`` (``source``: ``measured``
+    here, ``rpc`` on a device behind a tracker)."""
     latest: dict[str, tuple[str, float]] = {}
     for rec in store.query(kind="kernel", target=target, backend=backend, precision=precision, host=host,
-                           source="measured"):
+                           source=source):
         if rec.key not in latest or rec.created > latest[rec.key][0]:
             latest[rec.key] = (rec.created, rec.median_ms)
     return {key: ms for key, (_, ms) in latest.items()}
 
 
 class KernelSumSource:
-    """One host target's kernel table and measured architectures, read from a store once;
-    :meth:`model` fits on all of them or on a subset (a cross-validation fold)."""
+    """One measured target's kernel table and measured architectures, read from a store once;
+    :meth:`model` fits on all of them or on a subset (a cross-validation fold).
+
+    The target is this host (``device_key`` None: records of source ``measured`` and this
+    host's fingerprint) or a device behind a TVM RPC tracker (records of source ``rpc`` and
+    host ``rpc:KEY``, what ``nasc profile --rpc`` and the loop store): each is fitted on its
+    own measurements only."""
 
     def __init__(self, store: LatencyStore, target: str, backend: str, lib: "OpLibrary", *,
-                 precision: str = "fp32", host: str | None = None,
+                 precision: str = "fp32", host: str | None = None, device_key: str | None = None,
                  kernels_of: ArchKernels | None = None) -> None:
-        from .host import host_fingerprint
+        from .host import host_fingerprint, rpc_host
         from .store import arch_medians
 
-        self.what = f"{target}/{backend}"
+        remote = device_key is not None
+        self.what = f"{target}/{backend}" + (f" via rpc:{device_key}" if remote else "")
         self.target, self.backend, self.precision = target, backend, precision
-        self.host = host or host_fingerprint()
-        self.table = KernelTable(kernel_medians(store, target, backend, precision, self.host), prior_for(target), lib)
-        medians = arch_medians(store, target, backend=backend, precision=precision, source="measured",
+        self.host = rpc_host(device_key or "") if remote else host or host_fingerprint()
+        source = "rpc" if remote else "measured"
+        self.table = KernelTable(kernel_medians(store, target, backend, precision, self.host, source),
+                                 prior_for(target), lib)
+        medians = arch_medians(store, target, backend=backend, precision=precision, source=source,
                                host=self.host)
         self.kernels_of = kernels_of or ArchKernels(target, precision)
         self.archs: list[MeasuredArch] = measured_archs(store.arch_texts(medians), medians, self.table,

@@ -14,8 +14,11 @@ every kernel this host has already stored for the same target, backend and preci
 whole and stored as kind ``arch`` under their :func:`~nasc.latency.arch_kernels.arch_key`
 (with their canonical text): what a predictor's fitted terms are compared against.
 
-Only targets this machine can run are profiled (``cpu``); a device over TVM RPC is
-refused with the reason, for now.
+Where the kernels run: ``cpu`` is this machine; any other buildable target (a Jetson
+board, a CUDA GPU) is profiled on a device behind a TVM RPC tracker (``--rpc HOST:PORT
+--device-key KEY``): each micro-model is built here with TVM for the target and timed there,
+and the records carry source ``rpc`` and host ``rpc:KEY``, so a device's table is fitted on
+and skipped by that device only (:func:`nasc.latency.resolve.latency_model_for`).
 """
 
 from __future__ import annotations
@@ -67,9 +70,10 @@ class ProfileReport:
     keys: list[str] = field(default_factory=list)
 
 
-def check_settings(target: str, backend: str, precision: str) -> Any:
-    """The target, once it is known to be measurable here with this backend and precision
-    (checked before the space is even read: a typo costs nothing)."""
+def check_settings(target: str, backend: str, precision: str, remote: bool = False) -> Any:
+    """The target, once it is known to be measurable with this backend and precision -- here,
+    or on a device behind a TVM RPC tracker when ``remote`` (checked before the space is even
+    read: a typo costs nothing)."""
     from ..backends import get_backend
     from ..backends.registry import backend_names
     from ..backends.targets import check_build_request
@@ -78,10 +82,12 @@ def check_settings(target: str, backend: str, precision: str) -> Any:
         raise UsageError("nasc profile fills the table of one backend; name it with --backend "
                          f"({', '.join(n for n in backend_names() if n != 'auto')})")
     tgt = check_build_request(target, backend, precision)
-    if tgt.kind != "cpu":
-        raise ProfileError(f"target '{tgt.name}' cannot be profiled from this machine: nasc profile measures "
-                           "locally, and only the cpu target runs here (measuring a device over TVM RPC is not "
-                           "supported yet)")
+    if remote and backend != "tvm":
+        raise UsageError(f"a device behind a TVM RPC tracker runs TVM builds: profile it with --backend tvm, "
+                         f"not {backend}")
+    if not remote and tgt.kind != "cpu":
+        raise ProfileError(f"target '{tgt.name}' cannot be profiled from this machine: only the cpu target runs "
+                           "here; profile the device through a TVM RPC tracker with --rpc HOST:PORT --device-key KEY")
     impl = get_backend(backend)
     ok, why = impl.available(tgt)
     if not ok:
@@ -120,33 +126,35 @@ class _Measurer:
         finally:
             shutil.rmtree(out, ignore_errors=True)  # thousands of kernels: keep one artifact at a time
         return StoredLatency(kind=kind, target=s.target, backend=s.backend, precision=s.precision,  # type: ignore[arg-type]
-                             key=key, median_ms=record.median_ms, p90_ms=record.p90_ms,
-                             protocol=timing_protocol(s.protocol), versions=record.versions, source="measured",
-                             host=self.host, signature=text)
+                             key=key, median_ms=record.median_ms, p90_ms=max(record.p90_ms, record.median_ms),
+                             protocol=timing_protocol(s.protocol), versions=record.versions,
+                             source="rpc" if s.protocol.rpc else "measured", host=self.host, signature=text)
 
 
 def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettings, store: LatencyStore,
                   progress: Progress, say: Callable[[str], None]) -> ProfileReport:
     """Enumerate, then measure what the store lacks, committing each latency as it comes."""
     from ..backends.procs import owned_tempdir
-    from .host import host_fingerprint
+    from .host import host_fingerprint, rpc_host
     from .space_kernels import space_kernels
 
     t0 = time.perf_counter()
-    target = check_settings(settings.target, settings.backend, settings.precision)
+    remote = bool(settings.protocol.rpc)
+    target = check_settings(settings.target, settings.backend, settings.precision, remote)
     space = compiled.elaborate(space_name)
     lib = compiled.loader.ops
     t_enum = time.perf_counter()
     found = space_kernels(space, lib, settings.precision, settings.target)
     enum_s = time.perf_counter() - t_enum
-    host = host_fingerprint()
+    host = rpc_host(settings.protocol.device_key or "") if remote else host_fingerprint()
     stored = store.keys("kernel", settings.target, settings.backend, settings.precision, host=host)
     todo = [k for k in found.kernels if k.key not in stored]
     report = ProfileReport(space.name, len(found.kernels), enum_s, len(found.kernels) - len(todo),
                            keys=[k.key for k in found.kernels])
+    where = f"the device {host}" if remote else "this host"
     say(f"{space.name}: {len(found.kernels):,} distinct kernels at {settings.precision} "
         f"(enumerated in {enum_s:.2f} s); {report.already:,} already in {store.path} for {settings.target}/"
-        f"{settings.backend}/{settings.precision} on this host, {len(todo):,} to measure")
+        f"{settings.backend}/{settings.precision} on {where}, {len(todo):,} to measure")
     with owned_tempdir("profile") as scratch:
         measure = _Measurer(settings, target, host, scratch)
         _measure_kernels(todo, lib, measure, store, progress, settings)

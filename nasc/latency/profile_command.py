@@ -21,9 +21,10 @@ def add_parser(sub: Any) -> None:
                                        "the latency store; a rerun measures only what is missing")
     p.add_argument("file", help="a .nas file with the space")
     p.add_argument("--space", help="which space of the file (default: the first)")
-    p.add_argument("--target", required=True, help="where to measure (only cpu, this machine, for now)")
-    p.add_argument("--backend", help="the backend whose table to fill (default: the target's first, "
-                                     "onnxruntime for cpu)")
+    p.add_argument("--target", required=True, help="what to measure for: cpu (this machine), or with --rpc any "
+                                                   "target a TVM tracker's device runs")
+    p.add_argument("--backend", help="the backend whose table to fill (default: tvm with --rpc, else the target's "
+                                     "first: onnxruntime for cpu)")
     p.add_argument("--precision", default="fp32", help="fp32, fp16 or int8 (what the backend builds)")
     p.add_argument("--archs", type=count(0), default=0, metavar="N",
                    help="also measure N random whole architectures of the space (seeded)")
@@ -34,6 +35,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--warmup", type=count(0), default=10)
     p.add_argument("--threads", type=count(1, 1024), default=2)
     p.add_argument("--isolate", action="store_true", help="time each measurement in a fresh process")
+    p.add_argument("--rpc", metavar="HOST:PORT", help="a TVM RPC tracker: time the kernels on its device")
+    p.add_argument("--device-key", metavar="KEY", help="the device's key at the tracker (with --rpc)")
     p.add_argument("--latency-db", metavar="PATH",
                    help=f"the store (default: ${ENV}, else {FILENAME} in nasc's cache directory)")
     p.set_defaults(fn=cmd_profile, precheck=_precheck)
@@ -42,6 +45,8 @@ def add_parser(sub: Any) -> None:
 def _backend(args: argparse.Namespace) -> str:
     if args.backend:
         return str(args.backend)
+    if args.rpc is not None:
+        return "tvm"
     from ..backends.targets import get_target
 
     return get_target(args.target).backends[0]
@@ -49,9 +54,12 @@ def _backend(args: argparse.Namespace) -> str:
 
 def _precheck(args: argparse.Namespace) -> None:
     """Target, backend and precision exist, agree and can be measured here -- before the space is read."""
+    from ..errors import UsageError
     from .profile import check_settings
 
-    check_settings(args.target, _backend(args), args.precision)
+    if (args.rpc is None) != (args.device_key is None):
+        raise UsageError("--rpc HOST:PORT and --device-key KEY go together")
+    check_settings(args.target, _backend(args), args.precision, remote=args.rpc is not None)
 
 
 def cmd_profile(args: argparse.Namespace, state: dict) -> int:
@@ -65,7 +73,7 @@ def cmd_profile(args: argparse.Namespace, state: dict) -> int:
     state["sources"] = loader.sources
     compiled = api.load(args.file, loader)
     protocol = MeasureProtocol(repeats=args.repeat, number=args.number, warmup=args.warmup, threads=args.threads,
-                               isolate=args.isolate, seed=args.seed)
+                               isolate=args.isolate, seed=args.seed, rpc=args.rpc, device_key=args.device_key)
     settings = ProfileSettings(args.target, _backend(args), args.precision, protocol, args.archs, args.seed)
     progress = progress_for(sys.stdout)
     try:

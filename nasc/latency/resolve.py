@@ -9,7 +9,8 @@ a number comes from -- they get a :class:`~nasc.latency.model.LatencyModel` whos
 * ``cpu`` when this host has kernel records with the chosen backend (``nasc profile``):
   the kernel-sum model (:mod:`.kernel_model`), its terms fitted on this host's stored
   whole-network measurements, ``kernel-sum:cpu/onnxruntime (164 kernels, 30 archs, err
-  2.1%, prior share 0%)``;
+  2.1%, prior share 0%)``; likewise a device behind a TVM RPC tracker (``device_key``) with
+  kernel records of its own (``nasc profile --rpc``), fitted on that device's records only;
 * a recorded device with fewer, and every other target with stored whole-network
   measurements (``cpu``: of this host, with the chosen backend): the roofline prior with
   fitted terms (:mod:`.fitted`), ``roofline-prior:cpu fitted on cpu/onnxruntime (n=3
@@ -74,6 +75,8 @@ def latency_model_for(target: str | None, store: LatencyStore | None, space: "Se
         return prior
     if device_key is None and spec.kind == "cpu" and has_kernels(store, spec.name, backend):
         return KernelSumSource(store, spec.name, backend, space.ops).model()
+    if device_key is not None and has_kernels(store, spec.name, backend, host=rpc_host(device_key)):
+        return KernelSumSource(store, spec.name, backend, space.ops, device_key=device_key).model()
     medians = fitted_on(store, spec.name, backend=backend, device_key=device_key)
     what = (f"{spec.name} via rpc:{device_key}" if device_key is not None
             else f"{spec.name}/{backend}" if spec.kind == "cpu" else spec.name)

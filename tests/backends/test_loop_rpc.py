@@ -58,3 +58,47 @@ def test_rpc_and_device_key_go_together(tmp_path: Path) -> None:
                           str(tmp_path / "o"), "--rpc", "127.0.0.1:9190"], capture_output=True, text=True)
     assert run.returncode == 2 and "--rpc HOST:PORT and --device-key KEY go together" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "o").exists()
+
+
+@needs_tvm
+def test_profile_measures_a_devices_kernels_through_an_rpc_tracker(tmp_path: Path) -> None:
+    """``nasc profile --rpc``: every kernel built with TVM here and timed on the tracker's device;
+    the records are that device's (source rpc, host rpc:KEY), and its model is the kernel-sum
+    model fitted on them, while this host's own model ignores them."""
+    from nasc.cli import main
+    from nasc.latency.kernel_source import has_kernels
+    from nasc.latency.resolve import latency_model_for
+    from nasc.latency.space_kernels import space_kernels
+
+    space_file = tmp_path / "k.nas"
+    space_file.write_text("space k {\n    input x: f32[B, 3, 8, 8]\n"
+                          "    output y = x |> conv(4, k = choice [1, 3]) |> bn |> relu |> gap |> linear(10)\n}\n")
+    db = tmp_path / "lat.sqlite"
+    with loopback_tracker("nasc-prof") as tracker:
+        argv = ["profile", str(space_file), "--target", "cpu", "--rpc", tracker, "--device-key", "nasc-prof",
+                "--latency-db", str(db), "--archs", "2", "--repeat", "3", "--number", "2", "--warmup", "1"]
+        assert main(argv) == 0
+    compiled = api.load(space_file)
+    space = compiled.elaborate()
+    kernels = {k.key for k in space_kernels(space, compiled.loader.ops).kernels}
+    with LatencyStore(db) as store:
+        recs = list(store.query(target="cpu"))
+        assert {r.key for r in recs if r.kind == "kernel"} == kernels
+        assert len([r for r in recs if r.kind == "arch"]) == 2
+        assert all(r.source == "rpc" and r.host == rpc_host("nasc-prof") and r.backend == "tvm" for r in recs)
+        assert not has_kernels(store, "cpu", "tvm")  # this host measured nothing itself
+        device = latency_model_for("cpu", store, space, backend="tvm", device_key="nasc-prof")
+        assert device.name.startswith("kernel-sum:cpu/tvm via rpc:nasc-prof"), device.name
+        assert not latency_model_for("cpu", store, space, backend="tvm").name.startswith("kernel-sum")
+
+
+def test_profile_of_a_device_needs_a_tracker_and_tvm(tmp_path: Path) -> None:
+    space = str(ROOT / "examples" / "digits_tiny.nas")
+    for flags, message in ((["--target", "jetson"], "--rpc HOST:PORT --device-key KEY"),
+                           (["--target", "jetson", "--rpc", "127.0.0.1:9190"], "go together"),
+                           (["--target", "jetson", "--rpc", "127.0.0.1:9190", "--device-key", "k", "--backend",
+                             "tensorrt"], "profile it with --backend tvm")):
+        run = subprocess.run([sys.executable, "-m", "nasc", "profile", space, *flags, "--latency-db",
+                              str(tmp_path / "db.sqlite")], capture_output=True, text=True)
+        assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+        assert not (tmp_path / "db.sqlite").exists()
