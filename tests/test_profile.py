@@ -249,6 +249,9 @@ def test_profile_measures_whole_architectures(killed_and_resumed: tuple[Path, in
     text = canonical_arch_text(first, compiled.loader.ops)
     assert arch_key(text) in {r.key for r in archs}
     assert {r.key: r.signature for r in archs}[arch_key(text)] == text
+    with LatencyStore(db, create=False) as store:  # the facts a fitted prior needs, as the loop stores them
+        facts = store.arch_facts([r.key for r in archs])
+    assert all(set(facts[r.key]) == {"roofline_s@roofline-prior:cpu"} for r in archs), facts
     code, out, _ = run_cli(argv, capsys)
     assert code == 0 and "and 0 architectures (2 already stored)" in out
 

@@ -198,8 +198,11 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
     from ..deploy import example_inputs
     from ..lower.arch import ArchNet
     from .arch_kernels import arch_key, canonical_arch_text
+    from .model import network_latency, prior_for
+    from .resolve import roofline_fact
 
     lib = compiled.loader.ops
+    prior = prior_for(settings.target)
     stored = store.keys("arch", settings.target, settings.backend, settings.precision, host=host)
     drawn: dict[str, tuple[str, Any]] = {}
     for i in range(max(settings.archs * 20, 100)):  # draws repeat in tiny spaces: stop trying eventually
@@ -219,6 +222,7 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
         rec = measure("arch", key, text, net, example_inputs(net, 1, settings.seed), net.output_names,
                       f"random initialization (seed {settings.seed})")
         store.put([rec])
+        store.describe_arch(key, text, {roofline_fact(prior.name): network_latency(prior, arch)})  # as the loop does
         progress.advance(f"arch {key[:16]} {rec.median_ms:.4f} ms")
     return len(todo), len(drawn) - len(todo)
 
