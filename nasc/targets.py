@@ -138,9 +138,21 @@ TARGETS: tuple[TargetSpec, ...] = (
 DEFAULT_JETSON = "jetson-orin-nano"
 """The board ``jetson`` means: the one the product is built around."""
 
-ALIASES: tuple[tuple[str, str], ...] = (("jetson", DEFAULT_JETSON),)
-"""``(alias, canonical name)``.  Only unambiguous names: ``orin`` or ``xavier`` would each
-mean two boards, so they are not aliases."""
+ALIASES: tuple[tuple[str, str], ...] = (
+    ("jetson", DEFAULT_JETSON),
+    ("orin-nano", "jetson-orin-nano"), ("agx-orin", "jetson-agx-orin"),
+    ("xavier-nx", "jetson-xavier-nx"), ("agx-xavier", "jetson-agx-xavier"),
+)
+"""``(alias, canonical name)``: the family name ``jetson`` and the boards' names as NVIDIA
+writes them, without the family.  Only unambiguous names: ``orin`` or ``xavier`` would each
+mean two boards, so they are :data:`AMBIGUOUS` instead."""
+
+AMBIGUOUS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("orin", ("jetson-orin-nano", "jetson-agx-orin")),
+    ("xavier", ("jetson-xavier-nx", "jetson-agx-xavier")),
+    ("nano", ("jetson-orin-nano", "jetson-nano")),
+)
+"""Names users type that mean more than one board: refused with the boards they could mean."""
 
 TARGET_NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
 """The canonical names, in display order."""
@@ -166,6 +178,9 @@ def canonical_name(name: str) -> str | None:
 def resolve_target(name: str) -> TargetSpec:
     """The record of a target named by its name or an alias; an unknown name lists the known ones."""
     canonical = canonical_name(name)
+    boards = dict(AMBIGUOUS).get(name)
+    if canonical is None and boards is not None:
+        raise NascNameError(f"target '{name}' could mean {' or '.join(boards)}; name the board")
     if canonical is None:
         aliases = ", ".join(f"{alias} = {target}" for alias, target in ALIASES)
         raise NascNameError(f"unknown target '{name}'{did_you_mean(name, accepted_names()) or '.'} "

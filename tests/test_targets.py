@@ -18,7 +18,7 @@ from nasc.backends.base import PRECISIONS
 from nasc.cli import main
 from nasc.errors import NascNameError, NascSemanticError, UsageError
 from nasc.latency.model import prior_for, priors
-from nasc.targets import (ALIASES, DEFAULT_JETSON, TARGET_NAMES, TARGETS, accepted_names, alias_note,
+from nasc.targets import (ALIASES, AMBIGUOUS, DEFAULT_JETSON, TARGET_NAMES, TARGETS, accepted_names, alias_note,
                           canonical_name, resolve_target)
 
 from .conftest import ROOT, frozen_arch
@@ -62,6 +62,10 @@ def test_names_are_unique_and_aliases_resolve_without_shadowing() -> None:
     assert dict(ALIASES)["jetson"] == DEFAULT_JETSON == "jetson-orin-nano"
     assert resolve_target(DEFAULT_JETSON).kind == "jetson"
     assert all(alias_note(n) is None and resolve_target(n).name == n for n in TARGET_NAMES)
+    for name, boards in AMBIGUOUS:  # a family name that means several boards is refused, naming them
+        assert name not in accepted_names() and all(b in TARGET_NAMES for b in boards)
+        with pytest.raises(NascNameError, match=f"target '{name}' could mean {' or '.join(boards)}"):
+            resolve_target(name)
 
 
 @pytest.mark.parametrize("typo,meant", [("jetson-orin-nan", "jetson-orin-nano"), ("jetsn", "jetson"),
