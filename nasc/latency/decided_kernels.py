@@ -49,8 +49,14 @@ def full_options(space: SearchSpace, assignment: Mapping[str, int]) -> dict[int,
         elif d.fixed is not None:
             out[d.id] = d.fixed
         else:
-            out[d.id] = next((o for o in range(d.n) if o not in d.excluded), 0)
+            out[d.id] = first_allowed(d)
     return out
+
+
+def first_allowed(decision: Any) -> int:
+    """The first option a decision's ``choose`` allows: what an inactive decision is set to
+    when something reads every decision (its value changes nothing)."""
+    return next((o for o in range(decision.n) if o not in decision.excluded), 0)
 
 
 @dataclass(frozen=True)
@@ -82,4 +88,4 @@ class DecidedKernels:
         return tuple(found)
 
 
-__all__ = ["DecidedKernels", "PlacedKernel", "full_options"]
+__all__ = ["DecidedKernels", "PlacedKernel", "first_allowed", "full_options"]

@@ -212,7 +212,9 @@ class _Loop:
     def complete(self, assignment: dict[str, int]) -> dict[str, int]:
         """An arch's (active) assignment with every other free decision at an allowed option:
         the constraint checker reads every decision, and an inactive one changes nothing."""
-        rest = {d.path: next((o for o in range(d.n) if o not in d.excluded), 0) for d in self.space.free}
+        from ..latency.decided_kernels import first_allowed
+
+        rest = {d.path: first_allowed(d) for d in self.space.free}
         return {**rest, **assignment}
 
     def checker(self, latency: Any) -> ConstraintChecker:
