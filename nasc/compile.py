@@ -117,7 +117,8 @@ class _Stages:
 
     @contextmanager
     def step(self, name: str, why: str = "") -> Iterator[None]:
-        """A stage running (one that is cached, or one that always runs: measuring, the report)."""
+        """Show ``name`` running, then done with its time, or failed: a cached stage that runs,
+        or a step that runs every time (measuring the artifact, writing the report)."""
         t0 = time.perf_counter()
         self.display.stage(name, "running", why)
         try:

@@ -5,8 +5,8 @@ affine parameters), trained on the train and validation splits together with SGD
 momentum, weight decay and a cosine schedule, and evaluated once on the held-out
 test split (which the search never saw).  Each epoch's mean training loss and learning rate
 go to ``train.jsonl`` beside ``metrics.json``, so a report can draw the curve from the run
-itself.  Weights are saved as safetensors carrying their
-own sha256 (:mod:`nasc.weights`), so a damaged copy is refused wherever it is loaded.
+itself.  Weights are saved as safetensors carrying their own sha256 (:mod:`nasc.weights`),
+so a damaged copy is refused wherever it is loaded.
 """
 
 from __future__ import annotations
