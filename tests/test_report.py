@@ -134,3 +134,23 @@ def test_the_dataset_fingerprint_names_the_samples_as_split() -> None:
     assert same != dataset_fingerprint(load_dataset("sklearn:digits", DIGITS_SPLIT, 1))
     assert same != dataset_fingerprint(load_dataset("sklearn:digits", {"train": 0.5, "val": 0.3, "test": 0.2}, 0))
     assert same != dataset_fingerprint(load_dataset("sklearn:digits32", DIGITS_SPLIT, 0))
+
+
+def test_an_opt_stages_accuracy_and_pipeline_are_shown(run: tuple[Path, str], tmp_path: Path) -> None:
+    """The keys an optimization stage adds to compile's result (accuracy before and after its
+    passes, the pipeline) are what the page shows when present."""
+    out = tmp_path / "run"
+    shutil.copytree(run[0], out)
+    r = _report(out)
+    r["accuracy"] = {"fp32": 0.91, "fp32_source": "torch reference on the test split", "after_passes": 0.905,
+                     "after_passes_source": "the int8 artifact on the test split", "test_samples": 360,
+                     "tolerance_points": 1.0}
+    r["passes"] = "fold-bn,fuse,quantize(int8)"
+    (out / "report.json").write_text(json.dumps(r))
+    md = (out / "report.md").read_text()
+    assert "No optimization passes ran" in md
+    render(out)
+    md = (out / "report.md").read_text()
+    assert "| after passes | 90.50% | the int8 artifact on the test split |" in md
+    assert "```\nfold-bn,fuse,quantize(int8)\n```" in md and "Tolerance: 1.0 points." in md
+    assert "No optimization passes ran" not in md and "test accuracy 91.00% (90.50% after passes)" in md

@@ -35,7 +35,8 @@ class Figure:
 
 def exact_value(metric: str, cost: ArchCost) -> float:
     """The arch's exact value of a cost metric (``flops`` counts multiply-accumulates, as in the search)."""
-    return float({"params": cost.params, "flops": cost.macs, "macs": cost.macs, "peak_memory": cost.peak_memory}[metric])
+    values = {"params": cost.params, "flops": cost.macs, "macs": cost.macs, "peak_memory": cost.peak_memory}
+    return float(values[metric])
 
 
 def budget_row(c: ConstraintSpec, cost: ArchCost, latency: Callable[[ConstraintSpec], Figure | None]) -> dict[str, Any]:

@@ -45,7 +45,8 @@ def summary_line(r: Mapping[str, Any]) -> str:
     verdict = (f"all {len(budgets)} budgets hold" if budgets and not failed else
                f"{len(failed)} of {len(budgets)} budgets missed" if budgets else "no budgets")
     target = r.get("target", "")
-    return (f"**{r.get('space')}** on **{target}**: test accuracy {_pct(acc.get('fp32'))}, "
+    after = f" ({_pct(acc['after_passes'])} after passes)" if acc.get("after_passes") is not None else ""
+    return (f"**{r.get('space')}** on **{target}**: test accuracy {_pct(acc.get('fp32'))}{after}, "
             f"{r.get('cost', {}).get('params', 0):,} params, {r.get('cost', {}).get('macs', 0):,} MACs, latency "
             f"{_ms(figure.get('median_ms'))} ({figure.get('source', 'unknown')}); {verdict}.")
 
@@ -114,7 +115,8 @@ def latency_section(r: Mapping[str, Any]) -> list[str]:
 
 def passes_section(r: Mapping[str, Any]) -> list[str]:
     passes = r.get("passes")
-    text = f"```\n{passes}\n```" if passes else "No optimization passes ran: the artifact holds the retrained weights as they are."
+    text = f"```\n{passes}\n```" if passes else \
+        "No optimization passes ran: the artifact holds the retrained weights as they are."
     return ["## Pass pipeline", "", text, "", f"Backend: {r.get('backend')}, precision: {r.get('precision')}.", ""]
 
 
