@@ -73,7 +73,7 @@ def profile(compiled: Any, backend: str, fit: int, store: LatencyStore) -> tuple
     """Kernels (in one process), then ``fit`` archs (each in a fresh one); the fitting keys and seconds."""
     from nasc.backends import MeasureProtocol
     from nasc.latency.profile import ProfileSettings, profile_space
-    from nasc.latency.progress import progress_for
+    from nasc.progress import progress_for
 
     t0 = time.perf_counter()
     progress = progress_for(sys.stdout)

@@ -200,6 +200,7 @@ def _resolve_target(args: argparse.Namespace) -> None:
         return
     note = alias_note(args.target)
     args.target = resolve_target(args.target).name
+    args.target_note = note  # for a report that names the target
     if note:
         sys.stderr.write(f"nasc: note: {note}\n")
 
@@ -213,16 +214,22 @@ def _check_build_args(args: argparse.Namespace) -> None:
 
 
 def cmd_compile(args: argparse.Namespace, state: dict) -> int:
+    from contextlib import closing
+
     from .compile import compile_space
     from .experiment_choice import experiment_for
     from .latency.store import store_path
+    from .stage_display import stage_display
 
     out = Path(args.out)
     compiled = _load(args.file, state)
     chosen = experiment_for(compiled, args.experiment, args.set or [])
-    r = compile_space(compiled, chosen.config, out, space_name=args.space, target=args.target, backend=args.backend,
-                      precision=args.precision, experiment_ref=chosen.reference(relative_to=out / "search"),
-                      log=sys.stderr, loop=_loop_settings(args, store_path(args.latency_db)))
+    with closing(stage_display(sys.stderr)) as display:
+        r = compile_space(compiled, chosen.config, out, space_name=args.space, target=args.target,
+                          backend=args.backend, precision=args.precision,
+                          experiment_ref=chosen.reference(relative_to=out / "search"), display=display,
+                          loop=_loop_settings(args, store_path(args.latency_db)),
+                          target_note=getattr(args, "target_note", None))
     lat = r["latency"]
     print(f"{r['space']} -> {r['arch']}: test accuracy {r['test_accuracy']:.4f}, {r['params']:,} params, "
           f"{r['macs']:,} MACs; {r['backend']} {r['precision']} artifact for {r['target']} in {r['artifact']}; "

@@ -17,13 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TextIO
 
 from .api import Compiled
 from .fsio import write_json
 from .weights import contents_sha256, load_weights
 from .ir.notation import space_hash
+from .stage_display import PlainStages, StageDisplay
 
 if TYPE_CHECKING:
     from .search.rounds import LoopSettings
@@ -63,13 +65,14 @@ class _Stages:
 
     A stage is cached only when its key matches *and* every output it left is still there with
     the same content: a deleted or edited ``weights.safetensors`` or ``model.so`` makes the
-    stage run again (and says why) instead of being trusted and failing later.
+    stage run again (and says why) instead of being trusted and failing later.  Every stage
+    says what it does on ``display`` (:mod:`nasc.stage_display`).
     """
 
-    def __init__(self, out: Path, log: TextIO | None) -> None:
+    def __init__(self, out: Path, display: StageDisplay) -> None:
         self.path = out / "compile.json"
         self.state: dict[str, Any] = self._read()
-        self.log = log
+        self.display = display
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -79,10 +82,6 @@ class _Stages:
         except (ValueError, OSError):
             return {}  # an unreadable record only costs a re-run
         return doc if isinstance(doc, dict) else {}
-
-    def _say(self, text: str) -> None:
-        if self.log:
-            self.log.write(text + "\n")
 
     def _stale(self, prev: dict[str, Any] | None, key: str, outputs: list[Path]) -> str | None:
         """Why the recorded stage cannot be reused, or None when it can."""
@@ -104,31 +103,49 @@ class _Stages:
         prev = self.state.get(name)
         why = self._stale(prev, key, outputs)
         if why is None and prev is not None:
-            self._say(f"[{name}] cached ({key[:12]})")
+            self.display.stage(name, "cached", key[:12])
             return prev["result"]
-        self._say(f"[{name}] running" + (f" ({why})" if why else ""))
         t0 = time.perf_counter()
-        result = fn()
-        hashes = _output_hashes(outputs)
-        if hashes is None:
-            raise RuntimeError(f"stage {name} finished without writing {', '.join(map(str, outputs))}")
-        self.state[name] = {"key": key, "seconds": time.perf_counter() - t0, "outputs": hashes, "result": result}
-        write_json(self.path, self.state)
+        with self.step(name, why or ""):
+            result = fn()
+            hashes = _output_hashes(outputs)
+            if hashes is None:
+                raise RuntimeError(f"stage {name} finished without writing {', '.join(map(str, outputs))}")
+            self.state[name] = {"key": key, "seconds": time.perf_counter() - t0, "outputs": hashes, "result": result}
+            write_json(self.path, self.state)
         return result
+
+    @contextmanager
+    def step(self, name: str, why: str = "") -> Iterator[None]:
+        """Show ``name`` running, then done with its time, or failed: a cached stage that runs,
+        or a step that runs every time (measuring the artifact, writing the report)."""
+        t0 = time.perf_counter()
+        self.display.stage(name, "running", why)
+        try:
+            yield
+        except BaseException:
+            self.display.stage(name, "failed")
+            raise
+        self.display.stage(name, "done", f"{time.perf_counter() - t0:.1f}s")
 
 
 def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_name: str | None = None,
                   target: str = "cpu", backend: str = "auto", precision: str = "fp32",
                   experiment_ref: str | None = None, log: TextIO | None = None,
-                  loop: "LoopSettings | None" = None) -> dict[str, Any]:
+                  loop: "LoopSettings | None" = None, display: StageDisplay | None = None,
+                  target_note: str | None = None) -> dict[str, Any]:
     """The pipeline into ``out``; ``loop`` drives the measured-latency loop (default: 3
-    rounds, measured here, the store :func:`~nasc.latency.store.store_path` names)."""
+    rounds, measured here, the store :func:`~nasc.latency.store.store_path` names).
+    Progress goes to ``display`` (the caller owns and closes it: a live view on a terminal),
+    else as plain lines to ``log``; ``target_note`` says which board an alias of ``target``
+    stood for, for the report."""
     from .latency.store import store_path
+    from .report import RunFacts, write_report
     from .search.rounds import LoopSettings, looped_budget, search_with_rounds
     from .train import train
 
     out.mkdir(parents=True, exist_ok=True)
-    stages = _Stages(out, log)
+    stages = _Stages(out, display if display is not None else PlainStages(log))
     space = compiled.elaborate(space_name)
     sdir, tdir, adir = out / "search", out / "train", out / "artifact"
 
@@ -138,7 +155,8 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     def do_search() -> dict[str, Any]:
         # resumes what sdir holds of this very search (a checkpoint or rounds of another are not)
         res = search_with_rounds(compiled, cfg, sdir, settings, space_name=space.name,
-                                 resume=None, target=target, progress=log, experiment_ref=experiment_ref)
+                                 resume=None, target=target, progress=stages.display.lines,
+                                 experiment_ref=experiment_ref)
         return {k: res.summary[k] for k in ("arch_sha256", "params", "macs", "decisions", "constraints",
                                             "measured_latency") if k in res.summary}
 
@@ -153,7 +171,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     arch = _load_arch(compiled, arch_file)
 
     def do_train() -> dict[str, Any]:
-        return train(arch, cfg, tdir).metrics
+        return train(arch, cfg, tdir, progress=stages.display.lines).metrics
 
     trained = stages.run("train", _sha(_file_sha(arch_file), cfg["train"], cfg["dataset"], cfg["split"],
                                        cfg["seed"]), [tdir / "weights.safetensors"], do_train)
@@ -170,14 +188,15 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     weights_sha = contents_sha256(load_weights(tdir / "weights.safetensors"))[0]
     built = stages.run("build", _sha(_file_sha(arch_file), weights_sha, target, backend, precision), [adir],
                        do_build)
-    latency = _latency(arch, adir, target, store)
+    with stages.step("latency"):
+        latency = _latency(arch, adir, target, store)
     report = {"space": space.name, "target": target, "arch": str(arch_file), "test_accuracy":
               trained["test_accuracy"], "params": trained["params"], "macs": trained["macs"], "artifact": str(adir),
               "backend": built["backend"], "precision": built["precision"], "latency": latency}
     if "measured_latency" in searched:  # the budget the loop closed, measured on its own target
         report["latency_budget"] = searched["measured_latency"]
-    write_json(out / "report.json", report)
-    return report
+    with stages.step("report"):
+        return write_report(out, report, RunFacts(space, arch, cfg, target, store, target_note))
 
 
 def _load_arch(compiled: Compiled, path: Path) -> Compiled:

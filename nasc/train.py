@@ -3,8 +3,10 @@
 The model is the arch's reference module (:class:`nasc.lower.arch.ArchNet`, BN with
 affine parameters), trained on the train and validation splits together with SGD,
 momentum, weight decay and a cosine schedule, and evaluated once on the held-out
-test split (which the search never saw).  Weights are saved as safetensors carrying their
-own sha256 (:mod:`nasc.weights`), so a damaged copy is refused wherever it is loaded.
+test split (which the search never saw).  Each epoch's mean training loss and learning rate
+go to ``train.jsonl`` beside ``metrics.json``, so a report can draw the curve from the run
+itself.  Weights are saved as safetensors carrying their own sha256 (:mod:`nasc.weights`),
+so a damaged copy is refused wherever it is loaded.
 """
 
 from __future__ import annotations
@@ -23,8 +25,13 @@ from .errors import NascSemanticError
 from .fsio import atomic_write
 from .ir.cost import arch_cost
 from .lower.arch import ArchNet
+from .progress import tick
 from .search.data import Split, load_dataset
 from .weights import save_weights
+
+
+TRAIN_LOG = "train.jsonl"
+"""One line per retraining epoch: ``epoch``, ``train_loss`` (mean over the epoch), ``lr``, ``seconds``."""
 
 
 @dataclass
@@ -62,8 +69,11 @@ def train(compiled: Compiled, cfg: dict[str, Any], out: Path, name: str | None =
     opt = torch.optim.SGD(model.parameters(), lr=t["lr"], momentum=t["momentum"], weight_decay=t["wd"],
                           nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, t["epochs"]))
+    epochs: list[dict[str, Any]] = []
+    tick(progress, "retrain epoch", 0, t["epochs"])
     for epoch in range(t["epochs"]):
         total = 0.0
+        started, lr = time.perf_counter(), sched.get_last_lr()[0]
         for x, y in train_split.batches(t["batch"], seed, epoch):
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x), y)
@@ -72,8 +82,11 @@ def train(compiled: Compiled, cfg: dict[str, Any], out: Path, name: str | None =
             opt.step()
             total += float(loss.detach()) * len(y)
         sched.step()
+        epochs.append({"epoch": epoch, "train_loss": total / len(train_split), "lr": lr,
+                       "seconds": time.perf_counter() - started})
         if progress is not None:
             progress.write(f"train epoch {epoch + 1:3d}/{t['epochs']}  loss {total / len(train_split):.4f}\n")
+            tick(progress, "retrain epoch", epoch + 1, t["epochs"])
     cost = arch_cost(graph, lib)
     metrics = {"test_accuracy": accuracy(model, data.test), "train_accuracy": accuracy(model, train_split),
                "params": cost.params, "macs": cost.macs, "epochs": t["epochs"],
@@ -82,4 +95,5 @@ def train(compiled: Compiled, cfg: dict[str, Any], out: Path, name: str | None =
     out.mkdir(parents=True, exist_ok=True)
     save_weights(out / "weights.safetensors", model.state_dict(), {"arch": arch.name, "format": "nasc-archnet-v1"})
     atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    atomic_write(out / TRAIN_LOG, "".join(json.dumps(e) + "\n" for e in epochs))
     return TrainResult(metrics, model)

@@ -122,13 +122,24 @@ def test_compile_runs_every_stage_and_caches_them(tmp_path: Path, capsys: pytest
 
 
 def test_compile_for_a_device_not_attached_predicts_latency(tmp_path: Path) -> None:
+    """Named by its alias, the board is named in the report; its latency is predicted, and
+    the report says that nothing was measured instead of drawing a picture of nothing."""
     fast = ["--set", "search.epochs=1", "--set", "search.batch=256", "--set", "train.epochs=1"]
     out = tmp_path / "j"
-    assert main(["compile", str(EXAMPLES / "digits.nas"), "--target", "jetson-orin-nano", "--backend", "tensorrt",
+    assert main(["compile", str(EXAMPLES / "digits.nas"), "--target", "jetson", "--backend", "tensorrt",
                  "--out", str(out), *fast]) == 0
-    lat = json.loads((out / "report.json").read_text())["latency"]
+    report = json.loads((out / "report.json").read_text())
+    lat = report["latency"]
     assert lat["source"] == "predicted" and "roofline-prior:jetson-orin-nano" in lat["how"]
     assert "nothing measured on this target: its error is unknown" in lat["how"]
+    assert report["target"] == "jetson-orin-nano" and report["target_note"] == "target 'jetson' is jetson-orin-nano"
+    figures = report["latency_figures"]
+    assert figures["measured"] is None and figures["predicted"]["median_ms"] == pytest.approx(lat["median_ms"])
+    plots = {p["name"]: p for p in report["plots"]}
+    assert plots["latency_predicted_measured"]["file"] is None and plots["alpha"]["file"] == "plots/alpha.png"
+    md = (out / "report.md").read_text()
+    assert "Not drawn: nothing was measured in this run: predicted (roofline-prior:jetson-orin-nano" in md
+    assert "(target 'jetson' is jetson-orin-nano)" in md
 
 
 def _optimized(tmp_path: Path, seed: int, pipeline: str) -> tuple[Path, Path, Path]:

@@ -28,6 +28,8 @@ from nasc.latency.resolve import NB201_FACT, latency_model_for, roofline_fact
 from nasc.latency.arch_kernels import canonical_arch_text
 from nasc.latency.sources import NotMeasurable, arch_key, decided_arch, measure_arch
 from nasc.latency.store import LatencyStore
+from nasc.report.logs import run_logs
+from nasc.report.plots import draw_plots, prediction_panels
 from nasc.search.objectives import ExpectedCost, node_values
 from nasc.search.rounds import LoopSettings, looped_budget, search_with_rounds
 
@@ -244,6 +246,27 @@ def test_an_interrupted_round_resumes_from_its_checkpoint(missed: Loop, tmp_path
     assert len(resumed) == 2 and resumed[1]["arch_key"] == missed.rounds[1]["arch_key"]
     assert resumed[1]["model"] == missed.rounds[1]["model"]
     assert (out / "search.jsonl").read_text() == log_before  # no epoch was trained again
+
+
+def test_a_compile_report_draws_the_loops_rounds(missed: Loop, tmp_path: Path) -> None:
+    """A compile folder whose search ran the loop: the pictures of accuracy and of predicted
+    against measured latency show each round's arch, drawn from rounds.jsonl and the rounds'
+    own search logs."""
+    run = tmp_path / "run"
+    shutil.copytree(missed.out, run / "search")
+    logs = run_logs(run)
+    assert sorted(logs.round_searches) == [1, 2] and all(logs.round_searches.values())
+    (panel,) = prediction_panels({}, logs)
+    assert list(panel.keys) == ["round 1", "round 2"]
+    assert list(panel.measured_ms) == [r["measured_ms"] for r in missed.rounds]
+    assert list(panel.predicted_ms["each round's model"]) == [r["predicted_ms"] for r in missed.rounds]
+    plots = {p.name: p for p in draw_plots(run, {}, logs)}
+    assert plots["accuracy_latency"].file and plots["latency_predicted_measured"].file
+    before = (run / "plots" / "latency_predicted_measured.png").read_bytes()
+    edited = [{**r, "measured_ms": r["measured_ms"] * 2} for r in missed.rounds]
+    (run / "search" / "rounds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in edited))
+    draw_plots(run, {}, run_logs(run))
+    assert (run / "plots" / "latency_predicted_measured.png").read_bytes() != before
 
 
 def test_the_loop_stops_when_the_budget_holds_and_probes_feed_the_refit(tmp_path: Path) -> None:

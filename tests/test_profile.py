@@ -27,7 +27,7 @@ from nasc import api
 from nasc.backends.torch_ref.model import randomize_bn
 from nasc.latency.arch_kernels import arch_key, canonical_arch_text, every_arch, kernels_of_archs
 from nasc.latency.micro import SignatureError, micro_ir, parse_signature
-from nasc.latency.progress import PlainProgress, RichProgress, progress_for
+from nasc.progress import PlainProgress, RichProgress, progress_for
 from nasc.latency.space_kernels import space_kernels
 from nasc.latency.store import LatencyStore
 from nasc.lower.arch import ArchNet

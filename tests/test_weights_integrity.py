@@ -140,7 +140,8 @@ def test_train_writes_verifiable_weights(arch: Path, tmp_path: Path) -> None:
                          expected=reference_module(api.load(arch)).state_dict())
     assert state and warnings == []
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "weights.safetensors"]  # no temporaries left
+    # no temporaries left (train.jsonl: the epochs' log)
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "train.jsonl", "weights.safetensors"]
 
 
 def test_missing_weights_file(tmp_path: Path) -> None:

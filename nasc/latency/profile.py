@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import NascError, UsageError, did_you_mean
-from .progress import Progress
+from ..progress import Progress
 from .records import StoredLatency, TimingProtocol
 from .store import LatencyStore
 

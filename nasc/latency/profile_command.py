@@ -67,7 +67,7 @@ def cmd_profile(args: argparse.Namespace, state: dict) -> int:
     from ..backends import MeasureProtocol
     from ..frontend.resolve import Loader
     from .profile import ProfileSettings, profile_space
-    from .progress import progress_for
+    from ..progress import progress_for
 
     loader = Loader.from_env()
     state["sources"] = loader.sources

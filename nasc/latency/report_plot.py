@@ -8,7 +8,7 @@ backend, one colour per model, the line predicted = measured with the +-10% band
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -35,12 +35,20 @@ class Panel(Protocol):
     def predicted_ms(self) -> Mapping[str, np.ndarray]: ...
 
 
-def scatter(groups: Sequence[Panel], path: Path) -> None:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` drawing to files only (no display on a build machine)."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only: no display on a build machine
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def scatter(groups: Sequence[Panel], path: Path, ylabel: str = "predicted (ms), cross-validated") -> None:
+    """One panel per group: each model's predictions against the measured latencies; ``ylabel``
+    says what the predictions are (cross-validated, or made before the measurement)."""
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 5), squeeze=False)
     for ax, g in zip(axes[0], groups):
         values = [g.measured_ms] + [p[np.isfinite(p)] for p in g.predicted_ms.values()]
@@ -58,7 +66,7 @@ def scatter(groups: Sequence[Panel], path: Path) -> None:
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_xlabel("measured (ms)")
-        ax.set_ylabel("predicted (ms), cross-validated")
+        ax.set_ylabel(ylabel)
         ax.set_title(f"{g.target}/{g.backend} ({len(g.keys)} archs)")
         ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
@@ -66,4 +74,4 @@ def scatter(groups: Sequence[Panel], path: Path) -> None:
     plt.close(fig)
 
 
-__all__ = ["Panel", "scatter"]
+__all__ = ["Panel", "pyplot", "scatter"]

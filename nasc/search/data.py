@@ -8,6 +8,7 @@ a search resumed from a checkpoint sees exactly the batches it would have seen.
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,3 +188,18 @@ def load_dataset(spec: str, split: dict[str, float], seed: int) -> Dataset:
         return Split(torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
 
     return Dataset(spec, mk(parts[0]), mk(parts[1]), mk(parts[2]), int(y.max()) + 1, tuple(x.shape[1:]))
+
+
+def dataset_fingerprint(data: Dataset) -> str:
+    """sha256 of a dataset as a run used it: every split's samples and labels, in order.
+
+    The split is a function of the seed, so the same file with another seed or other shares
+    is another fingerprint -- which is the point: a report names the data its accuracies were
+    measured on, and two runs agree only if they saw the same samples in the same splits."""
+    h = hashlib.sha256(f"{data.classes}|{list(data.input_shape)}".encode())
+    for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
+        x, y = split.x.contiguous().numpy(), split.y.contiguous().numpy()
+        h.update(f"|{name}|{x.dtype}{list(x.shape)}|{y.dtype}{list(y.shape)}|".encode())
+        h.update(x.tobytes())
+        h.update(y.tobytes())
+    return h.hexdigest()

@@ -37,6 +37,7 @@ from ..latency.model import LatencyModel, prior_for
 from ..latency.resolve import DEFAULT_BACKEND, NB201_FACT, LatencyModels, fitted_on, model_identity
 from ..latency.sources import ArchMeasurement, DecidedArch, decided_arch, measure_arch
 from ..latency.store import LatencyStore
+from ..progress import tick
 from ..targets import resolve_target
 from .discretize import ConstraintChecker, holds
 from .measured_archs import MeasuredArchs, arch_key_of, with_measured
@@ -231,6 +232,7 @@ class _Loop:
         latency = self.models(model)
         latency_id = model_identity(latency, latency_targets(self.space, self.target))
         self.say(f"round {number}/{self.settings.rounds}: searching with {model.name}")
+        tick(self.progress, "round", number - 1, self.settings.rounds)
         resume = self.resuming and checkpoint_matches(self.out, self.space, self.cfg, latency_id)
         result = search(self.compiled, self.cfg, self.out, self.space.name, resume=resume, target=self.target,
                         progress=self.progress, experiment_ref=self.experiment_ref, latency=latency,
@@ -273,6 +275,7 @@ class _Loop:
                  "first_choice": first_choice, "probes": len(probed), "probed": probed,
                  "done": self.lands(ms)}
         self.log.append(entry)
+        tick(self.progress, "round", number, self.settings.rounds)
         verdict = ("holds" if entry["done"] else f"holds but uses {ms / bound_ms:.0%} of it") if ok else "misses it"
         self.say(f"round {number}: predicted {entry['predicted_ms']:.3f} ms, measured {ms:.3f} ms ({measured.source}, "
                  f"{measured.how}); the budget of {bound_ms:g} ms {verdict}")

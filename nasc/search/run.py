@@ -34,6 +34,7 @@ from ..ir.cost import arch_cost
 from ..latency.model import prediction_label, prior_for
 from ..latency.resolve import LatencyResolver, model_identity
 from ..lower.supernet import GateConfig, Gates, Supernet
+from ..progress import tick
 from ..safestate import StateError, load_state, save_state
 from .bilevel import Bilevel
 from .data import Dataset, load_dataset
@@ -222,6 +223,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
     atomic_write(log_path, "".join(json.dumps(r) + "\n" for r in records))
     wall = cfg["budget"]["wallclock"]
     stopped_early = None
+    tick(progress, "search epoch", start, s["epochs"])
     for epoch in range(start, s["epochs"]):
         t0 = time.perf_counter()
         tau = tau_at(s, epoch)
@@ -277,6 +279,7 @@ def search(compiled: Compiled, cfg: dict[str, Any], out: Path, space_name: str |
             f.write(json.dumps(rec) + "\n")
         if progress is not None:
             _progress(progress, epoch, s["epochs"], rec)
+            tick(progress, "search epoch", epoch + 1, s["epochs"])
             if warn:
                 progress.write(f"warning: {warn}\n")
         save_state({"fingerprint": fingerprint, "net": net.state_dict(), "opt": opt.state_dict(),
