@@ -1,0 +1,97 @@
+"""The compiled artifact's test accuracy, measured by running it, and the tolerance check.
+
+Why the artifact and not the IR: the passes are checked where they end up.  Folding, fusing
+and quantizing are simulated exactly by the torch executor, but the backend's own graph
+rewrites, kernels and rounding are not, and they are what ships.  So on ``cpu`` the artifact
+runs with its own runtime (:func:`nasc.backends.load_runner`: one load, one test sample per
+call at the batch size it was built for); a target that is not this machine cannot run here,
+and ONNX Runtime on the artifact's ``model.onnx`` (the int8 Q/DQ model TensorRT builds its
+engine from) stands in, which the report says.  When the drop from the retrained fp32 model
+exceeds the experiment's ``accuracy_tolerance`` the compile fails, naming the first pass
+after which the torch executor's accuracy falls below the floor (:mod:`nasc.passes.blame`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .errors import NascError
+
+FP32_SOURCE = "the retrained model (ArchNet, torch fp32), as nasc train reports it"
+
+
+class AccuracyLoss(NascError):
+    """The passes cost more test accuracy than the experiment's tolerance allows."""
+
+
+def artifact_accuracy(adir: Path, target: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"accuracy", "source", "test_samples"}`` of the artifact in ``adir`` on the test split."""
+    import nasc.backends as nb
+
+    from .search.data import load_dataset
+
+    data = load_dataset(cfg["dataset"], cfg["split"], int(cfg["seed"]))
+    if target == "cpu":
+        art = nb.load_artifact(adir)
+        run = nb.load_runner(art)
+        source = (f"the artifact ({art.backend} {art.precision}, {art.entry}) run by its own runtime on this "
+                  f"machine, one test sample per call")
+        name = next(iter(art.input_shapes))
+    else:
+        run, name, source = _stand_in(adir, target)
+    x, y = data.test.x.numpy(), data.test.y.numpy()
+    correct = sum(int(np.argmax(run({name: x[i:i + 1]})[0], axis=1)[0] == y[i]) for i in range(len(y)))
+    return {"accuracy": correct / max(1, len(y)), "source": source, "test_samples": int(len(y))}
+
+
+def _stand_in(adir: Path, target: str) -> tuple[Callable[[Mapping[str, np.ndarray]], list[np.ndarray]], str, str]:
+    """ONNX Runtime on the checked artifact's model.onnx, for a target that is not this machine."""
+    import onnxruntime
+
+    import nasc.backends as nb
+    from nasc.backends.manifest import bundle_manifest
+    from nasc.backends.onnxruntime import make_session
+
+    art = nb.load_artifact(adir)  # checks the bundle's files and the primary form's
+    bundle = bundle_manifest(adir)
+    folder = adir / "tensorrt" if bundle is not None and bundle["forms"].get("tensorrt", {}).get("built") \
+        else art.dir
+    model = folder / "model.onnx"
+    if not model.is_file():
+        raise NascError(f"{adir} has no model.onnx to stand in for {target} with; build it with --backend auto "
+                        "or tensorrt")
+    sess = make_session(model, threads=2)
+    rel = model.relative_to(adir).as_posix()
+    source = (f"{rel} measured on ONNX Runtime {onnxruntime.__version__} (CPU) standing in for {target}, "
+              f"one test sample per call")
+    return (lambda feeds: list(sess.run(None, dict(feeds)))), sess.get_inputs()[0].name, source
+
+
+def check_tolerance(fp32: float, after: float, tolerance_points: float, pipeline: str,
+                    blame: Callable[[], list[tuple[str, float]]], source: str) -> None:
+    """Raise :class:`AccuracyLoss` when ``after`` is more than ``tolerance_points`` below ``fp32``
+    (both fractions); ``blame`` gives the accuracy after each pass, asked only then."""
+    from .passes.blame import first_loss
+
+    drop = (fp32 - after) * 100
+    if drop <= tolerance_points + 1e-9:
+        return
+    floor = fp32 - tolerance_points / 100
+    steps = blame()
+    culprit = first_loss(steps, floor)
+    trail = ", ".join(f"{t} {a:.2%}" for t, a in steps)
+    if culprit is not None:
+        who = (f"The pass responsible is '{culprit[0]}': the torch executor of the IR after it scores "
+               f"{culprit[1]:.2%} (after each pass: {trail}).")
+    else:
+        who = (f"No pass loses it in the torch executor (after each pass: {trail}), so the loss is in the "
+               "backend's build of the optimized model; try another --backend.")
+    raise AccuracyLoss(
+        f"the optimized artifact's test accuracy is {after:.2%}, {drop:.2f} points below the retrained fp32 "
+        f"model's {fp32:.2%}, more than the tolerance of {tolerance_points:g} points (measured: {source}). {who} "
+        f"Change --passes (now '{pipeline}'; e.g. another quantize observer, or mixed-precision keeping more layers "
+        "in fp32), or raise the experiment's accuracy_tolerance (--set accuracy_tolerance=N). The stages before "
+        "this check stay cached.")
