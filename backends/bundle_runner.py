@@ -59,7 +59,8 @@ def choose(root: Path, manifest: dict, wanted: str) -> tuple[str, str]:
     if "tensorrt" in forms:
         if (root / "tensorrt" / "model.engine").is_file():
             return "tensorrt", "its engine is built"
-        if importlib.util.find_spec("tensorrt") is not None:
+        spec = importlib.util.find_spec("tensorrt")  # the folder tensorrt/ next to this script is no package
+        if spec is not None and spec.origin is not None:
             return "tensorrt", "TensorRT is installed: the engine is built for this GPU first"
     if "tvm" in forms:
         return "tvm", "TensorRT is not installed here" if "tensorrt" in forms else "the only form"

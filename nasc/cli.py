@@ -231,10 +231,14 @@ def cmd_compile(args: argparse.Namespace, state: dict) -> int:
     r = compile_space(compiled, chosen.config, out, space_name=args.space, target=args.target, backend=args.backend,
                       precision=args.precision, passes=args.passes, experiment_ref=chosen.reference(relative_to=out / "search"),
                       log=sys.stderr, loop=_loop_settings(args, store_path(args.latency_db)))
-    lat = r["latency"]
+    lat, acc = r["latency"], r["accuracy"]
+    forms = " + ".join(f"{n} {f['precision']}" for n, f in r.get("forms", {}).items() if f.get("built")) \
+        or f"{r['backend']} {r['precision']}"
     print(f"{r['space']} -> {r['arch']}: test accuracy {r['test_accuracy']:.4f}, {r['params']:,} params, "
-          f"{r['macs']:,} MACs; {r['backend']} {r['precision']} artifact for {r['target']} in {r['artifact']}; "
+          f"{r['macs']:,} MACs; {forms} artifact for {r['target']} in {r['artifact']}; "
           f"latency {lat['median_ms']:.4f} ms ({lat['source']}: {lat['how']})")
+    print(f"passes {r['passes']}: test accuracy {acc['fp32']:.4f} fp32 -> {acc['after_passes']:.4f} {r['precision']} "
+          f"({acc['test_samples']} samples; {acc['after_passes_source']}; tolerance {acc['tolerance_points']:g} points)")
     if "latency_budget" in r:
         print(_budget_line(r["latency_budget"]))
     return 0

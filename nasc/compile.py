@@ -189,8 +189,12 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     def do_build() -> dict[str, Any]:
         from .deploy import build_optimized
 
+        from nasc.backends.manifest import bundle_manifest
+
         art = build_optimized(odir, adir, target=target, backend=backend, seed=int(cfg["seed"]))
-        return {"backend": art.backend, "target": art.target, "precision": precision, "notes": list(art.notes)}
+        bundle = bundle_manifest(adir)  # a GPU target's forms (the backend above is the primary one)
+        return {"backend": art.backend, "target": art.target, "precision": precision, "notes": list(art.notes),
+                **({"forms": bundle["forms"]} if bundle else {})}
 
     built = stages.run("build", _sha(opt_key, target, backend, precision), [adir], do_build)
     measured = stages.run("accuracy", _sha(_output_hashes([adir]), target, data_key), [],
@@ -202,6 +206,8 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
               trained["test_accuracy"], "params": trained["params"], "macs": trained["macs"], "artifact": str(adir),
               "backend": built["backend"], "precision": built["precision"], "passes": pipeline,
               "accuracy": accuracy, "latency": latency}
+    if "forms" in built:
+        report["forms"] = built["forms"]
     if "measured_latency" in searched:  # the budget the loop closed, measured on its own target
         report["latency_budget"] = searched["measured_latency"]
     write_json(out / "report.json", report)
