@@ -197,8 +197,8 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
                 **({"forms": bundle["forms"]} if bundle else {})}
 
     built = stages.run("build", _sha(opt_key, target, backend, precision), [adir], do_build)
-    measured = stages.run("accuracy", _sha(_output_hashes([adir]), target, data_key), [],
-                          lambda: _artifact_accuracy(adir, target, cfg))
+    measured = stages.run("accuracy", _sha(_output_hashes([adir]), opt_key, target, data_key), [],
+                          lambda: _artifact_accuracy(adir, target, cfg, odir))
     accuracy = _check_accuracy(trained, measured, cfg, pipeline,
                                lambda: _blame(arch_file, tdir, pipeline, cfg, experiment_ref, compiled))
     latency = _latency(arch, adir, target, store)
@@ -214,10 +214,10 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     return report
 
 
-def _artifact_accuracy(adir: Path, target: str, cfg: dict[str, Any]) -> dict[str, Any]:
+def _artifact_accuracy(adir: Path, target: str, cfg: dict[str, Any], odir: Path) -> dict[str, Any]:
     from .compile_accuracy import artifact_accuracy
 
-    return artifact_accuracy(adir, target, cfg)
+    return artifact_accuracy(adir, target, cfg, odir)
 
 
 def _check_accuracy(trained: dict[str, Any], measured: dict[str, Any], cfg: dict[str, Any], pipeline: str,

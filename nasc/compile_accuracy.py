@@ -27,8 +27,9 @@ class AccuracyLoss(NascError):
     """The passes cost more test accuracy than the experiment's tolerance allows."""
 
 
-def artifact_accuracy(adir: Path, target: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"accuracy", "source", "test_samples"}`` of the artifact in ``adir`` on the test split."""
+def artifact_accuracy(adir: Path, target: str, cfg: Mapping[str, Any], opt_dir: Path) -> dict[str, Any]:
+    """``{"accuracy", "source", "test_samples"}`` of the artifact in ``adir`` on the test split
+    (``opt_dir``: the passes' output it was built from, for an artifact without an ONNX model)."""
     import nasc.backends as nb
 
     from .search.data import load_dataset
@@ -41,14 +42,16 @@ def artifact_accuracy(adir: Path, target: str, cfg: Mapping[str, Any]) -> dict[s
                   f"machine, one test sample per call")
         name = next(iter(art.input_shapes))
     else:
-        run, name, source = _stand_in(adir, target)
+        run, name, source = _stand_in(adir, target, opt_dir)
     x, y = data.test.x.numpy(), data.test.y.numpy()
     correct = sum(int(np.argmax(run({name: x[i:i + 1]})[0], axis=1)[0] == y[i]) for i in range(len(y)))
     return {"accuracy": correct / max(1, len(y)), "source": source, "test_samples": int(len(y))}
 
 
-def _stand_in(adir: Path, target: str) -> tuple[Callable[[Mapping[str, np.ndarray]], list[np.ndarray]], str, str]:
-    """ONNX Runtime on the checked artifact's model.onnx, for a target that is not this machine."""
+def _stand_in(adir: Path, target: str,
+              opt_dir: Path) -> tuple[Callable[[Mapping[str, np.ndarray]], list[np.ndarray]], str, str]:
+    """ONNX Runtime on the checked artifact's model.onnx, for a target that is not this machine;
+    an artifact without one (``--backend tvm``) is stood in for by the ONNX model it was built from."""
     import onnxruntime
 
     import nasc.backends as nb
@@ -60,12 +63,14 @@ def _stand_in(adir: Path, target: str) -> tuple[Callable[[Mapping[str, np.ndarra
     folder = adir / "tensorrt" if bundle is not None and bundle["forms"].get("tensorrt", {}).get("built") \
         else art.dir
     model = folder / "model.onnx"
-    if not model.is_file():
-        raise NascError(f"{adir} has no model.onnx to stand in for {target} with; build it with --backend auto "
-                        "or tensorrt")
+    if model.is_file():
+        what = f"{model.relative_to(adir).as_posix()}"
+    else:
+        model = opt_dir / "model.onnx"
+        what = (f"the passes' output the {art.backend} artifact was built from ({opt_dir.name}/model.onnx; the "
+                "artifact has no ONNX model)")
     sess = make_session(model, threads=2)
-    rel = model.relative_to(adir).as_posix()
-    source = (f"{rel} measured on ONNX Runtime {onnxruntime.__version__} (CPU) standing in for {target}, "
+    source = (f"{what} measured on ONNX Runtime {onnxruntime.__version__} (CPU) standing in for {target}, "
               f"one test sample per call")
     return (lambda feeds: list(sess.run(None, dict(feeds)))), sess.get_inputs()[0].name, source
 
