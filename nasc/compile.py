@@ -187,9 +187,9 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     stages.run("opt", opt_key, [odir / "ir.json", odir / "weights.safetensors", odir / "model.onnx"], do_opt)
 
     def do_build() -> dict[str, Any]:
-        from .deploy import build_optimized
-
         from nasc.backends.manifest import bundle_manifest
+
+        from .deploy import build_optimized
 
         art = build_optimized(odir, adir, target=target, backend=backend, seed=int(cfg["seed"]))
         bundle = bundle_manifest(adir)  # a GPU target's forms (the backend above is the primary one)
@@ -197,10 +197,18 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
                 **({"forms": bundle["forms"]} if bundle else {})}
 
     built = stages.run("build", _sha(opt_key, target, backend, precision), [adir], do_build)
-    measured = stages.run("accuracy", _sha(_output_hashes([adir]), opt_key, target, data_key), [],
-                          lambda: _artifact_accuracy(adir, target, cfg, odir))
-    accuracy = _check_accuracy(trained, measured, cfg, pipeline,
-                               lambda: _blame(arch_file, tdir, pipeline, cfg, experiment_ref, compiled))
+
+    def do_accuracy() -> dict[str, Any]:
+        from .compile_accuracy import artifact_accuracy
+
+        return artifact_accuracy(adir, target, cfg, odir)
+
+    measured = stages.run("accuracy", _sha(_output_hashes([adir]), opt_key, target, data_key), [], do_accuracy)
+    from .compile_accuracy import accuracy_after_each_pass, accuracy_report
+
+    accuracy = accuracy_report(trained, measured, float(cfg["accuracy_tolerance"]), pipeline, lambda:
+                               accuracy_after_each_pass(arch_file, tdir / "weights.safetensors", pipeline,
+                                                        (cfg, experiment_ref), compiled.loader))
     latency = _latency(arch, adir, target, store)
     report = {"space": space.name, "target": target, "arch": str(arch_file), "test_accuracy":
               trained["test_accuracy"], "params": trained["params"], "macs": trained["macs"], "artifact": str(adir),
@@ -212,33 +220,6 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
         report["latency_budget"] = searched["measured_latency"]
     write_json(out / "report.json", report)
     return report
-
-
-def _artifact_accuracy(adir: Path, target: str, cfg: dict[str, Any], odir: Path) -> dict[str, Any]:
-    from .compile_accuracy import artifact_accuracy
-
-    return artifact_accuracy(adir, target, cfg, odir)
-
-
-def _check_accuracy(trained: dict[str, Any], measured: dict[str, Any], cfg: dict[str, Any], pipeline: str,
-                    blame: Callable[[], list[tuple[str, float]]]) -> dict[str, Any]:
-    """The report's accuracy figures, once the drop is within the tolerance (else AccuracyLoss)."""
-    from .compile_accuracy import FP32_SOURCE, check_tolerance
-
-    tolerance = float(cfg["accuracy_tolerance"])
-    check_tolerance(trained["test_accuracy"], measured["accuracy"], tolerance, pipeline, blame, measured["source"])
-    return {"fp32": trained["test_accuracy"], "fp32_source": FP32_SOURCE, "after_passes": measured["accuracy"],
-            "after_passes_source": measured["source"], "test_samples": measured["test_samples"],
-            "tolerance_points": tolerance}
-
-
-def _blame(arch_file: Path, tdir: Path, pipeline: str, cfg: dict[str, Any], experiment_ref: str | None,
-           compiled: Compiled) -> list[tuple[str, float]]:
-    from .passes.blame import accuracy_after_each_pass
-    from .passes.driver import prepare
-
-    prep = prepare(arch_file, tdir / "weights.safetensors", config=(cfg, experiment_ref), loader=compiled.loader)
-    return accuracy_after_each_pass(prep, pipeline)
 
 
 def _load_arch(compiled: Compiled, path: Path) -> Compiled:

@@ -75,6 +75,26 @@ def _stand_in(adir: Path, target: str,
     return (lambda feeds: list(sess.run(None, dict(feeds)))), sess.get_inputs()[0].name, source
 
 
+def accuracy_report(trained: Mapping[str, Any], measured: Mapping[str, Any], tolerance_points: float, pipeline: str,
+                    blame: Callable[[], list[tuple[str, float]]]) -> dict[str, Any]:
+    """The report's ``accuracy`` figures, once the drop is within the tolerance (else
+    :class:`AccuracyLoss`, naming the pass ``blame`` finds)."""
+    check_tolerance(trained["test_accuracy"], measured["accuracy"], tolerance_points, pipeline, blame,
+                    measured["source"])
+    return {"fp32": trained["test_accuracy"], "fp32_source": FP32_SOURCE, "after_passes": measured["accuracy"],
+            "after_passes_source": measured["source"], "test_samples": measured["test_samples"],
+            "tolerance_points": tolerance_points}
+
+
+def accuracy_after_each_pass(arch_file: Path, weights: Path, pipeline: str,
+                             config: tuple[dict[str, Any], str | None], loader: Any) -> list[tuple[str, float]]:
+    """The torch executor's test accuracy after each pass of ``pipeline`` on the retrained arch."""
+    from .passes.blame import accuracy_after_each_pass as after_each
+    from .passes.driver import prepare
+
+    return after_each(prepare(arch_file, weights, config=config, loader=loader), pipeline)
+
+
 def check_tolerance(fp32: float, after: float, tolerance_points: float, pipeline: str,
                     blame: Callable[[], list[tuple[str, float]]], source: str) -> None:
     """Raise :class:`AccuracyLoss` when ``after`` is more than ``tolerance_points`` below ``fp32``
