@@ -107,6 +107,12 @@ def main() -> int:
     recount = recount_cpu(out / "cpu" / "artifact")
     jetson = compile_run(out / "jetson", "jetson")
     forms = jetson_forms(out / "jetson" / "artifact")
+    doc = {"benchmark": "compile_product", "out": "OUT (--out)", "cpu": cpu, "cpu_recount": recount,
+           "jetson": jetson, "jetson_forms": forms, "typo": typo}
+    # the runs' own paths are this machine's; the JSON (targets included) names them by role
+    doc = json.loads(json.dumps(doc).replace(str(out.resolve()), "OUT").replace(str(out), "OUT")
+                     .replace(str(ROOT), "."))
+    cpu, jetson, typo = doc["cpu"], doc["jetson"], doc["typo"]
     cacc, jacc, jlat = cpu["report"]["accuracy"], jetson["report"]["accuracy"], jetson["report"]["latency"]
     targets = {
         "cpu int8 accuracy within 1 point of fp32": within(cacc),
@@ -127,11 +133,7 @@ def main() -> int:
             typo["exit"], "exit 2, did-you-mean"),
         "mistyped pass: wall time (s)": at_most(typo["wall_s"], 2.0, "s"),
     }
-    doc = {"benchmark": "compile_product", "out": "OUT (--out)", "cpu": cpu, "cpu_recount": recount,
-           "jetson": jetson, "jetson_forms": forms, "typo": typo}
-    # the runs' own paths are this machine's; the JSON names them by role
-    text = json.dumps(doc).replace(str(out.resolve()), "OUT").replace(str(out), "OUT").replace(str(ROOT), ".")
-    write_json(json.loads(text), args.json, targets)
+    write_json(doc, args.json, targets)
     print(f"cpu int8: fp32 {cacc['fp32']:.4f} -> int8 {cacc['after_passes']:.4f} (recount {recount:.4f}), "
           f"{cpu['wall_s']:.0f} s; jetson int8: fp32 {jacc['fp32']:.4f} -> {jacc['after_passes']:.4f}, "
           f"{jetson['wall_s']:.0f} s; typo exit {typo['exit']} in {typo['wall_s']:.2f} s")
