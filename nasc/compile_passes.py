@@ -28,8 +28,9 @@ def default_pipeline(precision: str, target: str) -> str:
     """The pipeline ``nasc compile --precision P --target T`` runs without ``--passes``."""
     from .targets import resolve_target
 
-    gpu = resolve_target(target).kind != "cpu"
-    parts = ["fold-bn", f"fuse{{target={target}}}" if gpu else "fuse"]
+    spec = resolve_target(target)  # an alias (jetson) names its board: fuse takes canonical names
+    gpu = spec.kind != "cpu"
+    parts = ["fold-bn", f"fuse{{target={spec.name}}}" if gpu else "fuse"]
     if precision in LOW_FLOAT:
         parts.append(f"mixed-precision{{dtype={precision}}}")
     elif precision == "int8":

@@ -127,12 +127,16 @@ def gpu_forms(options: Any) -> list[Any]:
 
     from nasc.backends.bundle import Form
 
-    tvm = Form("tvm", options)
+    counts = dict(options.extra.get("node_precision") or {})
+    mixed = ("per-node mixed precision from the passes (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+             + " nodes): built as fp32 with the casts in the model, so each node runs as annotated"
+             if set(counts) & {"fp16", "bf16"} else "")
+    tvm = Form("tvm", options, mixed)
     if options.precision == "int8":
         tvm = Form("tvm", replace(options, precision="fp16", calibration=None, calibration_origin=""),
                    "TVM has no int8: this form is the folded float model at fp16 (ToMixedPrecision); the "
                    "int8 model is the TensorRT form's model.onnx")
-    return [Form("tensorrt", options), tvm]
+    return [Form("tensorrt", options, mixed), tvm]
 
 
 def _qdq_extra(opt_dir: Path, info: Any) -> dict[str, Any]:

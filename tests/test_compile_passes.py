@@ -136,3 +136,15 @@ def test_int8_jetson_compile_carries_every_form(tmp_path: Path) -> None:
         nb.load_artifact(art)
     runner = subprocess.run([sys.executable, str(art / "run_on_device.py")], capture_output=True, text=True)
     assert runner.returncode == 2 and "tensorrt/model.onnx: changed" in runner.stderr
+
+
+@pytest.mark.parametrize("precision,target,pipeline", [
+    ("fp32", "cpu", "fold-bn,fuse"),
+    ("fp16", "cpu", "fold-bn,fuse,mixed-precision"),  # dtype=fp16 is the pass's default: canonical text drops it
+    ("int8", "cpu", "fold-bn,fuse,quantize"),
+    ("int8", "jetson", "fold-bn,fuse{target=jetson-orin-nano},quantize{act=s8,reduce_range=false}"),
+])
+def test_default_pipelines(precision: str, target: str, pipeline: str) -> None:
+    from nasc.compile_passes import check_pipeline
+
+    assert check_pipeline(None, precision, target) == pipeline
