@@ -26,14 +26,14 @@ __all__ = [
     "Artifact", "Backend", "BackendUnavailable", "BuildError", "BuildOptions", "ENTRY_POINT_GROUP",
     "KernelTime", "LatencyRecord", "MeasureProtocol", "MeasurementUnavailable", "Target", "availability",
     "backend_names", "build", "describe_targets", "get_backend", "get_target", "known_targets",
-    "list_targets", "load_and_run", "load_artifact", "measure", "verify_files", "ArtifactIntegrityError",
+    "list_targets", "load_and_run", "load_runner", "load_artifact", "measure", "verify_files", "ArtifactIntegrityError",
     "verify_artifact",
 ]
 
 
 def __getattr__(name: str) -> Any:
     # api.py pulls in numpy; keep it out of the bare package import.
-    if name in ("build", "measure", "load_and_run", "describe_targets"):
+    if name in ("build", "measure", "load_and_run", "load_runner", "describe_targets"):
         from . import api
 
         return getattr(api, name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -60,6 +60,20 @@ def load_and_run(artifact: Artifact | Path | str, inputs: Mapping[str, np.ndarra
     """Outputs of the artifact on ``inputs``, after the same check as :func:`measure`."""
     art = checked(artifact, verify)
     return get_backend(art.backend).load_and_run(art, inputs)
+
+
+def load_runner(artifact: Artifact | Path | str, *, verify: bool = True
+                ) -> Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]:
+    """A function running the artifact on one input dict, after the same check as
+    :func:`measure`; loaded once, so many calls (a test split, sample by sample at the
+    artifact's batch size) cost one load.  A backend without ``runner`` loads on every call."""
+    art = checked(artifact, verify)
+    backend = get_backend(art.backend)
+    make = getattr(backend, "runner", None)
+    if make is None:
+        return lambda inputs: backend.load_and_run(art, inputs)
+    run: Callable[[Mapping[str, np.ndarray]], list[np.ndarray]] = make(art)
+    return run
 
 
 def checked(artifact: Artifact | Path | str, verify: bool) -> Artifact:

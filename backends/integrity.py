@@ -125,20 +125,26 @@ def verify_artifact(artifact: Artifact, *, contents: bool = True) -> Artifact:
     """Raise :class:`ArtifactIntegrityError` listing every problem, else return ``artifact``.
 
     Layout first: a file named by an unsafe path is never opened, not even to hash it."""
-    if not artifact.dir.is_dir():
-        raise ArtifactIntegrityError(f"artifact folder {artifact.dir} is missing")
-    layout = layout_problems(artifact.dir, artifact.entry, artifact.files)
-    if layout:
-        raise _error(artifact, layout, "")
-    found = content_problems(artifact.dir, artifact.files) if contents else []
-    if found:
-        raise _error(artifact, found, f"\nif the artifact was edited on purpose, skip the sha256 check ({OPT_OUT})")
+    check_folder(artifact.dir, artifact.entry, artifact.files, contents=contents)
     return artifact
 
 
-def _error(artifact: Artifact, found: list[Problem], hint: str) -> ArtifactIntegrityError:
+def check_folder(root: Path, entry: object, files: Mapping[str, str], *, contents: bool = True) -> None:
+    """:func:`verify_artifact` on a folder and the names its manifest gives (an artifact's, or a
+    bundle's whose ``entry`` is its primary form's manifest)."""
+    if not root.is_dir():
+        raise ArtifactIntegrityError(f"artifact folder {root} is missing")
+    layout = layout_problems(root, entry, files)
+    if layout:
+        raise _error(root, layout, "")
+    found = content_problems(root, files) if contents else []
+    if found:
+        raise _error(root, found, f"\nif the artifact was edited on purpose, skip the sha256 check ({OPT_OUT})")
+
+
+def _error(root: Path, found: list[Problem], hint: str) -> ArtifactIntegrityError:
     lines = "\n".join(f"  {p}" for p in found)
-    return ArtifactIntegrityError(f"artifact {artifact.dir} does not match its {MANIFEST}; nothing was loaded:\n"
+    return ArtifactIntegrityError(f"artifact {root} does not match its {MANIFEST}; nothing was loaded:\n"
                                   f"{lines}{hint}")
 
 

@@ -19,9 +19,11 @@ from nasc.errors import NascError
 from nasc.fsio import atomic_write
 
 from .base import Artifact, BuildOptions, Target
-from .integrity import MANIFEST, sha256_file, verify_artifact
+from .integrity import MANIFEST, check_folder, sha256_file, verify_artifact
 
 FORMAT = "nasc-artifact/1"
+BUNDLE_FORMAT = "nasc-bundle/1"
+"""A folder of several forms of one model (:mod:`nasc.backends.bundle`), each an artifact."""
 CORE_DISTS = ("torch", "numpy", "onnx", "onnxruntime", "apache-tvm", "apache-tvm-ffi", "tensorrt", "nasc")
 
 
@@ -37,10 +39,11 @@ def library_versions(dists: Iterable[str] = CORE_DISTS) -> dict[str, str]:
 
 
 def hash_tree(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` except the manifest, keyed by posix relative path."""
+    """sha256 of every file under ``root`` except its manifest, keyed by posix relative path (the
+    manifests of a bundle's forms are files of the bundle)."""
     files: dict[str, str] = {}
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name != MANIFEST:
+        if p.is_file() and p != root / MANIFEST:
             files[p.relative_to(root).as_posix()] = sha256_file(p)
     return files
 
@@ -150,6 +153,34 @@ def artifact_from_manifest(art_dir: Path, m: Mapping[str, Any]) -> Artifact:
 
 def load_artifact(art_dir: Path | str, *, verify: bool = True) -> Artifact:
     """The artifact in ``art_dir``, checked against its manifest before anyone loads it:
-    layout always, sha256 of every file unless ``verify=False`` (see :mod:`.integrity`)."""
-    art = artifact_from_manifest(Path(art_dir), read_manifest(Path(art_dir)))
+    layout always, sha256 of every file unless ``verify=False`` (see :mod:`.integrity`).
+    A bundle gives its primary form, after the bundle's own files are checked the same way."""
+    folder = primary_form(Path(art_dir), verify=verify)
+    art = artifact_from_manifest(folder, read_manifest(folder))
     return verify_artifact(art, contents=verify)
+
+
+def bundle_manifest(art_dir: Path) -> dict[str, Any] | None:
+    """The manifest of a bundle folder (fields checked); None when ``art_dir`` is not a bundle."""
+    try:
+        data = json.loads((art_dir / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # read_manifest says what is wrong with it
+    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+        return None
+    forms, files = data.get("forms"), data.get("files")
+    if not (isinstance(data.get("primary"), str) and isinstance(forms, Mapping) and data["primary"] in forms
+            and isinstance(files, Mapping) and all(isinstance(v, str) for v in files.values())):
+        raise NascError(f"{art_dir / MANIFEST}: a {BUNDLE_FORMAT} manifest needs 'primary' naming one of its "
+                        "'forms' and 'files' (file name -> sha256)")
+    return data
+
+
+def primary_form(art_dir: Path, *, verify: bool = True) -> Path:
+    """``art_dir`` itself, or for a bundle the folder of its primary form once the bundle's
+    files are checked (layout always; sha256 and unlisted files unless ``verify=False``)."""
+    doc = bundle_manifest(art_dir)
+    if doc is None:
+        return art_dir
+    check_folder(art_dir, f"{doc['primary']}/{MANIFEST}", doc["files"], contents=verify)
+    return art_dir / doc["primary"]

@@ -213,6 +213,14 @@ def _check_build_args(args: argparse.Namespace) -> None:
     check_build_request(args.target, args.backend, args.precision)
 
 
+def _check_compile_args(args: argparse.Namespace) -> None:
+    """The build arguments, then the pass pipeline (``args.passes`` becomes its canonical text)."""
+    from .compile_passes import check_pipeline
+
+    _check_build_args(args)
+    args.passes = check_pipeline(args.passes, args.precision, args.target)
+
+
 def cmd_compile(args: argparse.Namespace, state: dict) -> int:
     from contextlib import closing
 
@@ -226,14 +234,18 @@ def cmd_compile(args: argparse.Namespace, state: dict) -> int:
     chosen = experiment_for(compiled, args.experiment, args.set or [])
     with closing(stage_display(sys.stderr)) as display:
         r = compile_space(compiled, chosen.config, out, space_name=args.space, target=args.target,
-                          backend=args.backend, precision=args.precision,
+                          backend=args.backend, precision=args.precision, passes=args.passes,
                           experiment_ref=chosen.reference(relative_to=out / "search"), display=display,
                           loop=_loop_settings(args, store_path(args.latency_db)),
                           target_note=getattr(args, "target_note", None))
-    lat = r["latency"]
+    lat, acc = r["latency"], r["accuracy"]
+    forms = " + ".join(f"{n} {f['precision']}" for n, f in r.get("forms", {}).items() if f.get("built")) \
+        or f"{r['backend']} {r['precision']}"
     print(f"{r['space']} -> {r['arch']}: test accuracy {r['test_accuracy']:.4f}, {r['params']:,} params, "
-          f"{r['macs']:,} MACs; {r['backend']} {r['precision']} artifact for {r['target']} in {r['artifact']}; "
+          f"{r['macs']:,} MACs; {forms} artifact for {r['target']} in {r['artifact']}; "
           f"latency {lat['median_ms']:.4f} ms ({lat['source']}: {lat['how']})")
+    print(f"passes {r['passes']}: test accuracy {acc['fp32']:.4f} fp32 -> {acc['after_passes']:.4f} {r['precision']} "
+          f"({acc['test_samples']} samples; {acc['after_passes_source']}; tolerance {acc['tolerance_points']:g} points)")
     if "latency_budget" in r:
         print(_budget_line(r["latency_budget"]))
     return 0
@@ -423,12 +435,21 @@ def build_parser() -> argparse.ArgumentParser:
                         cmd_compile)
     cp.add_argument("--target", default="cpu", help="see `nasc targets`")
     cp.add_argument("--backend", default="auto")
-    cp.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"])
+    cp.add_argument("--precision", default="fp32", metavar="fp32|fp16|int8",
+                    help="what the artifact computes in (the target's precisions: `nasc targets`); it picks the "
+                         "default --passes: fp16 adds mixed-precision{dtype=fp16}, int8 adds quantize (calibrated "
+                         "on the experiment's training split)")
+    cp.add_argument("--passes", metavar="PIPELINE",
+                    help="optimization passes run on the retrained arch before the build (see `nasc opt --help`); "
+                         "default fold-bn,fuse, plus mixed-precision{dtype=fp16} for fp16 or quantize for int8 "
+                         "(quantize{act=s8,reduce_range=false} and fuse{target=T} on GPU targets). The artifact's "
+                         "test accuracy must stay within the experiment's accuracy_tolerance (default 1 point) of "
+                         "the fp32 model's, or the compile fails naming the pass that lost it")
     cp.add_argument("--experiment", help="NAME (in FILE) or OTHER.nas:NAME")
     cp.add_argument("--set", action="append", metavar="KEY=VALUE")
     cp.add_argument("--out", "-o", required=True)
     _loop_arguments(cp)
-    cp.set_defaults(precheck=_check_build_args)
+    cp.set_defaults(precheck=_check_compile_args)
 
     b = sub.add_parser("build", help="build an arch (or, with --from, the output of nasc opt) into an artifact")
     b.add_argument("file", nargs="?")

@@ -1,8 +1,13 @@
-"""`nasc compile`: the whole pipeline -- search, retrain, build, measure -- with stage caching.
+"""`nasc compile`: the whole pipeline -- search, retrain, optimize, build, measure -- with stage caching.
 
 Each stage is keyed by the sha256 of everything it depends on (the elaborated
 space and experiment for the search; the arch text and training settings for
-retraining; arch, weights, target, backend and precision for the build).  A
+retraining; arch, weights, pass pipeline, precision and data for the optimization passes
+(:func:`nasc.passes.driver.optimize` into ``DIR/opt``); their output, target and backend
+for the build; the artifact and the data for its test accuracy).  The artifact is built
+from the passes' output, and its accuracy, measured by running it
+(:mod:`nasc.compile_accuracy`), must stay within the experiment's ``accuracy_tolerance`` of
+the retrained fp32 model's.  A
 stage whose key and outputs are already in ``DIR/compile.json`` is skipped, so
 re-running after an edit redoes only what changed, and an interrupted search
 resumes from its last checkpoint.  The report states where every latency figure
@@ -130,24 +135,27 @@ class _Stages:
 
 
 def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_name: str | None = None,
-                  target: str = "cpu", backend: str = "auto", precision: str = "fp32",
+                  target: str = "cpu", backend: str = "auto", precision: str = "fp32", passes: str | None = None,
                   experiment_ref: str | None = None, log: TextIO | None = None,
                   loop: "LoopSettings | None" = None, display: StageDisplay | None = None,
                   target_note: str | None = None) -> dict[str, Any]:
-    """The pipeline into ``out``; ``loop`` drives the measured-latency loop (default: 3
-    rounds, measured here, the store :func:`~nasc.latency.store.store_path` names).
-    Progress goes to ``display`` (the caller owns and closes it: a live view on a terminal),
-    else as plain lines to ``log``; ``target_note`` says which board an alias of ``target``
-    stood for, for the report."""
+    """The pipeline into ``out``; ``passes`` is the optimization pipeline (None: the default for
+    ``precision`` and ``target``, :mod:`nasc.compile_passes`); ``loop`` drives the
+    measured-latency loop (default: 3 rounds, measured here, the store
+    :func:`~nasc.latency.store.store_path` names).  Progress goes to ``display`` (the caller
+    owns and closes it: a live view on a terminal), else as plain lines to ``log``;
+    ``target_note`` says which board an alias of ``target`` stood for, for the report."""
+    from .compile_passes import check_pipeline
     from .latency.store import store_path
     from .report import RunFacts, write_report
     from .search.rounds import LoopSettings, looped_budget, search_with_rounds
     from .train import train
 
+    pipeline = check_pipeline(passes, precision, target)  # before any stage: a typo costs no search
     out.mkdir(parents=True, exist_ok=True)
     stages = _Stages(out, display if display is not None else PlainStages(log))
     space = compiled.elaborate(space_name)
-    sdir, tdir, adir = out / "search", out / "train", out / "artifact"
+    sdir, tdir, odir, adir = out / "search", out / "train", out / "opt", out / "artifact"
 
     settings = loop if loop is not None else LoopSettings(3, store_path(None))
     store = settings.store
@@ -160,7 +168,8 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
         return {k: res.summary[k] for k in ("arch_sha256", "params", "macs", "decisions", "constraints",
                                             "measured_latency") if k in res.summary}
 
-    search_inputs: dict[str, Any] = {k: v for k, v in cfg.items() if k != "train"}  # retraining does not change it
+    # neither retraining nor the accuracy check changes the search
+    search_inputs: dict[str, Any] = {k: v for k, v in cfg.items() if k not in ("train", "accuracy_tolerance")}
     search_inputs["constraints"] = [c.describe() for c in space.constraints]  # the space hash leaves them out
     if settings.rounds and looped_budget(space, remote=settings.device_key is not None) is not None:
         search_inputs["rounds"] = settings.rounds
@@ -176,23 +185,55 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     trained = stages.run("train", _sha(_file_sha(arch_file), cfg["train"], cfg["dataset"], cfg["split"],
                                        cfg["seed"]), [tdir / "weights.safetensors"], do_train)
 
-    def do_build() -> dict[str, Any]:
-        from .deploy import build_arch
+    data_key = (cfg["dataset"], cfg["split"], cfg["seed"])
 
-        art = build_arch(arch, adir, target=target, backend=backend, weights=tdir / "weights.safetensors",
-                         precision=precision, seed=int(cfg["seed"]))
-        return {"backend": art.backend, "target": art.target, "precision": art.precision, "notes": list(art.notes)}
+    def do_opt() -> dict[str, Any]:
+        import shutil
+
+        from .passes.driver import optimize
+
+        shutil.rmtree(odir, ignore_errors=True)  # no file of an earlier pipeline may stay behind
+        doc = optimize(arch_file, tdir / "weights.safetensors", pipeline, odir, config=(cfg, experiment_ref),
+                       loader=compiled.loader).doc
+        return {k: doc[k] for k in ("pipeline", "precision", "quantization", "accuracy_after_torch") if k in doc}
 
     # keyed by the weights' contents, not their file bytes (safetensors may order its header
-    # differently on every write): a deterministic retraining keeps the build
+    # differently on every write): a deterministic retraining keeps the later stages
     weights_sha = contents_sha256(load_weights(tdir / "weights.safetensors"))[0]
-    built = stages.run("build", _sha(_file_sha(arch_file), weights_sha, target, backend, precision), [adir],
-                       do_build)
+    opt_key = _sha(_file_sha(arch_file), weights_sha, pipeline, precision, data_key)
+    stages.run("opt", opt_key, [odir / "ir.json", odir / "weights.safetensors", odir / "model.onnx"], do_opt)
+
+    def do_build() -> dict[str, Any]:
+        from nasc.backends.manifest import bundle_manifest
+
+        from .deploy import build_optimized
+
+        art = build_optimized(odir, adir, target=target, backend=backend, seed=int(cfg["seed"]))
+        bundle = bundle_manifest(adir)  # a GPU target's forms (the backend above is the primary one)
+        return {"backend": art.backend, "target": art.target, "precision": precision, "notes": list(art.notes),
+                **({"forms": bundle["forms"]} if bundle else {})}
+
+    built = stages.run("build", _sha(opt_key, target, backend, precision), [adir], do_build)
+
+    def do_accuracy() -> dict[str, Any]:
+        from .compile_accuracy import artifact_accuracy
+
+        return artifact_accuracy(adir, target, cfg, odir)
+
+    measured = stages.run("accuracy", _sha(_output_hashes([adir]), opt_key, target, data_key), [], do_accuracy)
+    from .compile_accuracy import accuracy_after_each_pass, accuracy_report
+
+    accuracy = accuracy_report(trained, measured, float(cfg["accuracy_tolerance"]), pipeline, lambda:
+                               accuracy_after_each_pass(arch_file, tdir / "weights.safetensors", pipeline,
+                                                        (cfg, experiment_ref), compiled.loader))
     with stages.step("latency"):
         latency = _latency(arch, adir, target, store)
     report = {"space": space.name, "target": target, "arch": str(arch_file), "test_accuracy":
               trained["test_accuracy"], "params": trained["params"], "macs": trained["macs"], "artifact": str(adir),
-              "backend": built["backend"], "precision": built["precision"], "latency": latency}
+              "backend": built["backend"], "precision": built["precision"], "passes": pipeline,
+              "accuracy": accuracy, "latency": latency}
+    if "forms" in built:
+        report["forms"] = built["forms"]
     if "measured_latency" in searched:  # the budget the loop closed, measured on its own target
         report["latency_budget"] = searched["measured_latency"]
     with stages.step("report"):

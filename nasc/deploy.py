@@ -88,9 +88,13 @@ def build_arch(compiled: Compiled, out: Path, *, target: str = "cpu", backend: s
 
 def build_optimized(opt_dir: Path, out: Path, *, target: str = "cpu", backend: str = "auto", seed: int = 0,
                     tune_trials: int = 0, batch: int = 1, repeats: int = 30) -> Any:
-    """Build the output of `nasc opt` (folded, fused, precision-annotated, maybe quantized IR)."""
+    """Build the output of `nasc opt` (folded, fused, precision-annotated, maybe quantized IR).
+
+    For a GPU target with ``backend="auto"`` every form is built (:mod:`nasc.backends.bundle`:
+    TensorRT from the ONNX model, Q/DQ for int8, and TVM, which has no int8 and builds the
+    float model at fp16 then); a named backend builds that form alone."""
     import nasc.backends as nb
-    from nasc.backends import BuildOptions, MeasureProtocol
+    from nasc.backends import BuildOptions, MeasureProtocol, get_target
 
     from .passes.artifact import build_module
 
@@ -102,8 +106,50 @@ def build_optimized(opt_dir: Path, out: Path, *, target: str = "cpu", backend: s
                            calibration_origin=f"the calibration inputs nasc opt saved in {opt_dir / 'calibration.npz'}"
                            if info.calibration else "",
                            extra={"from": str(opt_dir), "node_precision": dict(info.node_precision),
+                                  **_qdq_extra(opt_dir, info),
                                   # mixed fp16/bf16: backends that import ONNX keep the per-node casts
                                   **({"onnx_model": str(info.onnx)} if info.onnx is not None and
                                      set(info.node_precision) - {"fp32", "int8"} else {})})
+    tgt = get_target(target)
+    if backend == "auto" and tgt.kind != "cpu":
+        from nasc.backends.bundle import build_bundle
+
+        return build_bundle(built.module.eval(), built.example_inputs, tgt, gpu_forms(options), out,
+                            options.precision)
     return nb.build(built.module.eval(), built.example_inputs, out_dir=out, target=target, backend=backend,
                     options=options, protocol=MeasureProtocol(repeats=repeats))
+
+
+def gpu_forms(options: Any) -> list[Any]:
+    """The forms of a GPU build: TensorRT as asked, TVM as asked or, for int8 (which TVM cannot
+    compile), the float model at fp16 -- Jetson GPUs run fp16 natively; the form's note says so."""
+    from dataclasses import replace
+
+    from nasc.backends.bundle import Form
+
+    counts = dict(options.extra.get("node_precision") or {})
+    mixed = ("per-node mixed precision from the passes (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+             + " nodes): built as fp32 with the casts in the model, so each node runs as annotated"
+             if set(counts) & {"fp16", "bf16"} else "")
+    tvm = Form("tvm", options, mixed)
+    if options.precision == "int8":
+        tvm = Form("tvm", replace(options, precision="fp16", calibration=None, calibration_origin=""),
+                   "TVM has no int8: this form is the folded float model at fp16 (ToMixedPrecision); the "
+                   "int8 model is the TensorRT form's model.onnx")
+    return [Form("tensorrt", options, mixed), tvm]
+
+
+def _qdq_extra(opt_dir: Path, info: Any) -> dict[str, Any]:
+    """For an int8 opt output: its explicit-Q/DQ ``model.onnx``, which ONNX Runtime and TensorRT
+    builds ship as is (the quantization the pass chose and its accuracy was measured on)."""
+    import json
+
+    from .backends.onnxruntime.quantize import QDQ_KEY
+
+    if info.build_precision != "int8" or info.onnx is None:
+        return {}
+    config = json.loads((opt_dir / "ir.json").read_text()).get("quantization") or {}
+    return {QDQ_KEY: {"path": str(info.onnx), "activations": str(config.get("activations", "")),
+                      "origin": f"nasc quantize pass ({config.get('activations', '')} activations, "
+                                f"{config.get('weights', '')} weights; {config.get('calibration', '')}), "
+                                f"{info.onnx}"}}

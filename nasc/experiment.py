@@ -34,6 +34,8 @@ SCHEMA: dict[str, Any] = {
     "dataset": Key("str", "sklearn:digits", doc="sklearn:digits | sklearn:digits32 | npz:PATH | folder:PATH"),
     "seed": Key("int", 0),
     "device": Key("str", "cpu"),
+    "accuracy_tolerance": Key("float", 1.0, doc="percentage points of test accuracy nasc compile's passes may "
+                                                "lose against the retrained fp32 model"),
     "split": {
         "train": Key("float", 0.6), "val": Key("float", 0.2), "test": Key("float", 0.2),
     },
@@ -197,7 +199,7 @@ class Range:
 POSITIVE, NON_NEGATIVE, AT_LEAST_1 = Range(0, lo_open=True), Range(0), Range(1)
 FRACTION, UNIT_OPEN = Range(0, 1), Range(0, 1, hi_open=True)
 RANGES: dict[str, Range] = {
-    "seed": NON_NEGATIVE,
+    "seed": NON_NEGATIVE, "accuracy_tolerance": Range(0, 100),
     "split.train": Range(0, 1, lo_open=True), "split.val": Range(0, 1, lo_open=True),
     "split.test": Range(0, 1, lo_open=True),
     "search.order": Range(1, 2), "search.epochs": AT_LEAST_1, "search.batch": AT_LEAST_1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class OrtBackend:
               options: BuildOptions, out_dir: Path) -> Artifact:
         from ..torch_ref.model import inference_copy, input_specs, output_names, run_torch, write_io_check
         from ..torch_ref.onnx_export import OPSET, export_onnx
-        from .quantize import calibration_batches, quantize_qdq
+        from .quantize import calibration_batches, given_qdq, quantize_qdq
 
         check_request(self.name, self.precisions, target, options, example_inputs)
         out = prepare_out_dir(out_dir)
@@ -66,7 +66,11 @@ class OrtBackend:
         details: dict[str, object] = {"opset": OPSET, "exporter": "torch.onnx.export(dynamo=False)"}
         with owned_tempdir("ort") as tmp:
             fp32 = export_onnx(m, example_inputs, tmp / "model.fp32.onnx", names)
-            if options.precision == "int8":
+            given = given_qdq(options.extra, out / "model.onnx", symmetric=False) \
+                if options.precision == "int8" else None
+            if given is not None:  # the torch export above only gave the reference names
+                details = {"model": "nasc quantize pass's explicit-Q/DQ ONNX model, as is", "quantization": given}
+            elif options.precision == "int8":
                 specs = input_specs(example_inputs)
                 batches, origin = calibration_batches(specs, options.calib_samples, options.seed,
                                                       options.calibration, options.calibration_origin)
@@ -82,8 +86,12 @@ class OrtBackend:
                               options=options, versions=library_versions(), details=details)
 
     def load_and_run(self, artifact: Artifact, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        return self.runner(artifact)(inputs)
+
+    def runner(self, artifact: Artifact) -> Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]:
+        """One session; the function runs it on one input dict."""
         sess = make_session(artifact.entry_path, threads=2)
-        return list(sess.run(None, {k: np.ascontiguousarray(v) for k, v in inputs.items()}))
+        return lambda inputs: list(sess.run(None, {k: np.ascontiguousarray(v) for k, v in inputs.items()}))
 
     def measure(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord:
         return measure_maybe_isolated(artifact, protocol, self._measure_here)

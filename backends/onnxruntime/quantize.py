@@ -32,6 +32,27 @@ def calibration_batches(input_shapes: Mapping[str, tuple[tuple[int, ...], str]],
                      "supply real data for accuracy")
 
 
+QDQ_KEY = "qdq_onnx"
+"""``BuildOptions.extra`` key of an int8 model already quantized with explicit Q/DQ (``nasc opt``'s
+``model.onnx``): ``{"path": ..., "activations": "s8 per-tensor symmetric", "origin": ...}``."""
+
+
+def given_qdq(extra: Mapping[str, Any], out_onnx: Path, *, symmetric: bool) -> dict[str, Any] | None:
+    """Copy the caller's explicit Q/DQ model into the artifact, so the artifact computes with the
+    quantization its pass chose (and measured); None when there is none, or when ``symmetric``
+    activations are needed (TensorRT) and it has asymmetric ones -- the backend quantizes then."""
+    given = extra.get(QDQ_KEY)
+    if not isinstance(given, Mapping):
+        return None
+    activations = str(given.get("activations", ""))
+    if symmetric and not activations.startswith("s8"):
+        return None
+    import shutil
+
+    shutil.copyfile(given["path"], out_onnx)
+    return {"format": "QDQ", "activations": activations, "source": str(given.get("origin", given["path"]))}
+
+
 def quantize_qdq(fp32_onnx: Path, out_onnx: Path, batches: list[dict[str, np.ndarray]], *,
                  reduce_range: bool, symmetric_activations: bool = False) -> dict[str, Any]:
     """Write a QDQ int8 model (s8 per-channel weights) and return the settings used."""

@@ -66,7 +66,7 @@ class TensorRTBackend:
 
     def build(self, model: Any, example_inputs: Mapping[str, np.ndarray], target: Target,
               options: BuildOptions, out_dir: Path) -> Artifact:
-        from ..onnxruntime.quantize import calibration_batches, quantize_qdq
+        from ..onnxruntime.quantize import calibration_batches, given_qdq, quantize_qdq
         from ..torch_ref.model import inference_copy, input_specs, output_names, run_torch, write_io_check
         from ..torch_ref.onnx_export import OPSET, export_onnx
 
@@ -78,7 +78,11 @@ class TensorRTBackend:
         details: dict[str, Any] = {"opset": OPSET}
         with owned_tempdir("trt") as tmp:
             fp32 = export_onnx(m, example_inputs, tmp / "model.fp32.onnx", names)
-            if options.precision == "int8":
+            given = given_qdq(options.extra, out / "model.onnx", symmetric=True) \
+                if options.precision == "int8" else None
+            if given is not None:  # the torch export above only gave the reference names
+                details = {"model": "nasc quantize pass's explicit-Q/DQ ONNX model, as is", "quantization": given}
+            elif options.precision == "int8":
                 batches, origin = calibration_batches(input_specs(example_inputs), options.calib_samples,
                                                       options.seed, options.calibration, options.calibration_origin)
                 # TensorRT wants symmetric int8 activations in explicit-quantization networks.

@@ -9,7 +9,7 @@ defined the model; running its graph module is eager execution of the same aten 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -61,9 +61,14 @@ class TorchBackend:
         return torch.export.load(str(artifact.entry_path)).module()
 
     def load_and_run(self, artifact: Artifact, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        return self.runner(artifact)(inputs)
+
+    def runner(self, artifact: Artifact) -> Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]:
+        """The program loaded once; the function runs it on one input dict."""
         from .model import run_torch
 
-        return run_torch(self._program(artifact), inputs)
+        program = self._program(artifact)
+        return lambda inputs: run_torch(program, inputs)
 
     def measure(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord:
         return measure_maybe_isolated(artifact, protocol, self._measure_here)

@@ -16,7 +16,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -187,9 +187,12 @@ class TvmBackend:
         return str(read_manifest(artifact.dir)["target"]["kind"])
 
     def load_and_run(self, artifact: Artifact, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        from .measure import run_local
+        return self.runner(artifact)(inputs)
 
-        return run_local(artifact, inputs, self._kind(artifact))
+    def runner(self, artifact: Artifact) -> Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]:
+        from .measure import local_runner
+
+        return local_runner(artifact, self._kind(artifact))
 
     def measure(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord:
         return measure_maybe_isolated(artifact, protocol, self._measure_here)

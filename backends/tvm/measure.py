@@ -149,9 +149,18 @@ def measure_rpc(artifact: Artifact, protocol: MeasureProtocol, target_kind: str)
                        extra_dists=TVM_DISTS)
 
 
-def run_local(artifact: Artifact, inputs: Mapping[str, np.ndarray], target_kind: str) -> list[np.ndarray]:
+def local_runner(artifact: Artifact, target_kind: str) -> Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]:
+    """The library loaded once into a VM here; the function runs it on one input dict."""
     import tvm
 
     dev = local_device(artifact, target_kind)
     vm = load_vm(artifact, dev)
-    return outputs_to_numpy(vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(v), dev) for v in inputs.values()]))
+
+    def run(inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        return outputs_to_numpy(vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(v), dev)
+                                             for v in inputs.values()]))
+    return run
+
+
+def run_local(artifact: Artifact, inputs: Mapping[str, np.ndarray], target_kind: str) -> list[np.ndarray]:
+    return local_runner(artifact, target_kind)(inputs)

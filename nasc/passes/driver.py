@@ -66,33 +66,70 @@ def accuracy_onnx(path: Path, input_name: str, x: torch.Tensor, y: torch.Tensor,
     return correct / max(1, len(y))
 
 
-def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir: str | Path, *,
-             registry: PassRegistry | None = None, experiment: str | None = None, overrides: Sequence[str] = (),
-             space: str | None = None, instruments: Sequence[Instrument] = (), loader: Any = None,
-             evaluate: bool = True) -> OptOutcome:
+@dataclass(frozen=True)
+class Prepared:
+    """What every pipeline run starts from: the arch's primitive IR with its weights, the
+    reference network, and the experiment's data (None when it has none matching the input)."""
+
+    arch_name: str
+    ir: OptIR
+    reference: torch.nn.Module
+    state: dict[str, torch.Tensor]
+    lib: Any
+    cfg: dict[str, Any]
+    experiment: str | None
+    data: Any
+    input_name: str
+    calibration: Calibration | None
+    single_input: bool
+
+
+def prepare(arch_path: Path, weights: str | Path, *, experiment: str | None = None, overrides: Sequence[str] = (),
+            space: str | None = None, loader: Any = None,
+            config: tuple[dict[str, Any], str | None] | None = None) -> Prepared:
+    """Load the arch, its weights and its experiment (``config``: an already resolved
+    experiment and its reference, as ``nasc compile`` holds it, instead of ``experiment``)."""
     from .. import api
     from ..calibration import calibration_dataset
     from ..experiment_choice import experiment_for
     from ..lower.arch import ArchNet
     from .from_arch import from_arch
+
+    compiled = api.load(arch_path, loader)
+    arch = api.decided(compiled, space, "optimize")
+    graph = arch.graph.prune()
+    lib = compiled.loader.ops
+    reference = ArchNet(graph, lib)
+    state = load_weights(weights, expected=reference.state_dict(), model=f"arch '{arch.name}'")
+    ir0 = from_arch(graph, lib, state, arch.name)
+    if config is None:
+        chosen = experiment_for(compiled, experiment, overrides)
+        config = chosen.config, chosen.reference()
+    cfg, exp_ref = config
+    single = len(graph.inputs) == 1
+    in_node = graph.node(graph.inputs[0])
+    name = in_node.name or "x"
+    data = calibration_dataset(cfg, in_node.shape[1:]) if exp_ref is not None and single else None
+    calib = _calibration(data, name, int(cfg["seed"]), cfg["dataset"]) if data is not None else None
+    return Prepared(arch.name, ir0, reference, state, lib, cfg, exp_ref, data, name, calib, single)
+
+
+def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir: str | Path, *,
+             registry: PassRegistry | None = None, experiment: str | None = None, overrides: Sequence[str] = (),
+             space: str | None = None, instruments: Sequence[Instrument] = (), loader: Any = None,
+             evaluate: bool = True, config: tuple[dict[str, Any], str | None] | None = None) -> OptOutcome:
+    """``config`` is an already resolved experiment and its reference (``nasc compile``), used
+    instead of ``experiment`` and ``overrides``."""
     from .onnx_export import export_onnx
     from .registry import default_registry
 
     t0 = time.perf_counter()
     pipe = parse_pipeline(pipeline, registry or default_registry())
     arch_path = Path(arch_path)
-    compiled = api.load(arch_path, loader)
-    arch = api.decided(compiled, space, "optimize")
-    graph = arch.graph.prune()
-    lib = compiled.loader.ops
-    state = load_weights(weights, expected=ArchNet(graph, lib).state_dict(), model=f"arch '{arch.name}'")
-    ir0 = from_arch(graph, lib, state, arch.name)
-    chosen = experiment_for(compiled, experiment, overrides)
-    cfg, exp_ref = chosen.config, chosen.reference()
+    prep = prepare(arch_path, weights, experiment=experiment, overrides=overrides, space=space, loader=loader,
+                   config=config)
+    ir0, lib, data, calib, exp_ref, cfg = prep.ir, prep.lib, prep.data, prep.calibration, prep.experiment, prep.cfg
     seed = int(cfg["seed"])
-    in_node = graph.node(graph.inputs[0])
-    data = calibration_dataset(cfg, in_node.shape[1:]) if exp_ref is not None and len(graph.inputs) == 1 else None
-    calib = _calibration(data, in_node.name or "x", seed, cfg["dataset"]) if data is not None else None
     run: PipelineRun = pipe.run(ir0, PassContext(lib, calib, seed), instruments)
     ir = run.ir
     out = Path(out_dir)
@@ -101,7 +138,7 @@ def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir:
     onnx_path = export_onnx(ir, out / "model.onnx")
     files["model.onnx"] = "the optimized model as ONNX: explicit casts and Q/DQ as annotated"
     doc: dict[str, Any] = {
-        "format": OPT_FORMAT, "arch": arch.name, "arch_file": str(arch_path), "weights": str(weights),
+        "format": OPT_FORMAT, "arch": prep.arch_name, "arch_file": str(arch_path), "weights": str(weights),
         "pipeline": pipe.text(), "passes": [r.to_json() for r in run.records],
         "timing": "pass seconds are wall clock (time.perf_counter) on this machine",
         "experiment": exp_ref, "kernels": len(ir.kernels) if ir.kernels is not None else None,
@@ -109,11 +146,11 @@ def optimize(arch_path: str | Path, weights: str | Path, pipeline: str, out_dir:
         "files": files,
     }
     if evaluate and data is not None:
-        doc.update(evaluate_accuracy(ArchNet(graph, lib), state, ir, lib, data, in_node.name or "x", onnx_path))
+        doc.update(evaluate_accuracy(prep.reference, prep.state, ir, lib, data, prep.input_name, onnx_path))
         doc["dataset"] = cfg["dataset"]
     elif data is None:
         doc["accuracy_note"] = ("no accuracy: the arch has no experiment with a dataset matching its input"
-                                if exp_ref is None or len(graph.inputs) == 1 else "no accuracy: several inputs")
+                                if exp_ref is None or prep.single_input else "no accuracy: several inputs")
     doc["seconds"] = round(time.perf_counter() - t0, 3)
     atomic_write(out / "opt.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return OptOutcome(ir, doc, out)

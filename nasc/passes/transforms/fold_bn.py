@@ -17,15 +17,16 @@ Run it before ``fuse`` and ``quantize``: they decide on the graph it changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Mapping
-
-import torch
+from typing import TYPE_CHECKING, ClassVar, Mapping
 
 from ...ir.graph import Node
 from ..base import PassContext, PassError, PassResult
 from ..from_arch import bn_eps
 from ..optir import OptIR
 from ..roles import Role, role_of
+
+if TYPE_CHECKING:  # torch loads when a pass runs, not when a pipeline is parsed
+    import torch
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class FoldBN:
 
 
 def _fold(conv: Mapping[str, torch.Tensor], bn: Mapping[str, torch.Tensor], eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     w = conv["weight"].double()
     c = w.shape[0]
     b = conv["bias"].double() if "bias" in conv else torch.zeros(c, dtype=torch.float64)

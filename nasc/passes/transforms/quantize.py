@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ..base import PassContext, PassError, PassResult
-from ..execute import OptNet
 from ..kernels import OptIRView, joins_int8, split_at_precision
-from ..observers import make_observer
 from ..optir import OptIR
-from ..quant_math import activation_qparams, bias_qparams, weight_qparams
 from ..roles import INT8_OPS, Role, alias_source, effective_consumers, node_roles
 from ..side_tables import Precision, WeightQuant
+
+if TYPE_CHECKING:  # torch loads when the pass runs, not when a pipeline is parsed (nasc compile checks it first)
+    import torch
 
 #: ops whose outputs are a subset of their input values: the output reuses the input's
 #: parameters (exact), and ORT drops the Q/DQ pair around them only when both sides match
@@ -64,6 +62,8 @@ class Quantize:
             raise ValueError("batch must be at least 1")
 
     def run(self, ir: OptIR, ctx: PassContext) -> PassResult:
+        from ..quant_math import activation_qparams, bias_qparams, weight_qparams
+
         if ir.act_quant:
             raise PassError("the IR is already quantized")
         roles = node_roles(ir, ctx.lib)
@@ -160,6 +160,8 @@ class Quantize:
         return False, "auto: this host has VNNI or is not x86"
 
     def _calibration(self, ir: OptIR, ctx: PassContext) -> tuple[list[tuple[torch.Tensor, ...]], str]:
+        import torch
+
         names = [ir.node(i).name or "" for i in ir.inputs]  # graph inputs are always named
         if ctx.calibration is not None:
             samples = ctx.calibration.batches(self.calib)
@@ -184,6 +186,11 @@ def _batch_len(b: tuple[torch.Tensor, ...]) -> int:
 def calibrate(ir: OptIR, lib: Any, tensors: set[int], batches: list[tuple[torch.Tensor, ...]], observer: str,
               percentile: float) -> dict[int, tuple[float, float]]:
     """Observed float range of each value in ``tensors`` over the calibration batches."""
+    import torch
+
+    from ..execute import OptNet
+    from ..observers import make_observer
+
     net = OptNet(ir, lib, simulate_quant=False)
     obs = {t: make_observer(observer, percentile) for t in tensors}
     passes = max((o.passes for o in obs.values()), default=1)
