@@ -180,9 +180,14 @@ def test_bad_tolerance(artifact: Path, value: str, capsys: pytest.CaptureFixture
 
 
 def test_the_verdict_is_strictly_above_the_tolerance() -> None:
-    base = Baseline(Path("b.json"), 0.5, {}, "", "")
+    base = Baseline(Path("b.json"), 0.5, {}, "", "", "")
     assert not judge(0.575, base, 15.0).regressed  # exactly +15%
     over = judge(0.58, base, 15.0)
     assert over.regressed and over.reason == ("regression: artifact_over_reference 0.5800 is 16.0% above the "
                                               "baseline's 0.5000 (tolerance +15%, baseline b.json)")
     assert judge(0.25, base, 15.0).reason.startswith("ok: artifact_over_reference 0.2500 is 50.0% below")
+
+
+def test_write_baseline_into_a_folder_is_refused(artifact: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    user_error(["bench", str(artifact), "--write-baseline", str(tmp_path)], capsys, "is a folder")

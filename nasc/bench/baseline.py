@@ -41,8 +41,9 @@ class Baseline:
     path: Path
     artifact_over_reference: float
     fields: dict[tuple[str, str], object]
-    artifact_manifest_sha256: str
+    artifact_files_sha256: str
     date: str
+    cpu: str
 
 
 def _reject_constant(name: str) -> float:
@@ -92,10 +93,14 @@ def read_baseline(path: Path) -> Baseline:
         fields[(section, key)] = value
     if not SHA256.fullmatch(str(fields[("reference", "sha256")])):
         raise fail("'reference.sha256' must be 64 lowercase hex digits")
-    manifest_sha = doc["artifact"].get("manifest_sha256", "")
-    date = doc.get("date", "")
-    return Baseline(path, float(figure), fields, manifest_sha if isinstance(manifest_sha, str) else "",
-                    date if isinstance(date, str) else "")
+    host = doc.get("host")
+    return Baseline(path, float(figure), fields, _text(doc["artifact"].get("files_sha256")), _text(doc.get("date")),
+                    _text(host.get("cpu") if isinstance(host, dict) else None))
+
+
+def _text(value: object) -> str:
+    """An informative field (not compared): its text, or empty when it is not a string."""
+    return value if isinstance(value, str) else ""
 
 
 def mismatches(baseline: Baseline, now: Mapping[str, Any]) -> list[str]:
@@ -108,4 +113,4 @@ def mismatches(baseline: Baseline, now: Mapping[str, Any]) -> list[str]:
 def baseline_document(result: Mapping[str, Any]) -> dict[str, Any]:
     """The baseline file's content for a measured result: the result itself, minus any
     comparison, under the baseline format."""
-    return {**{k: v for k, v in result.items() if k not in ("format", "comparison")}, "format": FORMAT}
+    return {"format": FORMAT, **{k: v for k, v in result.items() if k not in ("format", "comparison")}}

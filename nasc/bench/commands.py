@@ -48,12 +48,14 @@ def add_parser(sub: Any) -> None:
 
 def cmd_bench(args: argparse.Namespace, state: dict) -> int:
     from .baseline import baseline_document, mismatches, read_baseline
-    from .gate import artifact_identity, conditions, judge, measure
+    from .gate import artifact_identity, compare, conditions, measure
     from .rounds import BenchProtocol
 
     # everything that can be refused is refused before the timing starts
     baseline = read_baseline(Path(args.baseline)) if args.baseline else None
     if args.write_baseline:
+        if Path(args.write_baseline).is_dir():
+            raise NascError(f"--write-baseline {args.write_baseline} is a folder; give the baseline file's name")
         check_writable_dir(Path(args.write_baseline).parent, flag="--write-baseline")
     art_dir = Path(args.dir)
     identity = artifact_identity(art_dir)
@@ -66,13 +68,8 @@ def cmd_bench(args: argparse.Namespace, state: dict) -> int:
     result = measure(art_dir, identity, protocol, sys.stderr)
     regressed = False
     if baseline is not None:
-        verdict = judge(result["artifact_over_reference"], baseline, args.tolerance)
-        regressed = verdict.regressed
-        result["comparison"] = {"baseline": str(baseline.path), "baseline_date": baseline.date,
-                                "baseline_artifact_over_reference": baseline.artifact_over_reference,
-                                "tolerance_pct": args.tolerance, "change_pct": verdict.change_pct,
-                                "same_artifact": baseline.artifact_manifest_sha256 == identity["manifest_sha256"],
-                                "verdict": "regression" if regressed else "ok", "reason": verdict.reason}
+        result["comparison"] = compare(result, baseline, args.tolerance)
+        regressed = result["comparison"]["verdict"] == "regression"
     if args.write_baseline:
         write_json(args.write_baseline, baseline_document(result))
     if args.json:
@@ -100,6 +97,9 @@ def _print_text(result: dict[str, Any], written: str | None) -> None:
     comparison = result.get("comparison")
     if comparison:
         if not comparison["same_artifact"]:
-            print("  note: the artifact is not the baseline's (its manifest differs); the figures compare "
-                  "like with like (same backend, target, precision, reference and threads)")
+            print("  note: the artifact's files are not the baseline's; the figures still compare like with "
+                  "like (same backend, target, precision, reference and threads)")
+        if not comparison["same_cpu"]:
+            print(f"  note: the baseline was measured on {comparison['baseline_cpu'] or 'an unnamed CPU'}, this run "
+                  f"on {result['host']['cpu']}; a ratio does not carry over between CPUs (docs/ci.md)")
         print(comparison["reason"])

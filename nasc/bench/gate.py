@@ -11,6 +11,7 @@ a 2-thread pool waits on it) does not cancel, which is what the tolerance absorb
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from .baseline import Baseline
 from .rounds import ARTIFACT, REFERENCE, BenchProtocol, BenchRun, run_rounds
 
 RESULT_FORMAT = "nasc-bench-result/1"
-DEFAULT_TOLERANCE_PCT = 15.0
+DEFAULT_TOLERANCE_PCT = 10.0
 FIGURE = ("artifact_over_reference = the artifact's latency / the reference workload's latency, both measured "
           "in this run (above 1: the artifact is slower than the reference)")
 
@@ -53,13 +54,31 @@ def judge(figure: float, baseline: Baseline, tolerance_pct: float) -> Verdict:
     return Verdict(regressed, change, reason)
 
 
+def compare(result: dict[str, Any], baseline: Baseline, tolerance_pct: float) -> dict[str, Any]:
+    """The ``comparison`` section of a result judged against ``baseline``: the verdict and its
+    reason, and whether the artifact and the CPU are the baseline's (informative only)."""
+    verdict = judge(result["artifact_over_reference"], baseline, tolerance_pct)
+    return {"baseline": str(baseline.path), "baseline_date": baseline.date,
+            "baseline_artifact_over_reference": baseline.artifact_over_reference, "tolerance_pct": tolerance_pct,
+            "change_pct": verdict.change_pct, "verdict": "regression" if verdict.regressed else "ok",
+            "reason": verdict.reason,
+            "same_artifact": baseline.artifact_files_sha256 == result["artifact"]["files_sha256"],
+            "baseline_cpu": baseline.cpu, "same_cpu": baseline.cpu == result["host"]["cpu"]}
+
+
 def artifact_identity(art_dir: Path) -> dict[str, Any]:
     """What identifies the artifact: backend, target, precision, inputs and hashes.  Its
-    files are checked against the manifest here, before anything else reads them."""
+    files are checked against the manifest here, before anything else reads them.
+
+    ``files_sha256`` hashes the manifest's list of files with their sha256s: two compiles of
+    the same arch and weights give the same files while their manifests differ (the paths
+    of the run folder, the build's own timings), so it is what says "the same artifact"."""
     art = load_artifact(art_dir, verify=True)
+    listing = "".join(f"{name} {digest}\n" for name, digest in sorted(art.files.items()))
     return {"backend": art.backend, "target": art.target, "precision": art.precision,
             "input_shapes": {k: list(v) for k, v in art.input_shapes.items()}, "entry": art.entry,
-            "entry_sha256": art.files[art.entry], "manifest_sha256": sha256_file(art_dir / MANIFEST)}
+            "files_sha256": hashlib.sha256(listing.encode()).hexdigest(),
+            "manifest_sha256": sha256_file(art_dir / MANIFEST)}
 
 
 def _host(load_at_start: float | None) -> dict[str, Any]:
@@ -91,9 +110,8 @@ def measure(art_dir: Path, identity: dict[str, Any], protocol: BenchProtocol,
         notes.append(f"the reference ran on {reference.BACKEND}, the artifact on {identity['backend']}: the ratio "
                      "also holds the two runtimes' difference")
     return {"format": RESULT_FORMAT, "artifact_over_reference": run.artifact_over_reference, "figure": FIGURE,
-            "spread": run.spread,
-            "spread_is": "(max - min) / median of the rounds' artifact_over_reference", "artifact": _side(run, ARTIFACT, identity),
-            "reference": _side(run, REFERENCE, reference.identity()),
+            "spread": run.spread, "spread_is": "(max - min) / median of the rounds' artifact_over_reference",
+            "artifact": _side(run, ARTIFACT, identity), "reference": _side(run, REFERENCE, reference.identity()),
             "protocol": protocol.to_dict(), "rounds": [r.to_dict() for r in run.rounds], "notes": notes,
             "versions": library_versions(["numpy", "onnx", "onnxruntime", "torch", "apache-tvm", "nasc"]),
             "host": _host(load), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}

@@ -114,6 +114,7 @@ def run_rounds(paths: dict[str, Path], protocol: BenchProtocol, progress: TextIO
         rounds.append(Round(order, ms[ARTIFACT], ms[REFERENCE]))
         if progress is not None:
             progress.write(f"[bench] round {r + 1}/{protocol.rounds}: artifact {ms[ARTIFACT]:.4f} ms, reference "
-                           f"{ms[REFERENCE]:.4f} ms, artifact_over_reference {rounds[-1].artifact_over_reference:.4f}\n")
+                           f"{ms[REFERENCE]:.4f} ms, artifact_over_reference "
+                           f"{rounds[-1].artifact_over_reference:.4f}\n")
             progress.flush()
     return BenchRun(tuple(rounds), sizes, first)
