@@ -44,7 +44,7 @@ from report import ROOT, Target, at_least, at_most, result_path, verdict, write_
 from nasc_cli import run_nasc  # noqa: E402
 
 from nasc.backends.manifest import library_versions  # noqa: E402
-from nasc.bench.gate import DEFAULT_TOLERANCE_PCT  # noqa: E402
+from nasc.bench.commands import DEFAULT_TOLERANCE_PCT  # noqa: E402
 
 DETECT_SHARE = 0.9
 

@@ -28,7 +28,6 @@ from .baseline import Baseline
 from .rounds import ARTIFACT, REFERENCE, BenchProtocol, BenchRun, run_rounds
 
 RESULT_FORMAT = "nasc-bench-result/1"
-DEFAULT_TOLERANCE_PCT = 10.0
 FIGURE = ("artifact_over_reference = the artifact's latency / the reference workload's latency, both measured "
           "in this run (above 1: the artifact is slower than the reference)")
 

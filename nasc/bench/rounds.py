@@ -36,8 +36,8 @@ PILOT = {"warmup": 2, "repeat": 3, "number": 1}
 class BenchProtocol:
     """How one ``nasc bench`` run times (stated in its output and in a baseline)."""
 
-    rounds: int = 7
-    threads: int = 2
+    rounds: int
+    threads: int
     seed: int = 0
     window: SampleWindow = field(default_factory=SampleWindow)
 
