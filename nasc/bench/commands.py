@@ -91,7 +91,7 @@ def _print_text(result: dict[str, Any], written: str | None) -> None:
         sizes = side["per_process"]
         print(f"  {name:9s} {side['median_ms']:.4f} ms ({side['source']}: {side['backend']} {side['precision']}; "
               f"{sizes['warmup']} warm-up calls, {sizes['repeat']} samples of {sizes['number']} calls, "
-              f"{proto['threads']} threads, a fresh process per round)")
+              f"{proto['threads']} thread{'s' if proto['threads'] != 1 else ''}, a fresh process per round)")
     for note in result["notes"]:
         print(f"  note: {note}")
     if written:
