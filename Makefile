@@ -38,6 +38,17 @@ typecheck: venv
 e2e: venv
 	$(BIN)/python benchmarks/digits_e2e.py
 
+# The latency regression gate (docs/ci.md): the demo artifact against the committed
+# baseline; exit 1 on a regression beyond the tolerance, 2 on a baseline it cannot compare.
+GATE_BASELINE ?= benchmarks/baselines/demo_cpu.json
+GATE_FLAGS ?=
+gate: demo
+	$(BIN)/nasc bench $(RUN)/artifact --baseline $(GATE_BASELINE) $(GATE_FLAGS)
+
+# Measure the demo artifact and write it as the gate's baseline (commit the file afterwards).
+gate-baseline: demo
+	$(BIN)/nasc bench $(RUN)/artifact --write-baseline $(GATE_BASELINE)
+
 # Every benchmark writes benchmarks/results/NAME.json and exits 1 when a target is missed.
 bench: venv
 	$(BIN)/python benchmarks/frontend_speed.py
@@ -54,6 +65,7 @@ bench: venv
 	$(BIN)/python benchmarks/space_kernels.py
 	$(BIN)/python benchmarks/latency_predictor_host.py
 	$(BIN)/python benchmarks/compile_product.py
+	$(BIN)/python benchmarks/bench_gate.py
 
 # The backends benchmark with a MetaSchedule-tuned TVM build as well.  The first run tunes
 # every kernel (tens of minutes on 2 cores); the database in ~/.cache/nasc makes reruns quick.
@@ -61,4 +73,4 @@ BENCH_TRIALS ?= 8
 bench-tuned: venv
 	$(BIN)/python benchmarks/backends.py --trials $(BENCH_TRIALS) --out benchmarks/results/backends_cpu_tuned.json
 
-.PHONY: venv toolchain demo test typecheck e2e bench bench-tuned
+.PHONY: venv toolchain demo test typecheck e2e gate gate-baseline bench bench-tuned

@@ -6,8 +6,10 @@ the same way (same warm-up, same sample definition, same inputs from the same se
 
 from __future__ import annotations
 
+import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -73,3 +75,40 @@ def make_record(samples_ms: Iterable[float], *, artifact: Artifact, protocol: Me
         protocol=proto, backend=artifact.backend, target=artifact.target, precision=artifact.precision,
         versions=library_versions(["numpy", "nasc", *extra_dists]), per_kernel=tuple(per_kernel),
         notes=tuple(notes))
+
+
+@dataclass(frozen=True)
+class SampleWindow:
+    """Samples of about ``sample_ms`` spread over about ``window_ms`` per process, after about
+    ``warmup_ms`` of warm-up (at most 10 samples' worth).
+
+    Why: on a shared machine short samples mostly fall between the moments other jobs hold
+    the core, so their median is the artifact's own latency, and a longer window keeps one
+    burst of load from covering them all.  A call slower than ``sample_ms`` is one sample;
+    ``repeats`` bounds the sample count so a process stays short when other jobs slow an
+    artifact down a hundredfold.  Comparisons that time several artifacts in fresh processes
+    (``benchmarks/backends.py``, ``nasc bench``) size every process this way."""
+
+    sample_ms: float = 1.0
+    window_ms: float = 1000.0
+    warmup_ms: float = 200.0
+    repeats: tuple[int, int] = (20, 100)
+
+    def protocol_for(self, per_call_ms: float) -> dict[str, int]:
+        """``warmup``, ``repeat`` and ``number`` (as ``nasc measure`` names them) for an
+        artifact whose single call takes ``per_call_ms`` (from a short pilot)."""
+        per_call = max(per_call_ms, 1e-6)
+        number = max(1, math.ceil(self.sample_ms / per_call))
+        repeats = min(max(self.repeats[0], round(self.window_ms / (number * per_call))), self.repeats[1])
+        return {"warmup": max(3, min(math.ceil(self.warmup_ms / per_call), 10 * number)), "repeat": repeats,
+                "number": number}
+
+    def describe(self) -> str:
+        return (f"each sample the mean of `number` back-to-back calls, chosen from a pilot process so a sample "
+                f"lasts about {self.sample_ms:g} ms (one call when a call is slower), repeated over about "
+                f"{self.window_ms / 1e3:g} s ({self.repeats[0]} to {self.repeats[1]} samples) after about "
+                f"{self.warmup_ms:g} ms (at most 10 samples) of warm-up")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"sample_ms": self.sample_ms, "window_ms": self.window_ms, "warmup_ms": self.warmup_ms,
+                "repeats": list(self.repeats)}

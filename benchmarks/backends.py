@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import statistics
@@ -75,6 +74,7 @@ import nasc.backends as nb  # noqa: E402
 from nasc import api  # noqa: E402
 from nasc.backends.isolation import THREAD_ENV  # noqa: E402
 from nasc.backends.manifest import library_versions  # noqa: E402
+from nasc.backends.timing import SampleWindow  # noqa: E402
 from nasc.backends.torch_ref.model import run_torch  # noqa: E402
 from nasc.deploy import reference_module  # noqa: E402
 
@@ -82,16 +82,8 @@ TOLERANCE = {"fp32": 1e-4, "int8": 5e-2}
 REFERENCE = "onnxruntime"
 TWIN = "onnxruntime_twin"
 AUTO_REPEAT = 10
-# Samples of about SAMPLE_MS (``number`` calls, from a pilot) spread over about WINDOW_MS
-# per process: short samples mostly fall between the moments other jobs take the core, so
-# their median is the artifact's own latency, and a longer window keeps one burst of load
-# from covering them all.  A call slower than SAMPLE_MS is one sample.  The repeat bounds
-# keep a process short when other jobs slow an artifact down a hundredfold (torch's
-# two-thread regions do that on a shared 2-core host).
-SAMPLE_MS = 1.0
-WINDOW_MS = 1000.0
-WARMUP_MS = 200.0
-REPEATS = (20, 100)
+# How long each timed process samples (see SampleWindow for why).
+WINDOW = SampleWindow()
 
 
 @dataclass(frozen=True)
@@ -139,12 +131,9 @@ def measure_in_fresh_process(art: Path, proto: dict[str, int], threads: int,
 
 
 def sample_protocol(art: Path, threads: int) -> dict[str, int]:
-    """``nasc measure`` options for samples of about SAMPLE_MS over about WINDOW_MS, from a
-    short pilot process's per-call time."""
+    """``nasc measure`` options sized by ``WINDOW`` from a short pilot process's per-call time."""
     per_call = measure_in_fresh_process(art, {"warmup": 2, "repeat": 3, "number": 1}, threads)["median_ms"]
-    number = max(1, math.ceil(SAMPLE_MS / per_call))
-    repeats = min(max(REPEATS[0], round(WINDOW_MS / (number * per_call))), REPEATS[1])
-    return {"warmup": max(3, min(math.ceil(WARMUP_MS / per_call), 10 * number)), "repeat": repeats, "number": number}
+    return WINDOW.protocol_for(per_call)
 
 
 def timed_rounds(artifacts: dict[str, Path], threads: int, rounds: int,
@@ -270,7 +259,7 @@ def run_model(name: str, args: argparse.Namespace, targets: dict[str, Target]) -
                            "artifacts": rows, "ratios": ratios}
     if args.trials:
         doc["tvm_tuned_per_kernel_top"] = measure_in_fresh_process(
-            dirs["tvm_tuned"], {"warmup": 3, "repeat": REPEATS[0], "number": 1}, args.threads,
+            dirs["tvm_tuned"], {"warmup": 3, "repeat": WINDOW.repeats[0], "number": 1}, args.threads,
             per_kernel=True)["per_kernel"][:15]
         doc["onnxruntime_profile_top"] = ort_profile.top_nodes(dirs[REFERENCE] / "model.onnx",
                                                                example_inputs(dirs[REFERENCE]), args.threads)
@@ -299,11 +288,7 @@ def main() -> int:
                         "timing": f"{args.rounds} rounds; in each, one fresh `nasc measure --json` process per "
                                   "artifact, in a seeded random order per round; an artifact's latency = median "
                                   "of its per-round medians",
-                        "samples": f"each the mean of `number` back-to-back calls, chosen from a 3-call pilot "
-                                   f"process so a sample lasts about {SAMPLE_MS:g} ms (one call when a call is "
-                                   f"slower), repeated over about {WINDOW_MS / 1e3:g} s ({REPEATS[0]} to "
-                                   f"{REPEATS[1]} samples) after about {WARMUP_MS:g} ms (at most 10 samples) "
-                                   "of warm-up",
+                        "samples": WINDOW.describe(),
                         "spread": "(max - min) / median of an artifact's per-round medians, without the round "
                                   "farthest from their median",
                         "identical_build_discrepancy": f"|{TWIN} / {REFERENCE} - 1| (two builds of the same bytes)",

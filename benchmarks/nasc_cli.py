@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Mapping
 
 
-def run_nasc(*args: str, env: Mapping[str, str] | None = None,
-             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m nasc ARGS`` (in ``cwd``) with ``env`` added to this environment; a
-    failure ends the benchmark (exit 1) with the command's own output."""
+def run_nasc(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+             ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+    """``python -m nasc ARGS`` (in ``cwd``) with ``env`` added to this environment; an exit
+    code not in ``ok`` ends the benchmark (exit 1) with the command's own output."""
     proc = subprocess.run([sys.executable, "-m", "nasc", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd)
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"nasc {' '.join(args)} failed (exit {proc.returncode})")
     return proc

@@ -492,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     _latency_parser(sub)
     from .latency.profile_command import add_parser as _profile_parser
     _profile_parser(sub)
+    from .bench.commands import add_parser as _bench_parser
+    _bench_parser(sub)
     return p
 
 

@@ -1,0 +1,107 @@
+"""``nasc bench ARTIFACT_DIR``: the latency regression gate, registered on the CLI here.
+
+Exit codes: 0 the figure was measured (and, with ``--baseline``, holds within the
+tolerance); 1 a regression beyond the tolerance, with one line saying figure, baseline
+and tolerance; 2 a user error, including a baseline that cannot be read or that was
+measured on another backend, target, precision, reference or thread count.
+
+A baseline is written only when asked (``--write-baseline FILE``): a gate that created
+its own missing baseline would pass the first time whatever the latency, so a missing
+``--baseline`` file is an error that says how to write one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from nasc.cli_args import count, percent
+from nasc.errors import NascError
+from nasc.fsio import check_writable_dir, write_json
+
+EXIT_REGRESSION = 1
+DEFAULT_TOLERANCE_PCT = 10.0
+"""From benchmarks/bench_gate.py on the 2-core CI machine under load (docs/ci.md, *The tolerance*)."""
+DEFAULT_ROUNDS = 7
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``bench`` on the CLI's subparsers ``sub``."""
+    p = sub.add_parser("bench", help="latency regression gate: the artifact's latency over a fixed reference "
+                                     "workload's, measured in one run, against a baseline")
+    p.add_argument("dir", metavar="ARTIFACT_DIR", help="an artifact folder (with its manifest.json)")
+    p.add_argument("--baseline", metavar="FILE", help="compare with this baseline; exit 1 on a regression")
+    p.add_argument("--write-baseline", metavar="FILE",
+                   help="write this run's figure as a baseline to FILE (replacing it); with --baseline the "
+                        "comparison is made first")
+    p.add_argument("--tolerance", type=percent(0.0, 1000.0), default=DEFAULT_TOLERANCE_PCT, metavar="PCT",
+                   help=f"how far (%%) artifact_over_reference may rise above the baseline's before it is a "
+                        f"regression (default {DEFAULT_TOLERANCE_PCT:g})")
+    p.add_argument("--rounds", type=count(3, 1000), default=DEFAULT_ROUNDS, metavar="N",
+                   help=f"interleaved rounds of one fresh process per side (default {DEFAULT_ROUNDS})")
+    p.add_argument("--threads", type=count(1, 1024), default=2, metavar="N",
+                   help="intra-op threads of every timed process (default 2)")
+    p.add_argument("--json", action="store_true", help="print the result document (JSON) instead of text")
+    p.set_defaults(fn=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace, state: dict) -> int:
+    from .baseline import baseline_document, mismatches, read_baseline
+    from .gate import artifact_identity, compare, conditions, measure
+    from .rounds import BenchProtocol
+
+    # everything that can be refused is refused before the timing starts
+    baseline = read_baseline(Path(args.baseline)) if args.baseline else None
+    if args.write_baseline:
+        if Path(args.write_baseline).is_dir():
+            raise NascError(f"--write-baseline {args.write_baseline} is a folder; give the baseline file's name")
+        check_writable_dir(Path(args.write_baseline).parent, flag="--write-baseline")
+    art_dir = Path(args.dir)
+    identity = artifact_identity(art_dir)
+    protocol = BenchProtocol(rounds=args.rounds, threads=args.threads)
+    if baseline is not None:
+        why = mismatches(baseline, conditions(identity, protocol))
+        if why:
+            raise NascError(f"baseline {baseline.path} was measured under other conditions; not comparable: "
+                            + "; ".join(why))
+    result = measure(art_dir, identity, protocol, sys.stderr)
+    regressed = False
+    if baseline is not None:
+        result["comparison"] = compare(result, baseline, args.tolerance)
+        regressed = result["comparison"]["verdict"] == "regression"
+    if args.write_baseline:
+        write_json(args.write_baseline, baseline_document(result))
+    if args.json:
+        print(json.dumps(result))
+        if regressed:
+            sys.stderr.write(f"nasc bench: {result['comparison']['reason']}\n")
+    else:
+        _print_text(result, args.write_baseline)
+    return EXIT_REGRESSION if regressed else 0
+
+
+def _print_text(result: dict[str, Any], written: str | None) -> None:
+    art, ref, proto = result["artifact"], result["reference"], result["protocol"]
+    print(f"artifact_over_reference {result['artifact_over_reference']:.4f} (spread {result['spread']:.1%} over "
+          f"{proto['rounds']} rounds)")
+    for name, side in (("artifact", art), ("reference", ref)):
+        sizes = side["per_process"]
+        print(f"  {name:9s} {side['median_ms']:.4f} ms ({side['source']}: {side['backend']} {side['precision']}; "
+              f"{sizes['warmup']} warm-up calls, {sizes['repeat']} samples of {sizes['number']} calls, "
+              f"{proto['threads']} thread{'s' if proto['threads'] != 1 else ''}, a fresh process per round)")
+    for note in result["notes"]:
+        print(f"  note: {note}")
+    if written:
+        print(f"wrote baseline {written}")
+    comparison = result.get("comparison")
+    if comparison:
+        if not comparison["same_artifact"]:
+            print("  note: the artifact's files are not the baseline's; the figures still compare like with "
+                  "like (same backend, target, precision, reference and threads)")
+        if not comparison["same_cpu"]:
+            print(f"  note: the baseline was measured on {comparison['baseline_cpu'] or 'an unnamed CPU'}, this run "
+                  f"on {result['host']['cpu']}; a ratio does not carry over between CPUs (docs/ci.md)")
+        print(comparison["reason"])

@@ -1,0 +1,120 @@
+"""Interleaved rounds: the artifact and the reference, each timed in a fresh process.
+
+Why fresh processes: ONNX Runtime's, TVM's and torch's thread pools starve each other
+when they share a process on a 2-core machine, and a process that already ran one model
+has warm caches and sized pools the next one would inherit.  Every timing here is an
+isolated :func:`nasc.backends.measure` (``MeasureProtocol.isolate``), which also checks
+the artifact's files against its manifest, in the parent and again in the child, before
+anything in it is loaded.
+
+Why rounds, and their order: the machine's load drifts on the scale of seconds.  Each
+round times the artifact and the reference back to back, so both meet about the same
+load, and the round's ratio is what is kept; the order alternates (artifact first in
+even rounds, reference first in odd ones) so a steady drift does not always favour the
+same side.  The figure is the median of the rounds' ratios: one round that met a burst
+of load does not move it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from nasc.backends import LatencyRecord, MeasureProtocol
+from nasc.backends.api import measure
+from nasc.backends.isolation import THREAD_ENV
+from nasc.backends.timing import SAMPLE, SampleWindow
+
+ARTIFACT, REFERENCE = "artifact", "reference"
+PILOT = {"warmup": 2, "repeat": 3, "number": 1}
+"""A pilot process's protocol: a per-call time to size the timed processes' samples."""
+
+
+@dataclass(frozen=True)
+class BenchProtocol:
+    """How one ``nasc bench`` run times (stated in its output and in a baseline)."""
+
+    rounds: int
+    threads: int
+    seed: int = 0
+    window: SampleWindow = field(default_factory=SampleWindow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "threads": self.threads, "thread_env": list(THREAD_ENV),
+                "inputs": f"random normal, seed {self.seed}",
+                "order": "each round times the artifact and the reference back to back, each in a fresh process "
+                         "(artifact first in even rounds, reference first in odd ones)",
+                "pilot": f"one fresh process per runtime first ({PILOT['warmup']} warm-up calls, "
+                         f"{PILOT['repeat']} single-call samples) sizes the samples",
+                "samples": self.window.describe(), "window": self.window.to_dict(), "timer": SAMPLE,
+                "figure": "artifact_over_reference = median over rounds of (artifact median / reference median)"}
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round: each side's median latency (ms) and the order they ran in."""
+
+    order: tuple[str, str]
+    artifact_ms: float
+    reference_ms: float
+
+    @property
+    def artifact_over_reference(self) -> float:
+        return self.artifact_ms / self.reference_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"order": list(self.order), "artifact_ms": self.artifact_ms, "reference_ms": self.reference_ms,
+                "artifact_over_reference": self.artifact_over_reference}
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """The rounds of one run, the per-process protocols and each side's first record."""
+
+    rounds: tuple[Round, ...]
+    per_process: dict[str, dict[str, int]]
+    records: dict[str, LatencyRecord]
+
+    @property
+    def artifact_over_reference(self) -> float:
+        return statistics.median(r.artifact_over_reference for r in self.rounds)
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median of the rounds' ratios: how far this run's rounds disagreed."""
+        ratios = [r.artifact_over_reference for r in self.rounds]
+        return (max(ratios) - min(ratios)) / statistics.median(ratios)
+
+    def median_ms(self, side: str) -> float:
+        return statistics.median(r.artifact_ms if side == ARTIFACT else r.reference_ms for r in self.rounds)
+
+
+def time_fresh(art: Path, sizes: dict[str, int], threads: int, seed: int) -> LatencyRecord:
+    """One isolated measurement of ``art`` (``sizes``: warmup, repeat, number)."""
+    proto = MeasureProtocol(warmup=sizes["warmup"], repeats=sizes["repeat"], number=sizes["number"],
+                            threads=threads, seed=seed, isolate=True)
+    return measure(art, proto)
+
+
+def run_rounds(paths: dict[str, Path], protocol: BenchProtocol, progress: TextIO | None = None) -> BenchRun:
+    """Time ``paths[ARTIFACT]`` and ``paths[REFERENCE]`` in ``protocol.rounds`` interleaved rounds."""
+    sizes = {side: protocol.window.protocol_for(time_fresh(path, PILOT, protocol.threads, protocol.seed).median_ms)
+             for side, path in paths.items()}
+    rounds: list[Round] = []
+    first: dict[str, LatencyRecord] = {}
+    for r in range(protocol.rounds):
+        order = (ARTIFACT, REFERENCE) if r % 2 == 0 else (REFERENCE, ARTIFACT)
+        ms: dict[str, float] = {}
+        for side in order:
+            rec = time_fresh(paths[side], sizes[side], protocol.threads, protocol.seed)
+            first.setdefault(side, rec)
+            ms[side] = rec.median_ms
+        rounds.append(Round(order, ms[ARTIFACT], ms[REFERENCE]))
+        if progress is not None:
+            progress.write(f"[bench] round {r + 1}/{protocol.rounds}: artifact {ms[ARTIFACT]:.4f} ms, reference "
+                           f"{ms[REFERENCE]:.4f} ms, artifact_over_reference "
+                           f"{rounds[-1].artifact_over_reference:.4f}\n")
+            progress.flush()
+    return BenchRun(tuple(rounds), sizes, first)
