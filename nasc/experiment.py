@@ -152,7 +152,9 @@ def _apply(items: tuple[A.Setting | A.Section, ...], schema: dict[str, Any], out
         full = prefix + ".".join(it.key)
         spec = node.get(last)
         if not isinstance(spec, Key):
-            raise ExperimentError(f"unknown experiment key '{full}'{did_you_mean(last, list(node))}", it.span)
+            head = full[:len(full) - len(last)]  # the suggestion is a whole key, as the user writes it
+            raise ExperimentError(f"unknown experiment key '{full}'{did_you_mean(full, [head + k for k in node])}",
+                                  it.span)
         target[last] = _coerce(full, spec, _literal(it.value, full), it.value.span)
         explicit[full] = it.span
 
@@ -257,7 +259,8 @@ def apply_override(cfg: dict[str, Any], raw: str) -> str:
         node, target = node[p], target[p]
     spec = node.get(parts[-1])
     if not isinstance(spec, Key):
-        raise UsageError(f"--set: unknown experiment key '{key}'{did_you_mean(parts[-1], list(node))}")
+        head = key[:len(key) - len(parts[-1])]
+        raise UsageError(f"--set: unknown experiment key '{key}'{did_you_mean(key, [head + k for k in node])}")
     from .errors import NascSyntaxError
     from .frontend.parse import Parser
 

@@ -30,7 +30,7 @@ def test_digits_experiment_resolves() -> None:
 def test_unknown_key_is_an_error_at_its_position() -> None:
     with pytest.raises(ExperimentError) as err:
         experiment.resolve(_exp("experiment e {\n    search { epochz = 3 }\n}\n"))
-    assert err.value.message == "unknown experiment key 'search.epochz'; did you mean 'epochs'?"
+    assert err.value.message == "unknown experiment key 'search.epochz'; did you mean 'search.epochs'?"
     assert (err.value.span.line, err.value.span.col) == (2, 14)
 
 
@@ -49,7 +49,7 @@ def test_set_overrides_with_types() -> None:
     cfg = experiment.resolve(None, ["search.epochs=2", "seed=3", "search.a_lr=1e-2", "budget.wallclock=5s"])
     assert cfg["search"]["epochs"] == 2 and cfg["seed"] == 3
     assert cfg["search"]["a_lr"] == pytest.approx(0.01) and cfg["budget"]["wallclock"] == pytest.approx(5)
-    with pytest.raises(UsageError, match="did you mean 'epochs'"):
+    with pytest.raises(UsageError, match="did you mean 'search.epochs'"):
         experiment.resolve(None, ["search.epoch=2"])
     with pytest.raises(ExperimentError):
         experiment.resolve(None, ["search.epochs=2.5"])

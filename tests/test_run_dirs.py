@@ -130,6 +130,9 @@ def test_bad_target_backend_precision_fail_before_anything_is_written(tmp_path: 
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     src = str(EXAMPLES / "digits.nas")
     for flags, message in ((["--target", "cpuu"], "did you mean 'cpu'"),
+                           (["--target", "jetsn"], "did you mean 'jetson'"),
+                           (["--set", "train.epochz=3"], "did you mean 'train.epochs'"),
+                           (["--experiment", "digitz"], "has no experiment 'digitz'"),
                            (["--backend", "onnxrt"], "did you mean 'onnxruntime'"),
                            (["--backend", "tensorrt"], "does not build for target 'cpu'"),
                            (["--precision", "bf16"], "target 'cpu' has no bf16 precision")):
