@@ -60,7 +60,10 @@ def test_report_json_states_the_runs_own_figures(run: tuple[Path, str]) -> None:
     assert {p: d["probs"] for p, d in r["alpha"]["decisions"].items()} == last["alpha"]
     assert r["alpha"]["decisions"]["C"]["labels"] == ["8", "16"]
     metrics = json.loads((out / "train" / "metrics.json").read_text())
-    assert r["accuracy"]["fp32"] == metrics["test_accuracy"] and r["accuracy"]["after_passes"] is None
+    assert r["accuracy"]["fp32"] == metrics["test_accuracy"] and r["passes"] == "fold-bn,fuse"
+    stages = json.loads((out / "compile.json").read_text())  # after the passes: the artifact's own run
+    assert r["accuracy"]["after_passes"] == stages["accuracy"]["result"]["accuracy"]
+    assert "the artifact (onnxruntime fp32" in r["accuracy"]["after_passes_source"]
     # latency: measured here and predicted by the target's model, each saying how
     measured, predicted = r["latency_figures"]["measured"], r["latency_figures"]["predicted"]
     assert measured["source"] == "measured" and measured["median_ms"] == r["latency"]["median_ms"]
@@ -91,7 +94,7 @@ def test_report_md_embeds_every_picture_and_the_tables(run: tuple[Path, str]) ->
             assert image.format == "PNG" and image.size[0] > 100
         assert f"]({plot['file']})" in md  # a relative link
     assert "| params <= 6K [hard] | <= 6K |" in md and "| measured |" in md and "| predicted |" in md
-    assert r["provenance"]["dataset"]["sha256"] in md and "No optimization passes ran" in md
+    assert r["provenance"]["dataset"]["sha256"] in md and "```\nfold-bn,fuse\n```" in md
 
 
 def test_stage_lines_are_plain_off_a_terminal(run: tuple[Path, str]) -> None:
@@ -103,7 +106,7 @@ def test_stage_lines_are_plain_off_a_terminal(run: tuple[Path, str]) -> None:
     assert any(line.startswith("epoch   2/2 [") for line in lines)  # the search's own epoch lines
     assert any(line.startswith("train epoch   2/2") for line in lines)
     assert [line.split()[0] for line in lines if line.endswith("s)") and "done" in line] == \
-        ["[search]", "[train]", "[build]", "[latency]", "[report]"]
+        ["[search]", "[train]", "[opt]", "[build]", "[accuracy]", "[latency]", "[report]"]
 
 
 def test_pictures_are_drawn_from_the_runs_logs(run: tuple[Path, str], tmp_path: Path) -> None:
@@ -148,9 +151,9 @@ def test_an_opt_stages_accuracy_and_pipeline_are_shown(run: tuple[Path, str], tm
     r["passes"] = "fold-bn,fuse,quantize(int8)"
     (out / "report.json").write_text(json.dumps(r))
     md = (out / "report.md").read_text()
-    assert "No optimization passes ran" in md
+    assert "```\nfold-bn,fuse\n```" in md  # the run's own pipeline
     render(out)
     md = (out / "report.md").read_text()
     assert "| after passes | 90.50% | the int8 artifact on the test split |" in md
     assert "```\nfold-bn,fuse,quantize(int8)\n```" in md and "Tolerance: 1.0 points." in md
-    assert "No optimization passes ran" not in md and "test accuracy 91.00% (90.50% after passes)" in md
+    assert "```\nfold-bn,fuse\n```" not in md and "test accuracy 91.00% (90.50% after passes)" in md
