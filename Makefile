@@ -53,6 +53,7 @@ bench: venv
 	$(BIN)/python benchmarks/latency_loop_host.py
 	$(BIN)/python benchmarks/space_kernels.py
 	$(BIN)/python benchmarks/latency_predictor_host.py
+	$(BIN)/python benchmarks/nb201_strategies.py
 
 # The backends benchmark with a MetaSchedule-tuned TVM build as well.  The first run tunes
 # every kernel (tens of minutes on 2 cores); the database in ~/.cache/nasc makes reruns quick.

@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 from scipy.stats import norm
+from threadpoolctl import threadpool_limits
 
 from .encoding import DEFAULT
 from .problem import Oracle, Problem, Trace, trace_of
@@ -73,7 +74,16 @@ def beliefs(surrogate: Surrogate, problem: Problem, incumbent: float | None, rng
 def search(name: str, acquisition: Acquisition, problem: Problem, oracle: Oracle, seed: int, *,
            encoding: str = DEFAULT, initial: int = INITIAL) -> Trace:
     """Run a surrogate strategy: ``initial`` random queries, then the acquisition's argmax
-    among the candidates not yet asked (ties to the lowest row), until the oracle is done."""
+    among the candidates not yet asked (ties to the lowest row), until the oracle is done.
+
+    BLAS runs on one thread: each step is a few hundred thousand-element products, which
+    threads slow down many times over as soon as the machine's other cores are busy."""
+    with threadpool_limits(limits=1):
+        return _search(name, acquisition, problem, oracle, seed, encoding, initial)
+
+
+def _search(name: str, acquisition: Acquisition, problem: Problem, oracle: Oracle, seed: int, encoding: str,
+            initial: int) -> Trace:
     rng = np.random.default_rng(seed)
     surrogate = Surrogate(problem.ops, seed, encoding, first_fit=initial)
     incumbent: float | None = None

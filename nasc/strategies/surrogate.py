@@ -68,6 +68,17 @@ def fit_kernel(X: np.ndarray, y: np.ndarray, seed: int, start: Mapping[str, Any]
     imported here, not at module load: ``import nasc`` stays light.
     """
     import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a few hundred points: threads only add contention on a shared machine
+    try:
+        return _fit(X, y, seed, start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(X: np.ndarray, y: np.ndarray, seed: int, start: Mapping[str, Any] | None) -> Kernel:
+    import torch
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
     from botorch.models.transforms import Standardize
