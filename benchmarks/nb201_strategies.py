@@ -106,6 +106,8 @@ def main() -> int:
     ap.add_argument("--budget-ms", type=float, default=40.0, help="latency budget B on the device (ms)")
     ap.add_argument("--device", default=DEFAULT_DEVICE)
     ap.add_argument("--repetitions", type=int, default=50, help="seeds 0..N-1 for every strategy")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds first..first+N-1 (trying a change on other seeds than the ones it is judged on)")
     ap.add_argument("--cap", type=int, default=300, help="queries per run at the most")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--out", default=result_path("nb201_strategies"))
@@ -119,9 +121,10 @@ def main() -> int:
     target = problem["best_feasible"]["accuracy"] - TOLERANCE
     names = args.strategies.split(",")
     results = {}
+    seeds = range(args.first_seed, args.first_seed + args.repetitions)
     with threadpool_limits(1):
         for name in names:
-            results[name] = run_strategy(name, bench, args.budget_ms, args.cap, target, range(args.repetitions))
+            results[name] = run_strategy(name, bench, args.budget_ms, args.cap, target, seeds)
     ig = "information-gain"
     targets: dict[str, Target] = {}
     if ig in results:
@@ -132,7 +135,7 @@ def main() -> int:
                 mine < theirs, _json_count(mine), f"< {_json_count(theirs)} (null: not found within {args.cap})")
     doc = {"benchmark": "nb201_strategies", "dataset": "cifar10", "device": args.device,
            "budget_ms": args.budget_ms, "query_cap": args.cap, "tolerance_points": TOLERANCE,
-           "target_accuracy": round(target, 5), "seeds": [0, args.repetitions - 1],
+           "target_accuracy": round(target, 5), "seeds": [seeds[0], seeds[-1]],
            "rule": ("queries until a feasible architecture (recorded latency <= budget) with accuracy >= best "
                     "feasible - 0.1 is asked; runs that never get there within the cap count as +inf; median and "
                     "IQR by linear interpolation, null where they reach into those runs"),
