@@ -159,6 +159,22 @@ def test_information_gain_limits() -> None:
     assert (information_gain(gamma, np.zeros_like(gamma)) > 0).all()
 
 
+@pytest.mark.parametrize("gamma, beta", [(0.3, -0.5), (-1.0, 1.2), (1.5, 0.0)])
+def test_information_gain_is_the_entropy_drop(gamma: float, beta: float) -> None:
+    """H[answer] - H[answer | y*] on a grid: the answer (f, c) ~ N(0, I), and knowing y*
+    rules out {f > gamma, c < beta} (more accurate than y* and feasible)."""
+    from scipy.stats import norm
+
+    u = np.linspace(-9, 9, 1801)
+    f, c = np.meshgrid(u, u, indexing="ij")
+    p = norm.pdf(f) * norm.pdf(c) * ~((f > gamma) & (c < beta))
+    p /= p.sum()
+    cell = (u[1] - u[0]) ** 2
+    h_given = -np.sum(p[p > 0] * np.log(p[p > 0] / cell))
+    h_prior = np.log(2 * np.pi * np.e)
+    assert information_gain(np.array(gamma), np.array(beta)) == pytest.approx(h_prior - h_given, abs=2e-3)
+
+
 def test_log_ei() -> None:
     from scipy.stats import norm
 

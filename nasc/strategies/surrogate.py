@@ -207,6 +207,8 @@ class Surrogate:
 
     def observe(self, row: int, accuracy: float, latency_ms: float) -> None:
         """Record an answer; refit the hyperparameters when the schedule says so."""
+        if int(row) in self.observed:  # the table answers without noise: a repeat adds nothing
+            return
         self.observed[int(row)] = (float(error_transform(accuracy)), float(latency_transform(latency_ms)))
         n = len(self.observed)
         if refit_due(n, self._last_fit, self.first_fit):
