@@ -5,8 +5,9 @@ Here both are lookups in tables nasc ships (``nasc/data/nb201/README.md``): the 
 test accuracy (mean over seeds) and the device's measured latency
 (:mod:`nasc.latency.recorded`).  Every architecture of the benchmark is a candidate,
 including the 341 whose output is cut off from the input: they are legal (the space allows
-them), score 10.0 on CIFAR-10 and read ~0.01 ms on the Raspberry Pi, so they are feasible
-under any budget and never the best; no strategy is told which they are.
+them) and score 10.0 on CIFAR-10; on the Raspberry Pi most read well under 1 ms (the
+runtime folds them; a few read up to 34 ms), so they are feasible under most budgets and
+never the best.  No strategy is told which they are.
 """
 
 from __future__ import annotations
