@@ -66,6 +66,7 @@ bench: venv
 	$(BIN)/python benchmarks/latency_predictor_host.py
 	$(BIN)/python benchmarks/compile_product.py
 	$(BIN)/python benchmarks/bench_gate.py
+	$(BIN)/python benchmarks/nb201_strategies.py
 
 # The backends benchmark with a MetaSchedule-tuned TVM build as well.  The first run tunes
 # every kernel (tens of minutes on 2 cores); the database in ~/.cache/nasc makes reruns quick.
