@@ -149,6 +149,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     from .latency.store import store_path
     from .report import RunFacts, write_report
     from .search.rounds import LoopSettings, looped_budget, search_with_rounds
+    from .search.run import search_settings
     from .train import train
 
     pipeline = check_pipeline(passes, precision, target)  # before any stage: a typo costs no search
@@ -169,7 +170,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
                                             "measured_latency") if k in res.summary}
 
     # neither retraining nor the accuracy check changes the search
-    search_inputs: dict[str, Any] = {k: v for k, v in cfg.items() if k not in ("train", "accuracy_tolerance")}
+    search_inputs = search_settings(cfg)
     search_inputs["constraints"] = [c.describe() for c in space.constraints]  # the space hash leaves them out
     if settings.rounds and looped_budget(space, remote=settings.device_key is not None) is not None:
         search_inputs["rounds"] = settings.rounds

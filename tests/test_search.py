@@ -521,3 +521,19 @@ def test_hard_latency_budget_uses_the_predicted_latency() -> None:
     (lat,) = space.constraints
     value, _ = checker.value(lat, assignment)
     assert tried > 1 and value <= bound * 1e-6 and assignment["w"] == w.labels.index("small")
+
+
+def test_keys_read_after_the_search_leave_its_checkpoint_valid() -> None:
+    """A checkpoint's fingerprint ignores retraining and the accuracy tolerance (a resumed search
+    with another tolerance is the same search) but not a search setting."""
+    from nasc import api as nasc_api
+    from nasc.experiment_choice import experiment_for
+    from nasc.search.run import search_fingerprint
+
+    compiled = nasc_api.load(Path(__file__).resolve().parent.parent / "examples" / "digits_tiny.nas")
+    space = compiled.elaborate()
+    cfg = experiment_for(compiled).config
+    base = search_fingerprint(space, cfg)
+    assert search_fingerprint(space, {**cfg, "accuracy_tolerance": 5.0}) == base
+    assert search_fingerprint(space, {**cfg, "train": {**cfg["train"], "epochs": 99}}) == base
+    assert search_fingerprint(space, {**cfg, "seed": int(cfg["seed"]) + 1}) != base

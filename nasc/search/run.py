@@ -122,6 +122,16 @@ def evaluate(net: Supernet, split, batch: int, gate: GateConfig) -> tuple[float,
 CHECKPOINT = "checkpoint.safetensors"
 
 
+AFTER_SEARCH = ("train", "accuracy_tolerance")
+"""Experiment keys only the stages after the search read (retraining, the passes' accuracy
+check): changing one neither changes a search nor invalidates its checkpoint."""
+
+
+def search_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's settings a search depends on (every key but :data:`AFTER_SEARCH`)."""
+    return {k: v for k, v in cfg.items() if k not in AFTER_SEARCH}
+
+
 def search_fingerprint(space: Any, cfg: dict[str, Any], latency_id: str = "") -> str:
     """What a checkpoint belongs to: the elaborated space and every setting that shapes the search.
 
@@ -132,7 +142,7 @@ def search_fingerprint(space: Any, cfg: dict[str, Any], latency_id: str = "") ->
     names the latency models when they are not the plain priors: a model refitted since the
     checkpoint was written is another search.
     """
-    settings = {k: v for k, v in cfg.items() if k not in ("train", "budget")}
+    settings = {k: v for k, v in search_settings(cfg).items() if k != "budget"}  # a resumed search may get more time
     parts: list[Any] = [space_hash(space), settings, [c.describe() for c in space.constraints]]
     parts += [latency_id] if latency_id else []
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
