@@ -17,12 +17,17 @@ Reported per space and backend: share within +-10%, Kendall tau, median absolute
 error, for each model; the time each stage took.  Targets (kernel-sum, per space and
 backend): at least 90% within +-10% and tau at least 0.85.  Exit 1 on a miss.
 
+Each space is timed at the intra-op thread count it runs fastest with here (``--threads``,
+default ``digits=1,nb201=2``; the ``threads`` case of each space measures why), and models
+are fitted on records of that thread count only.
+
 Everything measured stays in the store (default ``$NASC_CACHE_DIR/bench/latency_predictor_host.sqlite``),
 so a rerun measures only what is missing.  TVM builds a whole NB201 network in about a
 half minute on 2 cores (and its 164 kernels in a quarter of an hour), so its NB201 case runs
 fewer architectures (``--nb201-tvm``), stated in the JSON.
 
     python benchmarks/latency_predictor_host.py [--fit 30] [--test 50] [--nb201-tvm 16] [--backends onnxruntime,tvm]
+        [--threads digits=1,nb201=2]
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SPACES = {"digits": ROOT / "examples" / "digits.nas", "nb201": ROOT / "examples" / "nb201.nas"}
 BACKENDS = ("onnxruntime", "tvm")
 TEST_SEED = 10_000
+DEFAULT_THREADS = {"digits": 1, "nb201": 2}
+THREADS_CHECK = 4
+THREADS_RULE = ("each space is timed with the intra-op thread count it runs fastest with on this 2-core host "
+                "(the `threads` case of each space measures 4 of its archs at 1 and at 2 threads, fresh "
+                "processes, to show it): the digits networks (15-30 us) run about a third faster on one thread, "
+                "and on two their latency jumps between two levels from one process to the next")
 WITHIN, TAU = 0.90, 0.85
 
 
@@ -69,7 +80,7 @@ def counts(space: str, backend: str, args: argparse.Namespace) -> tuple[int, int
     return args.fit, args.test
 
 
-def profile(compiled: Any, backend: str, fit: int, store: LatencyStore) -> tuple[list[str], float]:
+def profile(compiled: Any, backend: str, fit: int, store: LatencyStore, threads: int) -> tuple[list[str], float]:
     """Kernels (in one process), then ``fit`` archs (each in a fresh one); the fitting keys and seconds."""
     from nasc.backends import MeasureProtocol
     from nasc.latency.profile import ProfileSettings, profile_space
@@ -78,9 +89,11 @@ def profile(compiled: Any, backend: str, fit: int, store: LatencyStore) -> tuple
     t0 = time.perf_counter()
     progress = progress_for(sys.stdout)
     try:
-        profile_space(compiled, None, ProfileSettings("cpu", backend, "fp32", MeasureProtocol()), store, progress, print)
-        profile_space(compiled, None, ProfileSettings("cpu", backend, "fp32", MeasureProtocol(isolate=True),
-                                                               archs=fit), store, progress, print)
+        profile_space(compiled, None, ProfileSettings("cpu", backend, "fp32", MeasureProtocol(threads=threads)), store,
+                      progress, print)
+        profile_space(compiled, None, ProfileSettings("cpu", backend, "fp32",
+                                                      MeasureProtocol(isolate=True, threads=threads), archs=fit),
+                      store, progress, print)
     finally:
         progress.close()
     return fit_keys(compiled, fit), time.perf_counter() - t0
@@ -117,7 +130,8 @@ def test_archs(compiled: Any, n: int, exclude: set[str]) -> list[Any]:
     return list(found.values())
 
 
-def measure_tests(archs: list[Any], limits: dict[str, int], store: LatencyStore, workdir: Path) -> dict[str, float]:
+def measure_tests(archs: list[Any], limits: dict[str, int], store: LatencyStore, workdir: Path,
+                  threads: int) -> dict[str, float]:
     """Measure each test arch with each backend (interleaved), skipping what is stored; seconds per backend."""
     from nasc.backends import MeasureProtocol
     from nasc.latency.sources import measure_arch
@@ -126,17 +140,18 @@ def measure_tests(archs: list[Any], limits: dict[str, int], store: LatencyStore,
     seconds = {b: 0.0 for b in limits}
     for i, arch in enumerate(archs):
         for backend, limit in limits.items():
-            if i >= limit or store.get("arch", "cpu", backend, "fp32", arch.key, host=host) is not None:
+            if i >= limit or store.get("arch", "cpu", backend, "fp32", arch.key, host=host,
+                                       threads=threads) is not None:
                 continue
             t0 = time.perf_counter()
             got = measure_arch(arch, "cpu", store, workdir=workdir / backend / arch.key[:16], backend=backend,
-                               protocol=MeasureProtocol(repeats=30, isolate=True))
+                               protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads))
             seconds[backend] += time.perf_counter() - t0
             print(f"test {i + 1}/{limit} {backend} {arch.key[:16]} {got.median_ms:.4f} ms", flush=True)
     return seconds
 
 
-def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Path) -> dict[str, Any]:
+def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Path, threads: int) -> dict[str, Any]:
     """Each of ``archs`` measured once more (into a scratch store, so the stored values stay):
     how far the same measurement moves on this shared machine -- the floor under any
     predictor's error.  Not cached: it is about the load of this run."""
@@ -149,16 +164,49 @@ def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Pa
     ratios = []
     with tempfile.TemporaryDirectory(dir=workdir.parent) as scratch, LatencyStore(Path(scratch) / "s.sqlite") as again:
         for arch in archs:
-            first = store.get("arch", "cpu", backend, "fp32", arch.key, host=host)
+            first = store.get("arch", "cpu", backend, "fp32", arch.key, host=host, threads=threads)
             if first is None:
                 continue
             got = measure_arch(arch, "cpu", again, workdir=Path(scratch) / arch.key[:16], backend=backend,
-                               protocol=MeasureProtocol(repeats=30, isolate=True))
+                               protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads))
             ratios.append(got.median_ms / first.median_ms)
     r = np.asarray(ratios)
     return {"backend": backend, "n": int(len(r)), "remeasured_within_10pct": round(float(np.mean(np.abs(r - 1) <= 0.1)), 4)
             if len(r) else None, "median_abs_change": round(float(np.median(np.abs(r - 1))), 4) if len(r) else None,
             "ratios": [round(float(x), 4) for x in r]}
+
+
+def parse_threads(text: str) -> dict[str, int]:
+    """``digits=1,nb201=2`` as a dict (argparse type)."""
+    out = dict(DEFAULT_THREADS)
+    for part in filter(None, text.split(",")):
+        name, _, n = part.partition("=")
+        if name not in SPACES or not n.isdigit() or int(n) < 1:
+            raise argparse.ArgumentTypeError(f"expected SPACE=N with SPACE one of {', '.join(SPACES)}, got {part!r}")
+        out[name] = int(n)
+    return out
+
+
+def threads_check(archs: list[Any], backend: str, workdir: Path) -> dict[str, Any]:
+    """Each of ``archs`` timed at 1 and at 2 threads (interleaved, fresh processes, into a
+    scratch store): which thread count the space runs faster with, and how repeatable each is."""
+    import tempfile
+
+    from nasc.backends import MeasureProtocol
+    from nasc.latency.sources import measure_arch
+
+    ms: dict[int, list[float]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory(dir=workdir.parent) as scratch, LatencyStore(Path(scratch) / "s.sqlite") as tmp:
+        for arch in archs:
+            for threads in (1, 2):
+                got = measure_arch(arch, "cpu", tmp, workdir=Path(scratch) / arch.key[:16], backend=backend,
+                                   protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads))
+                ms[threads].append(got.median_ms)
+    ratio = np.asarray(ms[2]) / np.asarray(ms[1])
+    return {"backend": backend, "n": len(archs), "ms_1_thread": [round(x, 5) for x in ms[1]],
+            "ms_2_threads": [round(x, 5) for x in ms[2]],
+            "two_over_one_threads": [round(float(x), 3) for x in ratio],
+            "median_two_over_one_threads": round(float(np.median(ratio)), 3) if len(ratio) else None}
 
 
 def judge(predicted: list[float], measured: list[float]) -> dict[str, Any]:
@@ -171,12 +219,13 @@ def judge(predicted: list[float], measured: list[float]) -> dict[str, Any]:
             "median_abs_rel_error": round(float(np.median(err)), 4)}
 
 
-def evaluate(store: LatencyStore, lib: Any, backend: str, fit: list[str], tests: list[str]) -> dict[str, Any]:
+def evaluate(store: LatencyStore, lib: Any, backend: str, fit: list[str], tests: list[str],
+             threads: int) -> dict[str, Any]:
     """Every model fitted on ``fit`` only, judged on ``tests``."""
     from nasc.latency.fitted import fit_affine_prior
     from nasc.latency.kernel_source import KernelSumSource
 
-    source = KernelSumSource(store, "cpu", backend, lib)
+    source = KernelSumSource(store, "cpu", backend, lib, threads=threads)
     by_key = {a.key: a for a in source.archs}
     fitted = [by_key[k] for k in fit if k in by_key]
     held = [by_key[k] for k in tests if k in by_key]
@@ -207,6 +256,8 @@ def main() -> int:
                     help="measure nothing into the store: judge on what it holds (a run cut short by time)")
     ap.add_argument("--latency-db", type=Path, default=None)
     ap.add_argument("--note", default="", help="how this run's measurements were taken, if not in one go (kept in the JSON)")
+    ap.add_argument("--threads", type=parse_threads, default=DEFAULT_THREADS,
+                    help="intra-op threads per space, SPACE=N,... (default: %(default)s)")
     ap.add_argument("--out", default=result_path("latency_predictor_host"))
     args = ap.parse_args()
     backends = [b for b in args.backends.split(",") if b]
@@ -218,23 +269,26 @@ def main() -> int:
     with LatencyStore(db) as store:
         for name in [s for s in args.spaces.split(",") if s]:
             compiled = api.load(SPACES[name])
+            threads = args.threads.get(name, 2)
             fits, seconds = {}, {}
             for backend in backends:
                 fits[backend], seconds[f"profile_{backend}_s"] = (
                     (fit_keys(compiled, counts(name, backend, args)[0]), 0.0) if args.judge_only
-                    else profile(compiled, backend, counts(name, backend, args)[0], store))
+                    else profile(compiled, backend, counts(name, backend, args)[0], store, threads))
             exclude = set().union(*fits.values())
             archs = test_archs(compiled, max(counts(name, b, args)[1] for b in backends), exclude)
             limits = {b: counts(name, b, args)[1] for b in backends}
-            spent = {b: 0.0 for b in backends} if args.judge_only else measure_tests(archs, limits, store, workdir)
+            spent = {b: 0.0 for b in backends} if args.judge_only else measure_tests(archs, limits, store, workdir,
+                                                                                          threads)
             if args.measure_only:
                 continue
             if "onnxruntime" in backends and args.noise_check:
-                cases[f"{name}/noise"] = noise_check(archs[:args.noise_check], "onnxruntime", store, workdir)
+                cases[f"{name}/noise"] = noise_check(archs[:args.noise_check], "onnxruntime", store, workdir, threads)
+                cases[f"{name}/threads"] = threads_check(archs[:THREADS_CHECK], "onnxruntime", workdir)
             for backend in backends:
                 tests = [a.key for a in archs[:limits[backend]]]
-                case = evaluate(store, compiled.loader.ops, backend, fits[backend], tests)
-                case.update({"fit_requested": counts(name, backend, args)[0], "test_requested": limits[backend],
+                case = evaluate(store, compiled.loader.ops, backend, fits[backend], tests, threads)
+                case.update({"threads": threads, "fit_requested": counts(name, backend, args)[0], "test_requested": limits[backend],
                              "seconds": {"profile_and_fit_archs": round(seconds[f"profile_{backend}_s"], 1),
                                          "test_archs_this_run": round(spent[backend], 1)}})
                 cases[f"{name}/{backend}"] = case
@@ -246,8 +300,10 @@ def main() -> int:
         return 0
     doc = {"benchmark": "latency_predictor_host", "store": store_label(db, args.latency_db is None),
            "host_fingerprint": host_fingerprint(),
-           "protocol": "whole archs: 30 repeats x 10 calls after 10 warm-up calls, 2 threads, a fresh process each; "
-                       "kernels: the same protocol in one process",
+           "protocol": "whole archs: 30 repeats x 10 calls after 10 warm-up calls, a fresh process each; "
+                       "kernels: the same protocol in one process; intra-op threads per space: "
+                       + ", ".join(f"{k}={v}" for k, v in args.threads.items()),
+           "threads_rule": THREADS_RULE,
            "reduced": {"nb201/tvm": f"{args.nb201_tvm} fitting and {args.nb201_tvm} test archs: TVM builds a whole "
                                     "NB201 network in about half a minute on 2 cores, its 164 kernels in ~15 min"} if "tvm" in backends else {},
            "rule": "|predicted - measured| <= 10% of measured; Kendall tau over the test architectures",

@@ -192,6 +192,36 @@ def test_other_hosts_kernels_do_not_count(tiny, tmp_path):
     assert model == prior_for("cpu")
 
 
+def test_another_thread_count_is_another_configuration(tiny, tmp_path):
+    """Kernels and archs timed on one thread neither feed the model of the default (two-thread)
+    configuration nor count as measured for it; a model asked for one thread gets them."""
+    from nasc.latency.kernel_source import KernelSumSource
+
+    compiled, space = tiny
+    one = dataclasses.replace(PROTO, threads=1)
+    with LatencyStore(tmp_path / "lat.sqlite") as store:
+        fill(store, compiled, space, 8)
+        rows = list(store.query())
+        other = LatencyStore(tmp_path / "one.sqlite")
+        other.put(dataclasses.replace(r, protocol=one) for r in rows)
+        assert latency_model_for("cpu", other, space) == prior_for("cpu")
+        assert other.keys("kernel", "cpu", "onnxruntime", "fp32", threads=2) == set()
+        assert len(other.keys("kernel", "cpu", "onnxruntime", "fp32", threads=1)) == len(
+            store.keys("kernel", "cpu", "onnxruntime", "fp32"))
+        at_one = KernelSumSource(other, "cpu", "onnxruntime", compiled.loader.ops, threads=1).model()
+        other.close()
+        two_ms = {r.key: r.median_ms for r in rows if r.kind == "arch"}
+        store.put(dataclasses.replace(r, protocol=one, median_ms=3 * r.median_ms, p90_ms=3 * r.p90_ms,
+                                      created="2100-01-01T00:00:00.000000+00:00")
+                  for r in rows)  # both configurations in one store, the one-thread records the latest
+        at_two = latency_model_for("cpu", store, space)
+    assert isinstance(at_two, KernelSumModel) and len(at_one.fitted) == len(at_two.fitted) == 8
+    assert {a.key: a.measured_ms for a in at_two.fitted} == pytest.approx(two_ms)
+    assert "at 1 threads" in at_one.name and "threads" not in at_two.name
+    assignment = api.random_assignment(space, 100)
+    assert at_one.decided_latency(space, assignment) == pytest.approx(at_two.decided_latency(space, assignment))
+
+
 def test_arch_texts_come_from_records_and_the_archs_table(tiny, tmp_path):
     compiled, space = tiny
     arch = compiled.elaborate(space.name, api.pins_from_assignment(api.random_assignment(space, 0)))

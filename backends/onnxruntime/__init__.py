@@ -8,6 +8,7 @@ Sessions use ``ORT_ENABLE_ALL`` and ``protocol.threads`` intra-op threads (defau
 
 from __future__ import annotations
 
+import collections
 import shutil
 from pathlib import Path
 from typing import Callable, Mapping
@@ -22,19 +23,35 @@ from ..manifest import library_versions, write_manifest
 from ..procs import owned_tempdir
 from ..timing import make_record, random_inputs, time_calls
 
-__all__ = ["OrtBackend", "make_session"]
+__all__ = ["OrtBackend", "make_session", "optimized_op_counts"]
 
 
-def make_session(path: Path, threads: int):
-    """A CPU InferenceSession with full graph optimisation and a fixed intra-op thread count."""
+def make_session(path: Path, threads: int, level: str = "all", optimized: Path | None = None):
+    """A CPU InferenceSession with graph optimisation ``level`` (``all``, what artifacts run
+    with, or ``extended``) and a fixed intra-op thread count; ``optimized``: where ONNX Runtime
+    writes the graph it will run."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}[level]
     so.log_severity_level = 3
+    if optimized is not None:
+        so.optimized_model_filepath = str(optimized)
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def optimized_op_counts(path: Path, scratch: Path, level: str = "all") -> "collections.Counter[str]":
+    """How many nodes of each op type the graph ONNX Runtime runs for the model at ``path``
+    has, after its rewrites at ``level`` (written to ``scratch``): what is fused, what is
+    moved between layouts."""
+    import onnx
+
+    out = Path(scratch) / "ort_optimized.onnx"
+    make_session(path, 1, level, out)
+    return collections.Counter(n.op_type for n in onnx.load(str(out)).graph.node)
 
 
 class OrtBackend:

@@ -15,13 +15,16 @@ pipeline's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping
 
 from ..ir.space import TRUE, SearchSpace
 from ..passes.kernels import rules_for
 from .conditions import Known
-from .decided import DecidedView, SpaceIndex
+from .decided import DecidedView, Ref, SpaceIndex
 from .space_kernels import KernelSig, kernels_at, primitives_at
+
+if TYPE_CHECKING:
+    from .ort_layout import OpNode
 
 
 class _Assigned(Known):
@@ -77,9 +80,36 @@ class DecidedKernels:
         self.index = SpaceIndex(space, space.ops)
         self.starts = [n.id for n in space.graph if n.kind in ("op", "param_choice", "input_choice")]
 
+    def view(self, assignment: Mapping[str, int]) -> DecidedView:
+        """The decided, folded graph of the architecture ``assignment`` picks."""
+        return DecidedView(self.index, _Assigned(full_options(self.space, assignment)))
+
+    def ops(self, assignment: Mapping[str, int]) -> tuple[list["OpNode"], list[Ref]]:
+        """The architecture's inputs and folded ops in topological order (aliases looked through,
+        folded BNs gone) and the values its outputs return: what :func:`.ort_layout.layout_terms`
+        reads."""
+        from ..passes.roles import Role
+        from .ort_layout import OpNode
+
+        view = self.view(assignment)
+        nodes = [OpNode((n.id, 0), "input", {}, (), tuple(view.space_shape(n.id)), True)
+                 for n in self.space.graph if n.kind == "input"]  # weighted: never one value
+        for sid in self.starts:
+            if not view.live(sid):
+                continue
+            for j in range(primitives_at(view, sid)):
+                ref = (sid, j)
+                if view.prim(ref) is None or view.op(ref) is None or view.folded(ref) or view.role(ref) is Role.ALIAS:
+                    continue
+                role = view.role(ref)
+                nodes.append(OpNode(ref, view.op(ref) or "", dict(view.attrs(ref)), tuple(view.producers(ref)),
+                                    tuple(view.shape(ref)), role is not None and (role.anchor or role is Role.NORM)))
+        outputs = [view.alias_source(view.value(n.inputs[0])) for n in self.space.graph if n.kind == "output"]
+        return nodes, outputs
+
     def of(self, assignment: Mapping[str, int]) -> tuple[PlacedKernel, ...]:
         """Every kernel the architecture ``assignment`` (decision path -> option) runs, in unit order."""
-        view = DecidedView(self.index, _Assigned(full_options(self.space, assignment)))
+        view = self.view(assignment)
         found: list[PlacedKernel] = []
         for sid in self.starts:
             for j in range(primitives_at(view, sid)):

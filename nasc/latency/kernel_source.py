@@ -13,11 +13,16 @@ from typing import TYPE_CHECKING, Collection, Sequence
 
 from .kernel_model import KernelSumModel, KernelTable, MeasuredArch, fit_kernel_sum, measured_archs
 from .model import network_latency, prior_for
+from .ort_layout import named_terms, nchwc_block
 from .space_kernels import KernelSig
 from .store import LatencyStore
 
 if TYPE_CHECKING:
     from ..ir.ops import OpLibrary
+
+
+ArchFacts = tuple[tuple[KernelSig, ...], float, tuple[tuple[str, int], ...]]
+"""An architecture's kernel list, the prior's figure for it (s) and its :func:`named_terms`."""
 
 
 class ArchKernels:
@@ -31,9 +36,10 @@ class ArchKernels:
         self.target = target
         self.precision = precision
         self.lib: "OpLibrary | None" = None
-        self._known: dict[str, tuple[tuple[KernelSig, ...], float] | None] = {}
+        self.block = nchwc_block()  # this host's: stored texts are this host's measurements
+        self._known: dict[str, ArchFacts | None] = {}
 
-    def __call__(self, text: str) -> tuple[tuple[KernelSig, ...], float] | None:
+    def __call__(self, text: str) -> "ArchFacts | None":
         if text not in self._known:
             from ..api import load_text
             from ..errors import NascError
@@ -46,18 +52,28 @@ class ArchKernels:
                 self._known[text] = None
                 return None
             self.lib = self.lib or arch.ops
-            kernels = tuple(p.kernel for p in DecidedKernels(arch, self.precision, self.target).of({}))
-            self._known[text] = (kernels, network_latency(prior_for(self.target), arch))
+            decided = DecidedKernels(arch, self.precision, self.target)
+            kernels = tuple(p.kernel for p in decided.of({}))
+            self._known[text] = (kernels, network_latency(prior_for(self.target), arch),
+                                 named_terms(decided.ops({}), self.block))
         return self._known[text]
 
 
+def measured_threads() -> int:
+    """The thread count a measurement uses unless told otherwise (:class:`nasc.backends.MeasureProtocol`'s):
+    the configuration the search's models describe."""
+    from nasc.backends import MeasureProtocol
+
+    return int(MeasureProtocol.threads)
+
+
 def kernel_medians(store: LatencyStore, target: str, backend: str, precision: str, host: str,
-                   source: str = "measured") -> dict[str, float]:
+                   source: str = "measured", threads: int | None = None) -> dict[str, float]:
     """The latest stored median (ms) of each kernel measured on ``host`` (``source``: ``measured``
-    here, ``rpc`` on a device behind a tracker)."""
+    here, ``rpc`` on a device behind a tracker) on ``threads`` threads (None: any)."""
     latest: dict[str, tuple[str, float]] = {}
     for rec in store.query(kind="kernel", target=target, backend=backend, precision=precision, host=host,
-                           source=source):
+                           source=source, threads=threads):
         if rec.key not in latest or rec.created > latest[rec.key][0]:
             latest[rec.key] = (rec.created, rec.median_ms)
     return {key: ms for key, (_, ms) in latest.items()}
@@ -70,39 +86,48 @@ class KernelSumSource:
     The target is this host (``device_key`` None: records of source ``measured`` and this
     host's fingerprint) or a device behind a TVM RPC tracker (records of source ``rpc`` and
     host ``rpc:KEY``, what ``nasc profile --rpc`` and the loop store): each is fitted on its
-    own measurements only."""
+    own measurements only.  This host's kernels and architectures are those timed on
+    ``threads`` threads (None: :func:`measured_threads`): one thread count is one configuration
+    of the host.  A device's are filtered by ``threads`` only when it is given."""
 
     def __init__(self, store: LatencyStore, target: str, backend: str, lib: "OpLibrary", *,
                  precision: str = "fp32", host: str | None = None, device_key: str | None = None,
-                 kernels_of: ArchKernels | None = None) -> None:
+                 kernels_of: ArchKernels | None = None, threads: int | None = None) -> None:
         from .host import host_fingerprint, rpc_host
         from .store import arch_medians
 
         remote = device_key is not None
-        self.what = f"{target}/{backend}" + (f" via rpc:{device_key}" if remote else "")
+        self.threads = threads if threads is not None or remote else measured_threads()
+        self.what = (f"{target}/{backend}" + (f" via rpc:{device_key}" if remote else "")
+                     + (f" at {self.threads} threads" if self.threads not in (None, measured_threads()) else ""))
         self.target, self.backend, self.precision = target, backend, precision
         self.host = rpc_host(device_key or "") if remote else host or host_fingerprint()
         source = "rpc" if remote else "measured"
-        self.table = KernelTable(kernel_medians(store, target, backend, precision, self.host, source),
-                                 prior_for(target), lib)
+        self.table = KernelTable(kernel_medians(store, target, backend, precision, self.host, source,
+                                                self.threads), prior_for(target), lib)
         medians = arch_medians(store, target, backend=backend, precision=precision, source=source,
-                               host=self.host)
+                               host=self.host, threads=self.threads)
         self.kernels_of = kernels_of or ArchKernels(target, precision)
+        # ONNX Runtime rewrites this CPU's graphs: its layout block (0: no layout terms)
+        self.layout = self.kernels_of.block if backend == "onnxruntime" and not remote else 0
         self.archs: list[MeasuredArch] = measured_archs(store.arch_texts(medians), medians, self.table,
-                                                        self.kernels_of)
+                                                        self.kernels_of, self.layout)
 
     def model(self, keep: Collection[str] | None = None) -> KernelSumModel:
         """The model fitted on the stored archs (only those of ``keep``, when given)."""
         archs: Sequence[MeasuredArch] = self.archs if keep is None else [a for a in self.archs if a.key in keep]
-        return fit_kernel_sum(self.what, self.table, archs, precision=self.precision, target=self.target)
+        return fit_kernel_sum(self.what, self.table, archs, precision=self.precision, target=self.target,
+                              layout=self.layout)
 
 
 def has_kernels(store: LatencyStore, target: str, backend: str, precision: str = "fp32",
                 host: str | None = None) -> bool:
-    """Whether ``host`` (None: this one) has kernel records for the target, backend and precision."""
+    """Whether ``host`` (None: this one, timed on :func:`measured_threads` threads) has kernel
+    records for the target, backend and precision."""
     from .host import host_fingerprint
 
-    return bool(store.keys("kernel", target, backend, precision, host=host or host_fingerprint()))
+    return bool(store.keys("kernel", target, backend, precision, host=host or host_fingerprint(),
+                           threads=None if host else measured_threads()))
 
 
-__all__ = ["ArchKernels", "KernelSumSource", "has_kernels", "kernel_medians"]
+__all__ = ["ArchFacts", "ArchKernels", "KernelSumSource", "has_kernels", "kernel_medians", "measured_threads"]

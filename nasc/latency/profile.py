@@ -147,14 +147,16 @@ def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettin
     found = space_kernels(space, lib, settings.precision, settings.target)
     enum_s = time.perf_counter() - t_enum
     host = rpc_host(settings.protocol.device_key or "") if remote else host_fingerprint()
-    stored = store.keys("kernel", settings.target, settings.backend, settings.precision, host=host)
+    stored = store.keys("kernel", settings.target, settings.backend, settings.precision, host=host,
+                        threads=settings.protocol.threads)
     todo = [k for k in found.kernels if k.key not in stored]
     report = ProfileReport(space.name, len(found.kernels), enum_s, len(found.kernels) - len(todo),
                            keys=[k.key for k in found.kernels])
     where = f"the device {host}" if remote else "this host"
     say(f"{space.name}: {len(found.kernels):,} distinct kernels at {settings.precision} "
         f"(enumerated in {enum_s:.2f} s); {report.already:,} already in {store.path} for {settings.target}/"
-        f"{settings.backend}/{settings.precision} on {where}, {len(todo):,} to measure")
+        f"{settings.backend}/{settings.precision} on {where} at {settings.protocol.threads} thread(s), "
+        f"{len(todo):,} to measure")
     with owned_tempdir("profile") as scratch:
         measure = _Measurer(settings, target, host, scratch)
         _measure_kernels(todo, lib, measure, store, progress, settings)
@@ -203,7 +205,8 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
 
     lib = compiled.loader.ops
     prior = prior_for(settings.target)
-    stored = store.keys("arch", settings.target, settings.backend, settings.precision, host=host)
+    stored = store.keys("arch", settings.target, settings.backend, settings.precision, host=host,
+                        threads=settings.protocol.threads)
     drawn: dict[str, tuple[str, Any]] = {}
     for i in range(max(settings.archs * 20, 100)):  # draws repeat in tiny spaces: stop trying eventually
         if len(drawn) == settings.archs:

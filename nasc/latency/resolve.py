@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 from ..targets import resolve_target
 from .fitted import fit_affine_prior
 from .host import host_fingerprint, rpc_host
-from .kernel_source import KernelSumSource, has_kernels
+from .kernel_source import KernelSumSource, has_kernels, measured_threads
 from .model import LatencyModel, prior_for
 from .recorded import MIN_ARCHS
 from .recorded_cells import fit_cells
@@ -52,7 +52,9 @@ def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEN
     """The stored architectures (key: median ms) a model of ``target`` is fitted on: with a
     ``device_key``, what was measured through RPC on that device; a recorded device's table
     readings; ``cpu``: fp32 measurements with ``backend`` on this host (another CPU's numbers
-    say little about this one); any other target: all its arch records."""
+    say little about this one) timed on the thread count measurements use by default
+    (:func:`~nasc.latency.kernel_source.measured_threads`; another count is another
+    configuration of the host); any other target: all its arch records."""
     spec = resolve_target(target)
     if device_key is not None:
         return arch_medians(store, spec.name, source="rpc", host=rpc_host(device_key))
@@ -60,7 +62,7 @@ def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEN
         return arch_medians(store, spec.name, source="recorded")
     if spec.kind == "cpu":
         return arch_medians(store, spec.name, backend=backend, precision="fp32", source="measured",
-                            host=host_fingerprint())
+                            host=host_fingerprint(), threads=measured_threads())
     return arch_medians(store, spec.name)
 
 

@@ -46,8 +46,11 @@ ENV = "NASC_LATENCY_DB"
 FILENAME = "latency.sqlite"
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
-FILTERS = ("kind", "target", "backend", "precision", "key", "host", "source")
-"""Columns :meth:`LatencyStore.query` can select on (each an exact match)."""
+FILTERS = ("kind", "target", "backend", "precision", "key", "host", "source", "threads")
+"""What :meth:`LatencyStore.query` can select on (each an exact match): the columns, and
+``threads``, the protocol's thread count -- a record timed on one thread and one timed on
+two are measurements of two configurations, and a model fitted on both mixes them."""
+_EXPRESSIONS = {"threads": "CAST(json_extract(protocol, '$.threads') AS INTEGER)"}
 
 _SCHEMA = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -96,14 +99,15 @@ class ImportResult:
         return self.rows - self.added
 
 
-def _where(filters: dict[str, str | None]) -> tuple[str, list[str]]:
+def _where(filters: dict[str, str | int | None]) -> tuple[str, list[str | int]]:
     unknown = sorted(set(filters) - set(FILTERS))
     if unknown:
         raise TypeError(f"unknown filter(s) {', '.join(unknown)}; expected {', '.join(FILTERS)}")
     chosen = [(name, value) for name, value in filters.items() if value is not None]
     if not chosen:
         return "", []
-    return " WHERE " + " AND ".join(f"{name} = ?" for name, _ in chosen), [value for _, value in chosen]
+    return (" WHERE " + " AND ".join(f"{_EXPRESSIONS.get(name, name)} = ?" for name, _ in chosen),
+            [value for _, value in chosen])
 
 
 class LatencyStore:
@@ -248,22 +252,25 @@ class LatencyStore:
             db.executemany(_INSERT, rows())
             return db.total_changes - before
 
-    def query(self, **filters: str | None) -> Iterator[StoredLatency]:
+    def query(self, **filters: str | int | None) -> Iterator[StoredLatency]:
         """Records matching every given filter (:data:`FILTERS`), oldest first within each key."""
         where, params = _where(filters)  # here, so a misspelt filter fails at the call
         return self._select(where, params, " ORDER BY " + ", ".join(IDENTITY))
 
     def get(self, kind: str, target: str, backend: str, precision: str, key: str, *,
-            host: str | None = None) -> StoredLatency | None:
-        """The latest record of one kernel or arch (from ``host`` only, when given), or None."""
+            host: str | None = None, threads: int | None = None) -> StoredLatency | None:
+        """The latest record of one kernel or arch (from ``host`` only, timed on ``threads``
+        threads only, when given), or None."""
         where, params = _where({"kind": kind, "target": target, "backend": backend, "precision": precision,
-                                "key": key, "host": host})
+                                "key": key, "host": host, "threads": threads})
         return next(self._select(where, params, " ORDER BY created DESC, id DESC LIMIT 1"), None)
 
-    def keys(self, kind: str, target: str, backend: str, precision: str, *, host: str | None = None) -> set[str]:
-        """The keys stored for one target, backend and precision: what a resumed profiling run skips."""
+    def keys(self, kind: str, target: str, backend: str, precision: str, *, host: str | None = None,
+             threads: int | None = None) -> set[str]:
+        """The keys stored for one target, backend and precision (and thread count, when
+        given): what a resumed profiling run skips."""
         where, params = _where({"kind": kind, "target": target, "backend": backend, "precision": precision,
-                                "host": host})
+                                "host": host, "threads": threads})
         with self._errors("read"):
             return {row[0] for row in self._db.execute(f"SELECT DISTINCT key FROM records{where}", params)}
 
@@ -317,7 +324,7 @@ class LatencyStore:
                              if key in wanted and key not in found)
         return found
 
-    def export(self, path: str | Path, fmt: str | None = None, **filters: str | None) -> int:
+    def export(self, path: str | Path, fmt: str | None = None, **filters: str | int | None) -> int:
         """Write the records matching ``filters`` to ``path`` (``csv`` or ``jsonl``, by default
         from its suffix); returns how many."""
         return write_table(Path(path), fmt, self.query(**filters))
@@ -330,7 +337,7 @@ class LatencyStore:
         records = read_table(Path(path), fmt)
         return ImportResult(rows=len(records), added=self.put(records))
 
-    def _select(self, where: str, params: list[str], tail: str) -> Iterator[StoredLatency]:
+    def _select(self, where: str, params: list[str | int], tail: str) -> Iterator[StoredLatency]:
         sql = f"SELECT id, {', '.join(COLUMNS)} FROM records{where}{tail}"
         with self._errors("read"):
             for row in self._db.execute(sql, params):
@@ -343,7 +350,7 @@ class LatencyStore:
             raise LatencyStoreError(f"latency store {self.path}: record {row[0]} is damaged ({err})") from None
 
 
-def arch_medians(store: LatencyStore, target: str, **filters: str | None) -> dict[str, float]:
+def arch_medians(store: LatencyStore, target: str, **filters: str | int | None) -> dict[str, float]:
     """Median stored latency (ms) per arch key of ``target`` (re-measurements of one arch
     count once)."""
     by_key: dict[str, list[float]] = {}

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import collections
 import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
 
+from nasc.backends.onnxruntime import optimized_op_counts
 from nasc.passes.driver import optimize
 from nasc.passes.observers import Entropy, MinMax, Percentile
 from passes_testlib import DIGITS_ARCH, GOLDEN_ARCH, fixed_ir, run, torch_threads, trained_digits  # noqa: F401
-
-
-def ort_kernels(path: Path, tmp: Path) -> collections.Counter[str]:
-    """Op types of the graph ONNX Runtime actually executes (after its QDQ fusion)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    so.optimized_model_filepath = str(tmp / "ort_optimized.onnx")
-    so.log_severity_level = 3
-    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return collections.Counter(n.op_type for n in onnx.load(str(tmp / "ort_optimized.onnx")).graph.node)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +33,7 @@ def test_int8_digits_loses_at_most_one_point_on_onnxruntime(int8_digits: Path, t
     q = doc["quantization"]
     assert q["calib_samples"] == 256 and "training split" in q["calibration"]
     # ORT runs every conv, add, pool and the linear as int8 kernels: no float conv is left
-    ops = ort_kernels(int8_digits / "model.onnx", tmp_path)
+    ops = optimized_op_counts(int8_digits / "model.onnx", tmp_path, "extended")  # after its QDQ fusion
     assert ops["QLinearConv"] == 10 and ops["Conv"] == 0, ops
     assert ops["QLinearAdd"] == 3 and ops["QGemm"] == 1 and ops["QLinearGlobalAveragePool"] == 1, ops
 
