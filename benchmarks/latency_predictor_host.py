@@ -77,6 +77,8 @@ def counts(space: str, backend: str, args: argparse.Namespace) -> tuple[int, int
     """(fitting, test) architectures of one case."""
     if space == "nb201" and backend == "tvm":
         return min(args.fit, args.nb201_tvm), min(args.test, args.nb201_tvm)
+    if backend == "onnxruntime":
+        return args.fit_onnxruntime, args.test
     return args.fit, args.test
 
 
@@ -245,7 +247,10 @@ def evaluate(store: LatencyStore, lib: Any, backend: str, fit: list[str], tests:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fit", type=int, default=30, help="fitting architectures per space and backend")
+    ap.add_argument("--fit", type=int, default=30, help="fitting architectures per space (TVM)")
+    ap.add_argument("--fit-onnxruntime", type=int, default=100,
+                    help="fitting architectures per space with ONNX Runtime: its model also fits a cost per layout "
+                         "term (about 30 per space), and an architecture takes about a second to build and time")
     ap.add_argument("--test", type=int, default=50, help="test architectures per space and backend")
     ap.add_argument("--nb201-tvm", type=int, default=16, help="fitting and test architectures of NB201 with TVM")
     ap.add_argument("--backends", default=",".join(BACKENDS))
