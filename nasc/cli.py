@@ -371,7 +371,7 @@ def _loop_settings(args: argparse.Namespace, store: Path) -> "LoopSettings":
                                                                                    device_key=args.device_key))
 
 
-WRITES_DIRECTORY = ("search", "train", "compile", "build", "opt")
+WRITES_DIRECTORY = ("search", "train", "compile", "build", "opt", "sweep")
 """Commands whose --out (or search's --resume) is a run directory: one run holds it at a time."""
 
 
@@ -497,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_parser(sub)
     from .bench.commands import add_parser as _bench_parser
     _bench_parser(sub)
+    from .sweep.command import add_parser as _sweep_parser
+    _sweep_parser(sub)
     return p
 
 
