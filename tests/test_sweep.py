@@ -221,6 +221,7 @@ def test_baseline_stops_at_its_task_second_budget(tmp_path: Path) -> None:
     ran = {e["name"] for e in events(out) if e["event"] == "started"}
     assert len(ran) == 2  # the two CPUs' first tasks; none started after the first finished
     assert len(doc["sweep"]["tasks"]["not_started"]) == 4
+    assert doc["sweep"]["within_budget"]["runs"] == [] and doc["sweep"]["within_budget"]["budget"] == 1
     archs = [(out / "runs" / name / "arch.nas").read_text() for name in sorted(ran)]
     assert archs[0] != archs[1] and all(a.startswith("# nasc arch v1") for a in archs)
     assert all(r["latency_source"] == "measured" for r in doc["runs"])

@@ -236,6 +236,22 @@ class Sweep:
         log_event(self.out, "finished", **result)
         progress.advance(self._line(run, result["seconds"], "ran"))
 
+    def _within_budget(self) -> dict[str, Any] | None:
+        """The tasks, in the order they finished, whose summed seconds stay within
+        ``--max-task-seconds``: tasks in flight when the budget was reached ran past it, and a
+        comparison at equal compute counts only these (failed tasks spent compute too)."""
+        if self.plan.max_task_seconds is None:
+            return None
+        total, names = 0.0, []
+        for name, seconds in self.ledger.seconds.items():
+            if total + seconds > self.plan.max_task_seconds:
+                break
+            total += seconds
+            names.append(name)
+        finished = {r.task.name for r in self.ledger.runs}
+        return {"tasks": names, "runs": [n for n in names if n in finished], "task_seconds": round(total, 2),
+                "budget": self.plan.max_task_seconds}
+
     def _finish(self, tasks: list[TaskSpec], stopped: str | None, ray_info: dict[str, Any]) -> dict[str, Any]:
         from .plot import plot_front
 
@@ -253,6 +269,7 @@ class Sweep:
             "tasks": {"planned": len(tasks), "finished": len(done), "reused": len(self.ledger.reused),
                       "failed": sorted(self.ledger.failed), "not_started": sorted(
                           t.name for t in tasks if t.name not in done and t.name not in self.ledger.failed)},
+            "within_budget": self._within_budget(),
             "ray": ray_info,
             "latency_store": STORE,
         }
