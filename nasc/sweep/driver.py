@@ -215,7 +215,7 @@ class Sweep:
                     break
                 done, _ = ray.wait(list(in_flight), num_returns=1)
                 task = in_flight.pop(done[0])
-                self._finished(task, ray.get(done[0]), progress)
+                self._finished(task, _result(ray, done[0], task), progress)
                 stopped = stopped or self._stop()
         finally:
             ray.shutdown()
@@ -229,7 +229,8 @@ class Sweep:
         if run is None:
             self.ledger.failed[task.name] = result["exit"]
             log_event(self.out, "failed", **result)
-            progress.advance(f"{task.name}: FAILED (exit {result['exit']}) after {result['seconds']:.1f}s; see "
+            why = result.get("error") or f"exit {result['exit']}"
+            progress.advance(f"{task.name}: FAILED ({why}) after {result['seconds']:.1f}s; see "
                              f"{run_dir(self.out, task) / 'task.log'}")
             return
         self.ledger.runs.append(run)
@@ -276,3 +277,13 @@ class Sweep:
         write_json(self.out / FRONT, doc)
         plot_front(doc, self.out / "front.png")
         return doc
+
+
+def _result(ray: Any, ref: Any, task: TaskSpec) -> dict[str, Any]:
+    """A task's result, or a failed one when its worker itself died (killed, out of memory):
+    one lost task must not end the sweep."""
+    try:
+        result: dict[str, Any] = ray.get(ref)
+        return result
+    except ray.exceptions.RayError as err:
+        return {"name": task.name, "exit": None, "seconds": 0.0, "error": str(err).splitlines()[0][:300]}
