@@ -101,6 +101,17 @@ def test_diminishing_hypervolume_stops() -> None:
     assert stop_reason(rules, 0, stalled[:2]) is None  # too few points to judge
 
 
+def test_reused_task_seconds_fall_back_to_its_stages(tmp_path: Path) -> None:
+    from nasc.sweep.driver import past_seconds, stage_seconds
+
+    (tmp_path / "compile.json").write_text(json.dumps({"search": {"seconds": 2.5, "key": "k"},
+                                                      "train": {"seconds": 1.5}}))
+    assert stage_seconds(tmp_path) == 4.0 and stage_seconds(tmp_path / "none") == 0.0
+    (tmp_path / "tasks.jsonl").write_text('{"event": "finished", "name": "a", "seconds": 3.0}\n'
+                                          '{"event": "finished", "name": "a", "seconds": 5.0}\n{"event": "fin')
+    assert past_seconds(tmp_path) == {"a": 5.0}  # the last line, a line cut short by a kill skipped
+
+
 # -- arguments ------------------------------------------------------------------------------------------------
 
 def test_argument_parsers() -> None:

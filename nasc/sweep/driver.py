@@ -82,6 +82,19 @@ def past_seconds(out: Path) -> dict[str, float]:
     return seconds
 
 
+def stage_seconds(run: Path) -> float:
+    """A finished run's seconds by its ``compile.json`` (its stages' own times), for a task
+    whose ``finished`` line was lost: the driver was killed between the compile's end and
+    the line.  Slightly below the task's wall time (start-up, measuring and report are not
+    stages), never zero for work that was done."""
+    try:
+        doc = json.loads((run / "compile.json").read_text())
+    except (OSError, ValueError):
+        return 0.0
+    return sum(float(v.get("seconds", 0.0)) for v in doc.values() if isinstance(v, dict)) \
+        if isinstance(doc, dict) else 0.0
+
+
 def start_ray(address: str | None) -> dict[str, Any]:
     """Join the cluster at ``address`` (``auto``: the one this machine belongs to), or start a
     quiet local instance with one CPU slot per core; returns what was started and its cost."""
@@ -109,7 +122,6 @@ class Sweep:
         self.rules = StopRules(plan.max_task_seconds, plan.min_hv_gain, plan.hv_window)
         self.ledger = Ledger()
         self.chooser: Chooser | None = None
-        self.experiment_ref: str | None = None
         self.assignments: dict[str, dict[str, int]] = {}
         self._chosen: ChosenExperiment | None = None
 
@@ -134,7 +146,9 @@ class Sweep:
         else:
             assert self.chooser is not None and self._chosen is not None
             assignment = saved_assignment(run)
-            if assignment is None:
+            if assignment is not None:  # chosen by a run of this sweep that was stopped
+                self.chooser.remember(assignment)
+            else:
                 assignment = self.chooser.choose(task.index or 0, [Scored(self.assignments[r.task.name], r.point)
                                                                    for r in self.ledger.runs
                                                                    if r.task.name in self.assignments])
@@ -159,7 +173,9 @@ class Sweep:
             if run is None:
                 pending.append(task)
                 continue
-            seconds = before.get(task.name, 0.0)
+            seconds = before.get(task.name)
+            if seconds is None:
+                seconds = stage_seconds(run_dir(self.out, task))
             self.ledger.runs.append(run)
             self.ledger.seconds[task.name] = seconds
             self.ledger.reused.append(task.name)
