@@ -67,6 +67,7 @@ bench: venv
 	$(BIN)/python benchmarks/compile_product.py
 	$(BIN)/python benchmarks/bench_gate.py
 	$(BIN)/python benchmarks/nb201_strategies.py
+	$(BIN)/python benchmarks/sweep_front.py
 
 # The backends benchmark with a MetaSchedule-tuned TVM build as well.  The first run tunes
 # every kernel (tens of minutes on 2 cores); the database in ~/.cache/nasc makes reruns quick.

@@ -237,7 +237,7 @@ def cmd_compile(args: argparse.Namespace, state: dict) -> int:
                           backend=args.backend, precision=args.precision, passes=args.passes,
                           experiment_ref=chosen.reference(relative_to=out / "search"), display=display,
                           loop=_loop_settings(args, store_path(args.latency_db)),
-                          target_note=getattr(args, "target_note", None))
+                          target_note=getattr(args, "target_note", None), record_latency=args.record_latency)
     lat, acc = r["latency"], r["accuracy"]
     forms = " + ".join(f"{n} {f['precision']}" for n, f in r.get("forms", {}).items() if f.get("built")) \
         or f"{r['backend']} {r['precision']}"
@@ -371,7 +371,7 @@ def _loop_settings(args: argparse.Namespace, store: Path) -> "LoopSettings":
                                                                                    device_key=args.device_key))
 
 
-WRITES_DIRECTORY = ("search", "train", "compile", "build", "opt")
+WRITES_DIRECTORY = ("search", "train", "compile", "build", "opt", "sweep")
 """Commands whose --out (or search's --resume) is a run directory: one run holds it at a time."""
 
 
@@ -448,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--experiment", help="NAME (in FILE) or OTHER.nas:NAME")
     cp.add_argument("--set", action="append", metavar="KEY=VALUE")
     cp.add_argument("--out", "-o", required=True)
+    cp.add_argument("--record-latency", action="store_true",
+                    help="also store the artifact's measured latency in the latency store as a record of its arch "
+                         "(cpu; what nasc sweep's tasks do, so nasc latency report sees every compiled arch)")
     _loop_arguments(cp)
     cp.set_defaults(precheck=_check_compile_args)
 
@@ -494,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_parser(sub)
     from .bench.commands import add_parser as _bench_parser
     _bench_parser(sub)
+    from .sweep.command import add_parser as _sweep_parser
+    _sweep_parser(sub)
     return p
 
 

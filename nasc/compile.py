@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TextIO
 
-from .api import Compiled
+from .api import Compiled, render_arch
 from .fsio import write_json
 from .weights import contents_sha256, load_weights
 from .ir.notation import space_hash
@@ -138,13 +138,15 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
                   target: str = "cpu", backend: str = "auto", precision: str = "fp32", passes: str | None = None,
                   experiment_ref: str | None = None, log: TextIO | None = None,
                   loop: "LoopSettings | None" = None, display: StageDisplay | None = None,
-                  target_note: str | None = None) -> dict[str, Any]:
+                  target_note: str | None = None, record_latency: bool = False) -> dict[str, Any]:
     """The pipeline into ``out``; ``passes`` is the optimization pipeline (None: the default for
     ``precision`` and ``target``, :mod:`nasc.compile_passes`); ``loop`` drives the
     measured-latency loop (default: 3 rounds, measured here, the store
     :func:`~nasc.latency.store.store_path` names).  Progress goes to ``display`` (the caller
     owns and closes it: a live view on a terminal), else as plain lines to ``log``;
-    ``target_note`` says which board an alias of ``target`` stood for, for the report."""
+    ``target_note`` says which board an alias of ``target`` stood for, for the report;
+    ``record_latency`` also puts the artifact's measured latency in the latency store (an arch
+    record, so ``nasc latency report`` sees every compiled arch of a ``nasc sweep``)."""
     from .compile_passes import check_pipeline
     from .latency.store import store_path
     from .report import RunFacts, write_report
@@ -162,6 +164,8 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     store = settings.store
 
     def do_search() -> dict[str, Any]:
+        if not space.free:  # an arch (or a space with every decision pinned): nothing to search
+            return _given_arch(compiled, space, sdir, experiment_ref)
         # resumes what sdir holds of this very search (a checkpoint or rounds of another are not)
         res = search_with_rounds(compiled, cfg, sdir, settings, space_name=space.name,
                                  resume=None, target=target, progress=stages.display.lines,
@@ -228,7 +232,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
                                accuracy_after_each_pass(arch_file, tdir / "weights.safetensors", pipeline,
                                                         (cfg, experiment_ref), compiled.loader))
     with stages.step("latency"):
-        latency = _latency(arch, adir, target, store)
+        latency = _latency(arch, adir, target, store, store if record_latency else None)
     report = {"space": space.name, "target": target, "arch": str(arch_file), "test_accuracy":
               trained["test_accuracy"], "params": trained["params"], "macs": trained["macs"], "artifact": str(adir),
               "backend": built["backend"], "precision": built["precision"], "passes": pipeline,
@@ -241,26 +245,63 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
         return write_report(out, report, RunFacts(space, arch, cfg, target, store, target_note))
 
 
+def _given_arch(compiled: Compiled, space: Any, sdir: Path, experiment_ref: str | None) -> dict[str, Any]:
+    """The search stage of a decided input (``nasc freeze``'s output, or a space with every
+    decision pinned): its canonical text becomes ``search/arch.nas`` as it is, so retraining,
+    passes, build and measurement run exactly as they do on a searched arch -- the way
+    ``nasc sweep``'s baselines compile sampled architectures."""
+    from .fsio import atomic_write
+    from .ir.cost import arch_cost
+
+    sdir.mkdir(parents=True, exist_ok=True)
+    frozen = render_arch(compiled, space, compiled.elaborate(space.name),
+                         f"compiled as given from {compiled.module.name} :: {space.name} (nothing to search)",
+                         space.name, sdir, experiment_ref=experiment_ref)
+    atomic_write(sdir / "arch.nas", frozen.text)
+    atomic_write(sdir / "pinned.nas", frozen.pinned)
+    cost = arch_cost(frozen.arch.graph, compiled.loader.ops)
+    return {"arch_sha256": hashlib.sha256(frozen.text.encode()).hexdigest(), "params": cost.params,
+            "macs": cost.macs, "decisions": {}, "constraints": []}
+
+
 def _load_arch(compiled: Compiled, path: Path) -> Compiled:
     from . import api
 
     return api.load(path, compiled.loader)
 
 
-def _latency(arch: Compiled, adir: Path, target: str, store: Path) -> dict[str, Any]:
-    """Measured when the artifact runs here; otherwise the target's prediction, labelled as such."""
+def _latency(arch: Compiled, adir: Path, target: str, store: Path, record_in: Path | None = None) -> dict[str, Any]:
+    """Measured when the artifact runs here (and, with ``record_in``, stored there as an arch
+    record); otherwise the target's prediction, labelled as such."""
     import nasc.backends as nb
     from nasc.backends import MeasureProtocol
 
     from .latency.model import network_latency, prediction_label
     from .latency.resolve import LatencyModels
 
-    if target == "cpu":
-        rec = nb.measure(adir, MeasureProtocol(repeats=30))
-        return {"median_ms": rec.median_ms, "p90_ms": rec.p90_ms, "source": rec.source, "how": rec.how,
-                "backend": rec.backend, "repeats": rec.repeats}
     space = arch.elaborate()
+    if target == "cpu":
+        proto = MeasureProtocol(repeats=30)
+        rec = nb.measure(adir, proto)
+        doc = {"median_ms": rec.median_ms, "p90_ms": rec.p90_ms, "source": rec.source, "how": rec.how,
+               "backend": rec.backend, "repeats": rec.repeats}
+        if record_in is not None:
+            _record(arch, space, target, rec, proto, record_in)
+            doc["stored_in"] = str(record_in)
+        return doc
     model = LatencyModels(space, store)(target)
     total = network_latency(model, space)
     return {"median_ms": total * 1e3, "source": "predicted", "how": f"{prediction_label(model)}, no {target} attached; "
             f"measure on the device with `nasc measure {adir} --rpc HOST:PORT --device-key KEY`"}
+
+
+def _record(arch: Compiled, space: Any, target: str, rec: Any, proto: Any, store: Path) -> None:
+    """Store a measured latency of the artifact as a record of its arch (the key, text and
+    facts the measuring loop stores an arch with, :mod:`nasc.latency.sources`)."""
+    from .latency.sources import decided_arch, measured_record, store_arch_record
+    from .latency.store import LatencyStore
+
+    decided = decided_arch(arch, space, {})
+    batch = int(rec.protocol.get("batch") or 1)
+    with LatencyStore(store) as db:
+        store_arch_record(db, decided, measured_record(decided.key, target, rec, proto, batch))

@@ -122,7 +122,7 @@ def test_ir_dump_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_import_nasc_is_light() -> None:
     code = ("import sys, nasc; nasc.load('" + str(EXAMPLES / "nb201.nas") + "').elaborate(); "
-            "print(sorted(m for m in ('torch', 'tvm', 'tensorrt', 'onnxruntime', 'matplotlib') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'tvm', 'tensorrt', 'onnxruntime', 'matplotlib', 'ray') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

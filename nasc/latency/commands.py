@@ -8,11 +8,16 @@ Every failure a user can cause (a file that is not a store, a bad table row, a m
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
 from .exchange import FORMATS
+from ..errors import NascError
 from .store import ENV, FILENAME, LatencyStore, store_path
+
+SWEEP_MANIFEST = "sweep.json"
+"""The manifest ``nasc sweep`` writes into its directory (:mod:`nasc.sweep.plan`)."""
 
 
 def add_parser(sub: Any) -> None:
@@ -36,9 +41,13 @@ def add_parser(sub: Any) -> None:
 
     rp = verbs.add_parser("report", help="predicted vs measured latency of every stored architecture, per model "
                                          "(cross-validated): report.json and scatter.png")
-    rp.add_argument("--target", required=True, help="whose architectures (cpu: those measured on this host)")
+    rp.add_argument("dir", nargs="?", metavar="SWEEP_DIR",
+                    help=f"a directory holding a store ({FILENAME}), such as a nasc sweep's: its store, the target "
+                         f"its {SWEEP_MANIFEST} names, and DIR/latency-report as the default --out")
+    rp.add_argument("--target", help="whose architectures (cpu: those measured on this host); required without "
+                                     "SWEEP_DIR")
     rp.add_argument("--backend", help="only this backend's records (default: each backend stored)")
-    rp.add_argument("--out", required=True, metavar="DIR", help="where report.json and scatter.png go")
+    rp.add_argument("--out", metavar="DIR", help="where report.json and scatter.png go")
     rp.set_defaults(fn=cmd_report)
 
     for p in (ex, im, st, rp):
@@ -74,12 +83,36 @@ def cmd_stats(args: argparse.Namespace, state: dict) -> int:
     return 0
 
 
+def from_directory(args: argparse.Namespace) -> tuple[Path, str, Path]:
+    """The store, target and output folder of ``nasc latency report``: from the flags, or from
+    a directory holding a store (a sweep's: ``nasc sweep`` writes ``latency.sqlite`` and names
+    its target in ``sweep.json``), flags winning over what the directory says."""
+    if args.dir is None:
+        if args.target is None or args.out is None:
+            raise NascError("nasc latency report needs --target T and --out DIR (or a sweep directory)")
+        return store_path(args.latency_db), args.target, Path(args.out)
+    folder = Path(args.dir)
+    if not (folder / FILENAME).is_file():
+        raise NascError(f"{folder} holds no latency store ({FILENAME}); give a nasc sweep's directory, or "
+                        "--latency-db PATH")
+    if args.latency_db:
+        raise NascError(f"give the store either as {folder} or as --latency-db, not both")
+    target = args.target
+    if target is None:
+        try:
+            target = json.loads((folder / SWEEP_MANIFEST).read_text())["identity"]["target"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise NascError(f"{folder / SWEEP_MANIFEST} does not name a target; give --target T") from None
+    return folder / FILENAME, str(target), Path(args.out) if args.out else folder / "latency-report"
+
+
 def cmd_report(args: argparse.Namespace, state: dict) -> int:
     from .report import headline, write_report
 
-    with LatencyStore(store_path(args.latency_db), create=False) as store:
-        doc = write_report(store, args.target, args.backend, Path(args.out))
+    path, target, out = from_directory(args)
+    with LatencyStore(path, create=False) as store:
+        doc = write_report(store, target, args.backend, out)
     for line in headline(doc):
         print(line)
-    print(f"wrote {Path(args.out) / 'report.json'} and {Path(args.out) / 'scatter.png'}")
+    print(f"wrote {out / 'report.json'} and {out / 'scatter.png'}")
     return 0

@@ -34,7 +34,7 @@ from .resolve import DEFAULT_BACKEND, NB201_FACT, roofline_fact
 from .store import LatencyStore
 
 if TYPE_CHECKING:
-    from nasc.backends import MeasureProtocol
+    from nasc.backends import LatencyRecord, MeasureProtocol
 
     from ..api import Compiled
     from ..ir.space import SearchSpace
@@ -103,13 +103,34 @@ def measure_arch(arch: DecidedArch, target: str, store: LatencyStore, *, workdir
         raise NascError(f"nasc measures an architecture on a recorded device, on cpu (this machine) or through a "
                         f"TVM RPC tracker, and '{spec.name}' is not attached here: give --rpc HOST:PORT and "
                         "--device-key KEY of a tracker that serves it")
-    facts: dict[str, Any] = {roofline_fact(prior_for(spec.name).name): network_latency(prior_for(spec.name),
-                                                                                       arch.arch)}
+    store_arch_record(store, arch, result.record)
+    return result
+
+
+def store_arch_record(store: LatencyStore, arch: DecidedArch, record: StoredLatency) -> None:
+    """Put ``record`` (a latency of ``arch``) in ``store`` with the facts a refit needs about
+    the arch (its text, roofline prediction, NAS-Bench-201 string): whoever measured it --
+    the measuring loop or ``nasc compile --record-latency`` -- stores it the same way."""
+    prior = prior_for(record.target)
+    facts: dict[str, Any] = {roofline_fact(prior.name): network_latency(prior, arch.arch)}
     if arch.nb201:
         facts[NB201_FACT] = arch.nb201
-    store.put([result.record])
+    store.put([record])
     store.describe_arch(arch.key, arch.text, facts)
-    return result
+
+
+def measured_record(key: str, target: str, rec: "LatencyRecord", proto: "MeasureProtocol",
+                    batch: int) -> StoredLatency:
+    """The store's record of one :func:`nasc.backends.measure` result ``rec`` of an arch with
+    key ``key``, timed with ``proto`` (here, or on the device behind its RPC tracker: then
+    the source is ``rpc`` and the host the device's key)."""
+    timing = TimingProtocol(warmup=proto.warmup, repeats=rec.repeats, batch=batch, threads=proto.threads,
+                            number=proto.number)
+    remote = bool(proto.rpc)
+    return StoredLatency(kind="arch", target=target, backend=rec.backend, precision=rec.precision, key=key,
+                         median_ms=rec.median_ms, p90_ms=max(rec.p90_ms, rec.median_ms), protocol=timing,
+                         versions=dict(rec.versions), source="rpc" if remote else "measured",
+                         **({"host": rpc_host(proto.device_key or "")} if remote else {}))
 
 
 def _from_table(arch: DecidedArch, spec: TargetSpec) -> ArchMeasurement:
@@ -159,16 +180,10 @@ def _built_and_measured(arch: DecidedArch, spec: TargetSpec, workdir: Path, back
     built = build_arch(compiled, workdir, target=spec.name, backend=backend, seed=0)
     proto = protocol or MeasureProtocol(repeats=30, isolate=True)
     rec = nb.measure(built, proto)
-    timing = TimingProtocol(warmup=proto.warmup, repeats=rec.repeats, batch=built.batch, threads=proto.threads,
-                            number=proto.number)
-    remote = bool(proto.rpc)
-    record = StoredLatency(kind="arch", target=spec.name, backend=rec.backend, precision=rec.precision, key=arch.key,
-                           median_ms=rec.median_ms, p90_ms=max(rec.p90_ms, rec.median_ms), protocol=timing,
-                           versions=dict(rec.versions), source="rpc" if remote else "measured",
-                           **({"host": rpc_host(proto.device_key or "")} if remote else {}))
+    record = measured_record(arch.key, spec.name, rec, proto, built.batch)
     return ArchMeasurement(arch.key, rec.median_ms, record.source, f"{rec.backend}, {rec.how}, {rec.repeats} repeats",
                            record)
 
 
 __all__ = ["ArchMeasurement", "DecidedArch", "NotMeasurable", "RECORDED_BACKEND", "TABLE_READING", "arch_key",
-           "decided_arch", "measure_arch"]
+           "decided_arch", "measure_arch", "measured_record", "store_arch_record"]
