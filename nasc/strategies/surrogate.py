@@ -2,10 +2,13 @@
 
 Two GPs, one per answer of the oracle, both on :func:`.encoding.encode` of the candidates:
 
-* **accuracy**, modelled as ``-log(100 - accuracy)`` (the log error rate): monotone in
-  accuracy, so the best candidate is the same, but it spreads the top of the table (where
-  the search has to tell 94.0 from 93.9) and folds the long tail of poor cells (the 341
-  cut-off ones at 10.0) into a few units instead of dozens;
+* **accuracy**, modelled as minus a Box-Cox transform of the error rate ``100 - accuracy``
+  (:func:`error_transform`), its power fitted by maximum likelihood to the answers so far
+  at every refit (:func:`fit_power`, about -1.4 on this table; power 0 is the log error
+  rate): monotone in accuracy, so the best candidate is the same, but it spreads the top of
+  the table (where the search has to tell 94.0 from 93.9) and folds the long tail of poor
+  cells (the 341 cut-off ones at 10.0), so that the one signal variance a stationary GP has
+  is fitted to the differences that matter;
 * **latency**, modelled as ``log(ms)``: latencies span two orders of magnitude and add up
   multiplicatively along the network's depth more than additively.
 
