@@ -15,7 +15,8 @@ from nasc.strategies.expected_improvement import log_h
 from nasc.strategies.information_gain import information_gain
 from nasc.strategies.problem import QueryCapError, Trace
 from nasc.strategies.registry import strategy
-from nasc.strategies.surrogate import Posterior, error_transform, fit_kernel
+from nasc.strategies.model_based import beliefs
+from nasc.strategies.surrogate import POWER_RANGE, Posterior, Surrogate, error_transform, fit_kernel, fit_power
 from nasc.strategies.tabular import NB201Tabular
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -147,6 +148,39 @@ def test_incremental_posterior_is_botorchs(bench: NB201Tabular) -> None:
     np.testing.assert_allclose(sd, ref_sd, rtol=1e-4, atol=1e-6)
     cov = post.covariance(np.array([0, 1, 2]))
     np.testing.assert_allclose(np.sqrt(np.diag(cov)), sd[:3], rtol=1e-6)
+
+
+def test_error_transform_is_box_cox_of_the_error_rate() -> None:
+    acc = np.array([10.0, 60.0, 90.0, 93.9, 94.0, 94.37])
+    np.testing.assert_allclose(error_transform(acc), -np.log(100 - acc))
+    for power in (-1.4, -3.0, 0.5):
+        y = error_transform(acc, power)
+        assert (np.diff(y) > 0).all()  # the order of accuracies, so the best cell stays the best
+        np.testing.assert_allclose(y, -((100 - acc) ** power - 1) / power)
+    np.testing.assert_allclose(error_transform(acc, 1e-9), error_transform(acc), atol=1e-6)  # continuous at 0
+    # the power the table's error rates ask for folds the tail: 10% and 60% closer than 93.9% and 94.37%
+    # are under the log, relative to the spread of the whole table
+    y0, y1 = error_transform(acc), error_transform(acc, -1.4)
+    assert (y1[5] - y1[3]) / (y1[5] - y1[0]) > 3 * (y0[5] - y0[3]) / (y0[5] - y0[0])
+
+
+def test_power_is_fitted_to_what_was_observed(bench: NB201Tabular) -> None:
+    rng = np.random.default_rng(7)
+    assert -2.0 < fit_power(bench.accuracy) < -1.0  # the whole table: about -1.4
+    assert fit_power(bench.accuracy[rng.permutation(15625)[:20]]) < -0.5
+    assert fit_power([10.0] * 6 + [94.0]) == POWER_RANGE[1]  # the likelihood alone would pick about 2.6
+    assert fit_power([93.0, 93.0, 93.0]) == 0.0  # nothing to fit: the log
+    rows = [int(r) for r in rng.permutation(15625)[:25]]  # refits at 10 and 20, then five added one by one
+    warped, plain = Surrogate(bench.ops, 0, first_fit=10), Surrogate(bench.ops, 0, first_fit=10, warp=False)
+    for surrogate in (warped, plain):
+        for r in rows:
+            surrogate.observe(r, bench.accuracy[r], bench.latency_ms[r])
+    assert plain.power == 0.0 and warped.power == pytest.approx(fit_power(bench.accuracy[rows[:20]]))
+    assert warped.accuracy is not None
+    np.testing.assert_allclose(warped.accuracy.y, error_transform(bench.accuracy[warped.accuracy.rows], warped.power))
+    # the incumbent the acquisitions see is the best feasible accuracy in the current units
+    b = beliefs(warped, bench.problem(BUDGET, CAP), 93.5, np.random.default_rng(0))
+    assert b.incumbent == pytest.approx(float(error_transform(93.5, warped.power)))
 
 
 def test_information_gain_limits() -> None:

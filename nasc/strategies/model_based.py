@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from .encoding import DEFAULT
 from .problem import Oracle, Problem, Trace, trace_of
-from .surrogate import Surrogate, error_transform
+from .surrogate import Surrogate
 
 INITIAL = 10
 """Random queries before the first fit (a third of the one-hot encoding's dimensions)."""
@@ -62,8 +62,11 @@ Acquisition = Callable[[Beliefs], np.ndarray]
 """Scores of every candidate (higher is asked first); rows already asked are masked after."""
 
 
-def beliefs(surrogate: Surrogate, problem: Problem, incumbent: float | None, rng: np.random.Generator) -> Beliefs:
-    """What the surrogate believes now, with the problem's budget in its units."""
+def beliefs(surrogate: Surrogate, problem: Problem, best_accuracy: float | None,
+            rng: np.random.Generator) -> Beliefs:
+    """What the surrogate believes now, with the problem's budget and the best feasible
+    accuracy found (``best_accuracy``, %) in its units."""
+    incumbent = None if best_accuracy is None else surrogate.value(best_accuracy)
     mean, sd, lat_mean, lat_sd = surrogate.predict()
     log_budget = math.log(problem.budget_ms)
     asked = np.fromiter(surrogate.observed, dtype=int)
@@ -86,22 +89,21 @@ def _search(name: str, acquisition: Acquisition, problem: Problem, oracle: Oracl
             initial: int) -> Trace:
     rng = np.random.default_rng(seed)
     surrogate = Surrogate(problem.ops, seed, encoding, first_fit=initial)
-    incumbent: float | None = None
+    best_accuracy: float | None = None
 
     def ask(row: int) -> None:
-        nonlocal incumbent
+        nonlocal best_accuracy
         obs = oracle.evaluate(row)
         surrogate.observe(row, obs.accuracy, obs.latency_ms)
         if problem.feasible(obs):
-            value = float(error_transform(obs.accuracy))
-            incumbent = value if incumbent is None else max(incumbent, value)
+            best_accuracy = obs.accuracy if best_accuracy is None else max(best_accuracy, obs.accuracy)
 
     for row in rng.permutation(problem.size)[:initial]:
         if oracle.done:
             break
         ask(int(row))
     while not oracle.done and len(surrogate.observed) < problem.size:
-        b = beliefs(surrogate, problem, incumbent, rng)
+        b = beliefs(surrogate, problem, best_accuracy, rng)
         scores = np.asarray(acquisition(b), dtype=float).copy()
         scores[b.asked] = -np.inf
         ask(int(np.argmax(scores)))
