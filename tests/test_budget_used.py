@@ -140,3 +140,23 @@ def test_the_summary_says_how_much_of_each_hard_budget_is_used_and_why_not_more(
     assert check["reason"].startswith("cannot use the budget: the space's largest architecture has params 8,218")
     assert res.summary["discretization"]["rule"] == "most likely"
     assert json.loads((tmp_path / "summary.json").read_text())["constraints"] == [check]
+
+
+def test_a_latency_weight_makes_the_budgets_ceilings() -> None:
+    """Under a latency weight (a sweep's λ) the band neither pulls α up nor steers the choice: the
+    most likely feasible arch is taken, and the summary says why the budget is not filled."""
+    from nasc.search.budget_use import fills_budgets
+
+    cfg = experiment.resolve(None, ["search.latency_weight=0.5"])
+    assert not fills_budgets(cfg) and fills_budgets(experiment.resolve(None, []))
+    space, net, checker = _tiny(700, *PREFER_CONV_BIG)
+    chosen = select(net, checker, fill=fills_budgets(cfg))
+    assert _params(space, checker, chosen.assignment) == 277  # conv/small, below the band
+    assert chosen.rule == "most likely (a latency weight: budgets are ceilings)" and chosen.tried == 2
+    (use,) = chosen.uses
+    assert not use.held and use.reason is not None and use.reason.startswith("not filled: the search has a latency")
+    space, net, _ = _tiny(700, [0.0, 0.0, 0.0], [0.0, 3.0])
+    objective = Objective(space, space.ops, cfg)
+    probs = {d: net.arch.option_probs(d) for d in net.arch.ids()}
+    _, expected = objective.cost_loss(probs)
+    assert expected["params"] < FLOOR * 700 and objective.floors == [None]

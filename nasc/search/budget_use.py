@@ -4,7 +4,7 @@ A user who writes ``constraint params <= 50K`` expects an architecture near 50K,
 one that uses a sixth of it; the most likely assignment under α is often far below the
 bound because nothing pulls it up.  So every hard upper budget (params, flops/MACs,
 latency, peak memory) has a *band*, ``[FLOOR * B, B]``, that the discretized
-architecture should land in.  When it cannot -- the space has no architecture that
+architecture should land in -- unless the search has a latency weight (:func:`fills_budgets`).  When it cannot -- the space has no architecture that
 large, or none of the assignments tried lands there -- the summary says which and by
 how much, rather than leaving the user to discover an unused budget.
 """
@@ -17,6 +17,14 @@ from typing import Any
 from ..ir.space import ConstraintSpec
 
 FLOOR = 0.85  # the band's lower edge, as a share of the bound
+
+
+def fills_budgets(cfg: dict[str, Any]) -> bool:
+    """Whether the band applies to a search of experiment settings ``cfg``: not under a latency
+    weight (``search.latency_weight`` > 0), which asks for an architecture cheaper than the
+    budgets allow when accuracy permits -- a sweep of that weight is a family along the
+    accuracy/latency front, and pulling each member up to its budgets would make them one arch."""
+    return not cfg["search"]["latency_weight"]
 BUDGET_METRICS = ("params", "flops", "macs", "latency", "peak_memory")
 
 
@@ -60,6 +68,7 @@ class BudgetUse:
     value: float
     largest: float | None
     tried: int
+    filled: bool = True  # False: a latency weight made the budget a ceiling (fills_budgets)
 
     @property
     def bound(self) -> float:
@@ -85,6 +94,9 @@ class BudgetUse:
         if self.held:
             return None
         c = self.constraint
+        if not self.filled:
+            return (f"not filled: the search has a latency weight, which makes every budget a ceiling; the "
+                    f"choice uses {self.used:.1%} of {c.text}")
         if not self.reachable:
             assert self.largest is not None
             return (f"cannot use the budget: the space's largest architecture has {c.metric} "

@@ -273,15 +273,21 @@ class Selection:
     for: what a measuring loop checks beside the choice (its prediction may be wrong)."""
 
 
-def budget_uses(checker: ConstraintChecker, assignment: dict[str, int], tried: int) -> tuple[BudgetUse, ...]:
-    """How much of each hard budget an assignment uses (``tried``: how many assignments the choice saw)."""
+def budget_uses(checker: ConstraintChecker, assignment: dict[str, int], tried: int,
+                fill: bool = True) -> tuple[BudgetUse, ...]:
+    """How much of each hard budget an assignment uses (``tried``: how many assignments the choice
+    saw; ``fill``: whether the choice tried to land in the bands)."""
     budgets = hard_budgets(checker.hard)
     values = [checker.additive_value(c, assignment) for c in budgets]
     if any(v is None for v in values):
         peak = checker.graph_check(assignment).peak_memory
         values = [peak if v is None else v for v in values]
-    return tuple(BudgetUse(c, float(v), None if (r := checker.extremes(c)) is None else r[1], tried)
+    return tuple(BudgetUse(c, float(v), None if (r := checker.extremes(c)) is None else r[1], tried, fill)
                  for c, v in zip(budgets, values) if v is not None)
+
+
+CEILINGS = "most likely (a latency weight: budgets are ceilings)"
+"""The rule of a selection that does not fill the budgets."""
 
 
 def rule_of(uses: tuple[BudgetUse, ...]) -> str:
@@ -299,21 +305,23 @@ class _Candidate:
 
 
 def select(net: Supernet, checker: ConstraintChecker, budget: int = 5000, graph_checks: int = 256,
-           alternatives: int = 0) -> Selection:
+           alternatives: int = 0, fill: bool = True) -> Selection:
     """The most likely assignment that satisfies every hard constraint and lands in every reachable band.
 
     ``budget`` bounds the assignments tried; ``graph_checks`` bounds the elaborations spent,
     once a feasible assignment is in hand, looking for a better one (elaborating is what
     costs time when a constraint needs the decided graph).  ``alternatives``: also collect
     up to that many of the next most likely assignments in every band (within the same
-    bounds; see :attr:`Selection.alternatives`).
+    bounds; see :attr:`Selection.alternatives`).  ``fill=False`` (a search with a latency weight,
+    :func:`~.budget_use.fills_budgets`): the budgets are ceilings only, the most likely feasible
+    assignment is taken.
     """
     bad = checker.infeasible()
     if bad is not None:
         raise DiscretizationError(f"no architecture of the space satisfies '{bad.describe()}': even its smallest "
                                   "architecture exceeds the bound", bad.span)
-    budgets = [c for c in hard_budgets(checker.hard) if reaches_band(None if (r := checker.extremes(c)) is None
-                                                                     else r[1], c)]
+    budgets = [c for c in hard_budgets(checker.hard) if fill and reaches_band(
+        None if (r := checker.extremes(c)) is None else r[1], c)]
 
     def gap(values: list[float | None]) -> float:
         """Worst shortfall below a band; a value not known yet (peak memory before elaboration) counts as none."""
@@ -363,8 +371,8 @@ def select(net: Supernet, checker: ConstraintChecker, budget: int = 5000, graph_
         assert last is not None
         raise DiscretizationError(f"no assignment among the {tried} most likely satisfies '{last.describe()}'",
                                   last.span)
-    uses = budget_uses(checker, best.assignment, tried)
-    return Selection(best.assignment, tried, rule_of(uses), uses, tuple(others))
+    uses = budget_uses(checker, best.assignment, tried, fill)
+    return Selection(best.assignment, tried, rule_of(uses) if fill else CEILINGS, uses, tuple(others))
 
 
 def discretize(net: Supernet, checker: ConstraintChecker, budget: int = 5000) -> tuple[dict[str, int], int]:

@@ -30,7 +30,7 @@ from ..ir.cost import node_cost
 from ..ir.ops import OpLibrary
 from ..ir.space import ConstraintSpec, SearchSpace
 from ..ir.sym import lift
-from .budget_use import FLOOR, reaches_band
+from .budget_use import FLOOR, fills_budgets, reaches_band
 from ..latency.model import LatencyModel, prior_for
 from ..latency.resolve import LatencyResolver
 
@@ -135,8 +135,10 @@ class Objective(nn.Module):
                 self.costs[key] = ExpectedCost(space, lib, "latency", latency(b.target))
         self.reg = {k: s[k] for k in ("l1", "beta_reg", "zero_one")}
         self._lat0: float | None = None
-        # per budget, the share of its bound E[c] is pulled up to (hard budgets whose band the space reaches)
-        self.floors = [FLOOR if _band_reachable(b, self.costs[_budget_key(b)]) else None for b in self.budgets]
+        # per budget, the share of its bound E[c] is pulled up to (hard budgets whose band the space reaches);
+        # none under a latency weight, which says cheaper is better: the budgets are ceilings then
+        self.floors = [FLOOR if fills_budgets(cfg) and _band_reachable(b, self.costs[_budget_key(b)]) else None
+                       for b in self.budgets]
 
     def expected(self, probs: dict[int, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: c(probs) for m, c in self.costs.items()}

@@ -38,6 +38,7 @@ from ..progress import tick
 from ..safestate import StateError, load_state, save_state
 from .bilevel import Bilevel
 from .data import Dataset, load_dataset
+from .budget_use import fills_budgets
 from .discretize import ConstraintChecker, holds, select
 from .objectives import Objective
 
@@ -369,7 +370,8 @@ def _finish(compiled: Compiled, space, net: Supernet, lib, cfg: dict[str, Any], 
         return compiled.elaborate(space.name, pins_from_assignment(assignment))
 
     checker = ConstraintChecker(space, lib, elaborate, latency)
-    chosen = select(net, checker, budget=max(1, cfg["search"]["beam"]) * 1000, alternatives=alternatives)
+    chosen = select(net, checker, budget=max(1, cfg["search"]["beam"]) * 1000, alternatives=alternatives,
+                    fill=fills_budgets(cfg))
     raw, tried, uses = chosen.assignment, chosen.tried, chosen.uses
     arch = elaborate(raw)
     search_line = (f"search: algo={cfg['search']['algo']} order={cfg['search']['order']} seed={cfg['seed']} "
