@@ -51,6 +51,10 @@ def add_parser(sub: Any) -> None:
                         "than the fraction F (e.g. 0.01)")
     p.add_argument("--hv-window", type=count(1, 1000), default=3, metavar="K",
                    help="how many finished tasks --min-hv-gain looks at (default 3)")
+    p.add_argument("--remeasure", type=count(0, 100), default=3, metavar="R",
+                   help="after the tasks, time every run's measured artifact again one at a time, in R interleaved "
+                        "rounds of fresh processes, and put that on the front (a task measures next to the others' "
+                        "computing); 0: the compiles' own figures (default 3)")
     p.add_argument("--out", "-o", required=True, help="the sweep directory")
     p.set_defaults(fn=cmd_sweep, precheck=precheck)
 
@@ -88,7 +92,7 @@ def precheck(args: argparse.Namespace) -> None:
                      seeds=parse_seeds(args.seeds), archs=args.archs if args.baseline else 0, target=target,
                      backend=args.backend, experiment=experiment, sets=tuple(args.set),
                      latency_budget_ms=parse_budget(args.budget), max_task_seconds=args.max_task_seconds,
-                     min_hv_gain=args.min_hv_gain, hv_window=args.hv_window)
+                     min_hv_gain=args.min_hv_gain, hv_window=args.hv_window, remeasure=args.remeasure)
     plan.check()
     args.plan = plan
 

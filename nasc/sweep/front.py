@@ -37,6 +37,7 @@ class Run:
     params: int
     macs: int
     arch: str
+    compile_latency_ms: float | None = None  # the compile's own figure, when the latency was measured again
 
     @property
     def point(self) -> Point:
@@ -46,7 +47,8 @@ class Run:
         return {"name": self.task.name, "lambda": self.task.lam, "seed": self.task.seed, "index": self.task.index,
                 "accuracy": self.accuracy, "accuracy_source": self.accuracy_source,
                 "latency_ms": self.latency_ms, "latency_source": self.latency_source, "latency_how": self.latency_how,
-                "params": self.params, "macs": self.macs, "arch": self.arch}
+                "params": self.params, "macs": self.macs, "arch": self.arch,
+                **({"latency_ms_in_compile": self.compile_latency_ms} if self.compile_latency_ms is not None else {})}
 
 
 def read_run(out: Path, task: TaskSpec) -> Run | None:

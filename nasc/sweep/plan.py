@@ -124,11 +124,12 @@ class SweepPlan:
     max_task_seconds: float | None = None
     min_hv_gain: float | None = None
     hv_window: int = 3
+    remeasure: int = 3
 
     def identity(self) -> dict[str, Any]:
         """The settings a task's result depends on (JSON types)."""
         doc = asdict(self)
-        for name in STOP_RULES:
+        for name in (*STOP_RULES, "remeasure"):  # how the front is measured afterwards: not the tasks' results
             doc.pop(name)
         doc["lambdas"], doc["seeds"], doc["sets"] = list(self.lambdas), list(self.seeds), list(self.sets)
         return doc
