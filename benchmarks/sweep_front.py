@@ -111,7 +111,7 @@ def main() -> int:
     doc = {
         "protocol": {"space": os.path.relpath(args.space, ROOT), "lambdas": args.lambdas, "seeds": args.seeds,
                      "epochs": args.epochs or "the example's", "target": "cpu", "backend": "onnxruntime",
-                     "latency": "each run's report: its artifact measured here (nasc measure's protocol)",
+                     "latency": "each run's artifact measured again after its sweep's tasks, one at a time: the median of 3 interleaved rounds of fresh processes (nasc sweep --remeasure 3, the default); the compile's own figure is in each front.json run as latency_ms_in_compile",
                      "equal_compute": "task-seconds: the random search's --max-task-seconds is the sweep's summed "
                                       "task wall seconds, and only its runs that finished within them (summed in "
                                       "finish order) are compared",
