@@ -153,26 +153,31 @@ def measure_tests(archs: list[Any], limits: dict[str, int], store: LatencyStore,
     return seconds
 
 
-def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Path, threads: int) -> dict[str, Any]:
-    """Each of ``archs`` measured once more (into a scratch store, so the stored values stay):
-    how far the same measurement moves on this shared machine -- the floor under any
-    predictor's error.  Not cached: it is about the load of this run."""
+def scratch_times(runs: list[tuple[Any, int]], backend: str, workdir: Path) -> list[float]:
+    """The median (ms) of each (arch, threads) of ``runs`` measured as the test archs are
+    (fresh process, 30 repeats), in order, into a scratch store: checks that must not touch
+    the stored values."""
     import tempfile
 
     from nasc.backends import MeasureProtocol
     from nasc.latency.sources import measure_arch
 
+    with tempfile.TemporaryDirectory(dir=workdir.parent) as scratch, LatencyStore(Path(scratch) / "s.sqlite") as tmp:
+        return [measure_arch(arch, "cpu", tmp, workdir=Path(scratch) / arch.key[:16], backend=backend,
+                             protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads)).median_ms
+                for arch, threads in runs]
+
+
+def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Path, threads: int) -> dict[str, Any]:
+    """Each of ``archs`` measured once more (into a scratch store, so the stored values stay):
+    how far the same measurement moves on this shared machine -- the floor under any
+    predictor's error.  Not cached: it is about the load of this run."""
     host = host_fingerprint()
-    ratios = []
-    with tempfile.TemporaryDirectory(dir=workdir.parent) as scratch, LatencyStore(Path(scratch) / "s.sqlite") as again:
-        for arch in archs:
-            first = store.get("arch", "cpu", backend, "fp32", arch.key, host=host, threads=threads)
-            if first is None:
-                continue
-            got = measure_arch(arch, "cpu", again, workdir=Path(scratch) / arch.key[:16], backend=backend,
-                               protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads))
-            ratios.append(got.median_ms / first.median_ms)
-    r = np.asarray(ratios)
+    first = {a.key: rec for a in archs
+             if (rec := store.get("arch", "cpu", backend, "fp32", a.key, host=host, threads=threads)) is not None}
+    known = [a for a in archs if a.key in first]
+    again = scratch_times([(a, threads) for a in known], backend, workdir)
+    r = np.asarray([ms / first[a.key].median_ms for a, ms in zip(known, again)])
     return {"backend": backend, "n": int(len(r)), "remeasured_within_10pct": round(float(np.mean(np.abs(r - 1) <= 0.1)), 4)
             if len(r) else None, "median_abs_change": round(float(np.median(np.abs(r - 1))), 4) if len(r) else None,
             "ratios": [round(float(x), 4) for x in r]}
@@ -192,18 +197,8 @@ def parse_threads(text: str) -> dict[str, int]:
 def threads_check(archs: list[Any], backend: str, workdir: Path) -> dict[str, Any]:
     """Each of ``archs`` timed at 1 and at 2 threads (interleaved, fresh processes, into a
     scratch store): which thread count the space runs faster with, and how repeatable each is."""
-    import tempfile
-
-    from nasc.backends import MeasureProtocol
-    from nasc.latency.sources import measure_arch
-
-    ms: dict[int, list[float]] = {1: [], 2: []}
-    with tempfile.TemporaryDirectory(dir=workdir.parent) as scratch, LatencyStore(Path(scratch) / "s.sqlite") as tmp:
-        for arch in archs:
-            for threads in (1, 2):
-                got = measure_arch(arch, "cpu", tmp, workdir=Path(scratch) / arch.key[:16], backend=backend,
-                                   protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads))
-                ms[threads].append(got.median_ms)
+    times = scratch_times([(a, t) for a in archs for t in (1, 2)], backend, workdir)
+    ms = {1: times[0::2], 2: times[1::2]}
     ratio = np.asarray(ms[2]) / np.asarray(ms[1])
     return {"backend": backend, "n": len(archs), "ms_1_thread": [round(x, 5) for x in ms[1]],
             "ms_2_threads": [round(x, 5) for x in ms[2]],

@@ -155,6 +155,11 @@ def test_a_latency_weight_makes_the_budgets_ceilings() -> None:
     assert chosen.rule == "most likely (a latency weight: budgets are ceilings)" and chosen.tried == 2
     (use,) = chosen.uses
     assert not use.held and use.reason is not None and use.reason.startswith("not filled: the search has a latency")
+    # the measuring loop's rule alike: 60% of a latency budget wastes it only without a weight
+    from nasc.search.budget_use import wastes
+
+    assert wastes(0.6, 1.0, experiment.resolve(None, [])) and not wastes(0.6, 1.0, cfg)
+    assert not wastes(0.9, 1.0, experiment.resolve(None, []))
     space, net, _ = _tiny(700, [0.0, 0.0, 0.0], [0.0, 3.0])
     objective = Objective(space, space.ops, cfg)
     probs = {d: net.arch.option_probs(d) for d in net.arch.ids()}

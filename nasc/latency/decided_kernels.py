@@ -84,14 +84,14 @@ class DecidedKernels:
         """The decided, folded graph of the architecture ``assignment`` picks."""
         return DecidedView(self.index, _Assigned(full_options(self.space, assignment)))
 
-    def ops(self, assignment: Mapping[str, int]) -> tuple[list["OpNode"], list[Ref]]:
+    def ops(self, assignment: Mapping[str, int], view: DecidedView | None = None) -> tuple[list["OpNode"], list[Ref]]:
         """The architecture's inputs and folded ops in topological order (aliases looked through,
         folded BNs gone) and the values its outputs return: what :func:`.ort_layout.layout_terms`
-        reads."""
+        reads.  ``view``: that architecture's view, when the caller has one (its answers are kept)."""
         from ..passes.roles import Role
         from .ort_layout import OpNode
 
-        view = self.view(assignment)
+        view = view or self.view(assignment)
         nodes = [OpNode((n.id, 0), "input", {}, (), tuple(view.space_shape(n.id)), True)
                  for n in self.space.graph if n.kind == "input"]  # weighted: never one value
         for sid in self.starts:
@@ -107,9 +107,9 @@ class DecidedKernels:
         outputs = [view.alias_source(view.value(n.inputs[0])) for n in self.space.graph if n.kind == "output"]
         return nodes, outputs
 
-    def of(self, assignment: Mapping[str, int]) -> tuple[PlacedKernel, ...]:
+    def of(self, assignment: Mapping[str, int], view: DecidedView | None = None) -> tuple[PlacedKernel, ...]:
         """Every kernel the architecture ``assignment`` (decision path -> option) runs, in unit order."""
-        view = self.view(assignment)
+        view = view or self.view(assignment)
         found: list[PlacedKernel] = []
         for sid in self.starts:
             for j in range(primitives_at(view, sid)):

@@ -128,8 +128,9 @@ def terms_beta(X: np.ndarray, y: np.ndarray, layout: Sequence[bool] = (), layout
     A = np.column_stack([np.ones_like(y), X]) / y[:, None]
     unit = float(np.mean(y))
     counts = np.maximum(X[:, 1:].mean(axis=0), 1e-9)
-    ridges = np.full(len(counts), KERNEL_RIDGE)
-    ridges[np.asarray(layout, dtype=bool).reshape(-1)[:len(counts)] if len(layout) else []] = layout_ridge
+    marked = np.zeros(len(counts), dtype=bool)
+    marked[:len(layout)] = layout
+    ridges = np.where(marked, layout_ridge, KERNEL_RIDGE)
     penalty = np.diag(np.concatenate([KERNEL_RIDGE * np.array([1 / unit ** 2, 1.0]), ridges * (counts / unit) ** 2]))
     prior = np.zeros(A.shape[1])
     prior[1] = 1.0
@@ -286,9 +287,10 @@ class KernelSumModel:
         key = (id(space), tuple(sorted(assignment.items())))
         if key not in self._decided:
             decided = self._spaces[id(space)][1]
-            kernels = [p.kernel for p in decided.of(assignment)]
+            view = decided.view(assignment)  # one view answers both walks
+            kernels = [p.kernel for p in decided.of(assignment, view)]
             self._decided[key] = self.table.sums(
-                kernels, named_terms(decided.ops(assignment), self.layout) if self.layout else ())
+                kernels, named_terms(decided.ops(assignment, view), self.layout) if self.layout else ())
         return self._decided[key]
 
     def decided_latency(self, space: "SearchSpace", assignment: Mapping[str, int]) -> float | None:

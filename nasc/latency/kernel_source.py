@@ -53,9 +53,10 @@ class ArchKernels:
                 return None
             self.lib = self.lib or arch.ops
             decided = DecidedKernels(arch, self.precision, self.target)
-            kernels = tuple(p.kernel for p in decided.of({}))
+            view = decided.view({})  # one view answers both walks
+            kernels = tuple(p.kernel for p in decided.of({}, view))
             self._known[text] = (kernels, network_latency(prior_for(self.target), arch),
-                                 named_terms(decided.ops({}), self.block))
+                                 named_terms(decided.ops({}, view), self.block))
         return self._known[text]
 
 

@@ -12,7 +12,8 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-BAND = 0.10
+from .robust_fit import TOLERANCE
+
 
 
 class Panel(Protocol):
@@ -56,7 +57,7 @@ def scatter(groups: Sequence[Panel], path: Path, ylabel: str = "predicted (ms), 
         positive = positive[positive > 0]
         lo, hi = float(positive.min()) / 1.5, float(positive.max()) * 1.5
         line = np.geomspace(lo, hi, 50)
-        ax.fill_between(line, line * (1 - BAND), line * (1 + BAND), color="0.85", label="±10%")
+        ax.fill_between(line, line * (1 - TOLERANCE), line * (1 + TOLERANCE), color="0.85", label="±10%")
         ax.plot(line, line, color="0.4", linewidth=0.8)
         for name, predicted in g.predicted_ms.items():
             ok = np.isfinite(predicted) & (predicted > 0)

@@ -28,6 +28,12 @@ def fills_budgets(cfg: dict[str, Any]) -> bool:
 BUDGET_METRICS = ("params", "flops", "macs", "latency", "peak_memory")
 
 
+def wastes(value: float, bound: float, cfg: dict[str, Any]) -> bool:
+    """Whether ``value`` (within ``bound``) leaves the band unused: below its floor in a search
+    that fills budgets (:func:`fills_budgets`); never under a latency weight."""
+    return fills_budgets(cfg) and value < FLOOR * bound
+
+
 def hard_budgets(constraints: list[ConstraintSpec]) -> list[ConstraintSpec]:
     """The space-wide hard upper bounds on a cost: the constraints the band applies to."""
     return [c for c in constraints

@@ -5,7 +5,7 @@ measured -- a recorded device (a table lookup) or ``cpu`` (this machine) -- each
 searches with the current model, measures the architecture it found
 (:func:`nasc.latency.sources.measure_arch`, which stores the result), and refits the model
 on everything stored (:func:`nasc.latency.resolve.latency_model_for`).  It stops when the
-measured latency holds and does not waste the budget (at least ``BAND * B``), or after
+measured latency holds and does not waste the budget (at least ``FLOOR * B``, the budget-used band), or after
 ``rounds`` rounds.  The next round's model is the refitted one times its error on the
 architecture just measured (:class:`nasc.latency.fitted.Corrected`): the budget is aimed
 where that measurement says it lies.
@@ -39,6 +39,7 @@ from ..latency.sources import ArchMeasurement, DecidedArch, decided_arch, measur
 from ..latency.store import LatencyStore
 from ..progress import tick
 from ..targets import resolve_target
+from .budget_use import wastes
 from .discretize import ConstraintChecker, holds
 from .measured_archs import MeasuredArchs, arch_key_of, with_measured
 from .objectives import node_values
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
 
     from ..api import Compiled
 
-BAND = 0.85
-"""A measured latency under ``BAND * B`` wastes the budget: the loop searches again."""
 MAX_CORRECTION = 1.5
 """The correction of the next round's model stays within [1 / MAX_CORRECTION, MAX_CORRECTION]:
 one architecture's reading (the Raspberry Pi's tables have slow outliers) must not throw the
@@ -290,8 +289,10 @@ class _Loop:
                              device_keys={self.device: key} if key is not None else None)
 
     def lands(self, ms: float) -> bool:
-        """Whether a measured latency (ms) meets the budget without wasting it."""
-        return holds(ms / 1e3, self.budget) and ms >= BAND * self.bound_s * 1e3
+        """Whether a measured latency (ms) meets the budget without wasting it: at least the
+        budget-used band's floor, unless a latency weight made the budget a ceiling
+        (:func:`~.budget_use.wastes`)."""
+        return holds(ms / 1e3, self.budget) and not wastes(ms, self.bound_s * 1e3, self.cfg)
 
     def measure(self, assignment: dict[str, int], store: LatencyStore,
                 workdir: Path) -> tuple[DecidedArch, ArchMeasurement]:
@@ -397,5 +398,5 @@ class _Loop:
         return SearchResult(self.out, dict(chosen["assignment"]), summary)
 
 
-__all__ = ["BAND", "PROBES", "LatencyBudgetInfeasible", "LoopSettings", "fastest_latency", "looped_budget",
+__all__ = ["PROBES", "LatencyBudgetInfeasible", "LoopSettings", "fastest_latency", "looped_budget",
            "search_with_rounds"]

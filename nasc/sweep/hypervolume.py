@@ -4,13 +4,18 @@ The hypervolume of a set is the area it dominates between itself and a reference
 (an accuracy below every point's, a latency above): one number that grows when a point
 moves up or left, or a new point lands beyond the front, and stays put for a dominated
 point.  It depends on the reference, so the reference is always stated beside it, and two
-fronts are only compared under one reference (:func:`shared_reference`).
+fronts are only compared under one reference (:func:`shared_reference`).  Dominance and the
+area are BoTorch's (``botorch.utils.multi_objective``), imported when first used so that
+planning a sweep stays light.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+if TYPE_CHECKING:
+    import torch
 
 LATENCY_MARGIN = 1.1
 """The reference latency is the slowest point's latency times this: the slowest point still
@@ -34,34 +39,40 @@ class Reference:
     rule: str
 
     def to_dict(self) -> dict[str, object]:
-        return {"accuracy": self.accuracy, "latency_ms": self.latency_ms, "rule": self.rule}
+        return asdict(self)
 
 
-def dominates(a: Point, b: Point) -> bool:
-    """``a`` is at least as good as ``b`` in both and better in one."""
-    return (a.accuracy >= b.accuracy and a.latency_ms <= b.latency_ms
-            and (a.accuracy > b.accuracy or a.latency_ms < b.latency_ms))
+def _outcomes(points: Sequence[Point]) -> "torch.Tensor":
+    """``points`` as BoTorch's outcomes, every objective maximized: (accuracy, -latency)."""
+    import torch
+
+    return torch.tensor([[p.accuracy, -p.latency_ms] for p in points], dtype=torch.double).reshape(-1, 2)
 
 
 def non_dominated(points: Sequence[Point]) -> list[int]:
-    """Indices of the points no other point dominates (equal points all stay), by latency."""
-    keep = [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
+    """Indices of the points no other point dominates (equal points all stay), by latency
+    (BoTorch's ``is_non_dominated``)."""
+    if not points:
+        return []
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    keep = [i for i, k in enumerate(is_non_dominated(_outcomes(points), deduplicate=False).tolist()) if k]
     return sorted(keep, key=lambda i: (points[i].latency_ms, -points[i].accuracy))
 
 
 def hypervolume(points: Iterable[Point], ref: Reference) -> float:
-    """Area (accuracy x ms) dominated by ``points`` and bounded by ``ref``; points not better
-    than the reference in both coordinates add nothing.
+    """Area (accuracy x ms) dominated by ``points`` and bounded by ``ref`` (BoTorch's
+    ``Hypervolume``); points not better than the reference in both coordinates add nothing."""
+    import torch
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
 
-    Sweeping latency upwards over the front: between one front point's latency and the
-    next's, the best accuracy reachable is the former's."""
-    inside = [p for p in points if p.accuracy > ref.accuracy and p.latency_ms < ref.latency_ms]
-    front = [inside[i] for i in non_dominated(inside)]
-    area = 0.0
-    for i, p in enumerate(front):
-        right = front[i + 1].latency_ms if i + 1 < len(front) else ref.latency_ms
-        area += (right - p.latency_ms) * (p.accuracy - ref.accuracy)
-    return area
+    pts = list(points)
+    if not pts:
+        return 0.0
+    outcomes = _outcomes(pts)
+    front = outcomes[non_dominated(pts)]
+    reference = torch.tensor([ref.accuracy, -ref.latency_ms], dtype=torch.double)
+    return float(Hypervolume(reference).compute(front))
 
 
 def reference_for(points: Sequence[Point], latency_budget_ms: float | None = None) -> Reference:

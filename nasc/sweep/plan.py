@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..frontend.values import UNITS
 from ..fsio import write_json
 from ..latency.commands import SWEEP_MANIFEST as MANIFEST
 
@@ -31,7 +32,8 @@ STRATEGIES = ("lambda", "random-search", "regularized-evolution")
 MAX_TASKS = 10_000
 STOP_RULES = ("max_task_seconds", "min_hv_gain", "hv_window")
 """Plan fields that say when to stop launching, not what a task computes."""
-_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+TIME_UNITS = tuple(u for u, (kind, _) in UNITS.items() if kind == "time")
+"""The time units a budget takes: the language's (``latency <= 2ms`` in a space)."""
 
 
 def parse_lambdas(text: str) -> tuple[float, ...]:
@@ -73,19 +75,19 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 
 def parse_budget(items: list[str]) -> float | None:
-    """``--budget latency=2ms`` (us, ms or s): the latency bound in ms, or None without one."""
+    """``--budget latency=2ms`` (a time unit of the language): the latency bound in ms, or None without one."""
     bound: float | None = None
     for item in items:
         key, sep, value = item.partition("=")
         if key.strip() != "latency" or not sep:
             raise UsageError(f"--budget {item}: expected latency=VALUE with a unit, such as latency=2ms")
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)\s*(us|ms|s)\s*", value)
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)\s*(" + "|".join(TIME_UNITS) + r")\s*", value)
         if not match or float(match.group(1)) <= 0:
-            raise UsageError(f"--budget {item}: the latency must be a positive number with a unit us, ms or s "
-                             "(such as 2ms)")
+            raise UsageError(f"--budget {item}: the latency must be a positive number with a unit "
+                             f"{', '.join(TIME_UNITS)} (such as 2ms)")
         if bound is not None:
             raise UsageError("--budget latency=... is given twice")
-        bound = float(match.group(1)) * _UNITS_MS[match.group(2)]
+        bound = float(match.group(1)) * UNITS[match.group(2)][1] * 1e3
     return bound
 
 
