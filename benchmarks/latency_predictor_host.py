@@ -4,12 +4,13 @@ For ``examples/digits.nas`` and ``examples/nb201.nas`` and the backends ONNX Run
 TVM (fp32, target ``cpu``):
 
 1. ``nasc profile`` the space's kernels into a store of its own, plus ``--fit`` seeded
-   random whole architectures (``--archs``; each timed in a fresh process): what the
-   kernel-sum model's terms are fitted on;
+   random whole architectures (``--archs``; each timed in a fresh process, ``--rounds`` times
+   in interleaved rounds, ``--arch-rounds``): what the kernel-sum model's terms are fitted on;
 2. ``--test`` *other* random architectures (seeds from 10,000; none a fitting one), each
    measured end to end in a fresh process as the measuring loop does
    (:func:`nasc.latency.sources.measure_arch`), one backend after the other per
-   architecture (interleaved, so a change of load hits both alike);
+   architecture (interleaved, so a change of load hits both alike), in as many interleaved
+   rounds as the fitting ones (built once; the latency is the median of the rounds);
 3. each test architecture predicted by the kernel-sum model fitted on the fitting ones
    only, and by the roofline prior, bare and with its affine terms fitted on the same ones.
 
@@ -27,7 +28,12 @@ half minute on 2 cores (and its 164 kernels in a quarter of an hour), so its NB2
 fewer architectures (``--nb201-tvm``), stated in the JSON.
 
     python benchmarks/latency_predictor_host.py [--fit 30] [--test 50] [--nb201-tvm 16] [--backends onnxruntime,tvm]
-        [--threads digits=1,nb201=2]
+        [--threads digits=1,nb201=2] [--rounds all=3,nb201/tvm=1]
+
+Why rounds: on two cores a fresh ONNX Runtime process now and then runs a NAS-Bench-201
+network at another level for its whole life (the same build timed 0.62 ms in one process
+and 0.45 ms in the next), so one process per architecture puts that into both the fit and
+the judgement; the median of three does not.
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ SPACES = {"digits": ROOT / "examples" / "digits.nas", "nb201": ROOT / "examples"
 BACKENDS = ("onnxruntime", "tvm")
 TEST_SEED = 10_000
 DEFAULT_THREADS = {"digits": 1, "nb201": 2}
+DEFAULT_ROUNDS = {"all": 3, "nb201/tvm": 1}
+"""Fresh-process measurements per architecture (their median is its latency): three, except
+TVM's NAS-Bench-201 networks (8-120 ms untuned: a second each per repeat, and steady)."""
 THREADS_CHECK = 4
 THREADS_RULE = ("each space is timed with the intra-op thread count it runs fastest with on this 2-core host "
                 "(the `threads` case of each space measures 4 of its archs at 1 and at 2 threads, fresh "
@@ -82,8 +91,10 @@ def counts(space: str, backend: str, args: argparse.Namespace) -> tuple[int, int
     return args.fit, args.test
 
 
-def profile(compiled: Any, backend: str, fit: int, store: LatencyStore, threads: int) -> tuple[list[str], float]:
-    """Kernels (in one process), then ``fit`` archs (each in a fresh one); the fitting keys and seconds."""
+def profile(compiled: Any, backend: str, fit: int, store: LatencyStore, threads: int,
+            rounds: int) -> tuple[list[str], float]:
+    """Kernels (in one process), then ``fit`` archs (each in a fresh one, ``rounds`` times in
+    interleaved rounds); the fitting keys and seconds."""
     from nasc.backends import MeasureProtocol
     from nasc.latency.profile import ProfileSettings, profile_space
     from nasc.progress import progress_for
@@ -94,7 +105,8 @@ def profile(compiled: Any, backend: str, fit: int, store: LatencyStore, threads:
         profile_space(compiled, None, ProfileSettings("cpu", backend, "fp32", MeasureProtocol(threads=threads)), store,
                       progress, print)
         profile_space(compiled, None, ProfileSettings("cpu", backend, "fp32",
-                                                      MeasureProtocol(isolate=True, threads=threads), archs=fit),
+                                                      MeasureProtocol(isolate=True, threads=threads), archs=fit,
+                                                      arch_rounds=rounds),
                       store, progress, print)
     finally:
         progress.close()
@@ -132,24 +144,30 @@ def test_archs(compiled: Any, n: int, exclude: set[str]) -> list[Any]:
     return list(found.values())
 
 
-def measure_tests(archs: list[Any], limits: dict[str, int], store: LatencyStore, workdir: Path,
-                  threads: int) -> dict[str, float]:
-    """Measure each test arch with each backend (interleaved), skipping what is stored; seconds per backend."""
+def measure_tests(archs: list[Any], limits: dict[str, int], rounds: dict[str, int], store: LatencyStore,
+                  workdir: Path, threads: int) -> dict[str, float]:
+    """Measure each test arch with each backend ``rounds[backend]`` times, in interleaved rounds
+    over archs and backends (built once per run, a fresh process per measurement), skipping
+    what is stored; seconds per backend."""
     from nasc.backends import MeasureProtocol
-    from nasc.latency.sources import measure_arch
+    from nasc.latency.rounds import interleaved
+    from nasc.latency.sources import measure_again, measure_arch
 
     host = host_fingerprint()
+    have = {b: store.key_counts("arch", "cpu", b, "fp32", host=host, threads=threads) for b in limits}
+    needed = {(i, b): rounds[b] - have[b].get(a.key, 0) for i, a in enumerate(archs) for b, limit in limits.items()
+              if i < limit and have[b].get(a.key, 0) < rounds[b]}
+    protocol = MeasureProtocol(repeats=30, isolate=True, threads=threads)
     seconds = {b: 0.0 for b in limits}
-    for i, arch in enumerate(archs):
-        for backend, limit in limits.items():
-            if i >= limit or store.get("arch", "cpu", backend, "fp32", arch.key, host=host,
-                                       threads=threads) is not None:
-                continue
-            t0 = time.perf_counter()
-            got = measure_arch(arch, "cpu", store, workdir=workdir / backend / arch.key[:16], backend=backend,
-                               protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads))
-            seconds[backend] += time.perf_counter() - t0
-            print(f"test {i + 1}/{limit} {backend} {arch.key[:16]} {got.median_ms:.4f} ms", flush=True)
+    built: set[tuple[int, str]] = set()
+    for i, backend in interleaved(needed):
+        arch, where = archs[i], workdir / backend / archs[i].key[:16]
+        t0 = time.perf_counter()
+        got = (measure_again(arch, "cpu", store, where, protocol) if (i, backend) in built
+               else measure_arch(arch, "cpu", store, workdir=where, backend=backend, protocol=protocol))
+        built.add((i, backend))
+        seconds[backend] += time.perf_counter() - t0
+        print(f"test {i + 1}/{limits[backend]} {backend} {arch.key[:16]} {got.median_ms:.4f} ms", flush=True)
     return seconds
 
 
@@ -183,15 +201,31 @@ def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Pa
             "ratios": [round(float(x), 4) for x in r]}
 
 
-def parse_threads(text: str) -> dict[str, int]:
-    """``digits=1,nb201=2`` as a dict (argparse type)."""
-    out = dict(DEFAULT_THREADS)
+def parse_counts(text: str, defaults: dict[str, int], names: set[str], what: str) -> dict[str, int]:
+    """``NAME=N,...`` over ``defaults``, each NAME one of ``names`` (an argparse type's body)."""
+    out = dict(defaults)
     for part in filter(None, text.split(",")):
         name, _, n = part.partition("=")
-        if name not in SPACES or not n.isdigit() or int(n) < 1:
-            raise argparse.ArgumentTypeError(f"expected SPACE=N with SPACE one of {', '.join(SPACES)}, got {part!r}")
+        if name not in names or not n.isdigit() or int(n) < 1:
+            raise argparse.ArgumentTypeError(f"expected {what}=N with {what} one of {', '.join(sorted(names))}, "
+                                             f"got {part!r}")
         out[name] = int(n)
     return out
+
+
+def parse_threads(text: str) -> dict[str, int]:
+    """``digits=1,nb201=2``: intra-op threads per space (argparse type)."""
+    return parse_counts(text, DEFAULT_THREADS, set(SPACES), "SPACE")
+
+
+def parse_rounds(text: str) -> dict[str, int]:
+    """``all=3,nb201/tvm=1``: fresh-process measurements per architecture, by ``SPACE/BACKEND``
+    case (``all``: every case not named) (argparse type)."""
+    return parse_counts(text, DEFAULT_ROUNDS, {"all", *(f"{s}/{b}" for s in SPACES for b in BACKENDS)}, "CASE")
+
+
+def rounds_of(rounds: dict[str, int], space: str, backend: str) -> int:
+    return rounds.get(f"{space}/{backend}", rounds["all"])
 
 
 def threads_check(archs: list[Any], backend: str, workdir: Path) -> dict[str, Any]:
@@ -256,6 +290,9 @@ def main() -> int:
                     help="measure nothing into the store: judge on what it holds (a run cut short by time)")
     ap.add_argument("--latency-db", type=Path, default=None)
     ap.add_argument("--note", default="", help="how this run's measurements were taken, if not in one go (kept in the JSON)")
+    ap.add_argument("--rounds", type=parse_rounds, default=DEFAULT_ROUNDS,
+                    help="fresh-process measurements per fitting and test architecture, in interleaved rounds, by "
+                         "case, CASE=N,... with CASE all or SPACE/BACKEND (default: %(default)s)")
     ap.add_argument("--threads", type=parse_threads, default=DEFAULT_THREADS,
                     help="intra-op threads per space, SPACE=N,... (default: %(default)s)")
     ap.add_argument("--out", default=result_path("latency_predictor_host"))
@@ -274,12 +311,14 @@ def main() -> int:
             for backend in backends:
                 fits[backend], seconds[f"profile_{backend}_s"] = (
                     (fit_keys(compiled, counts(name, backend, args)[0]), 0.0) if args.judge_only
-                    else profile(compiled, backend, counts(name, backend, args)[0], store, threads))
+                    else profile(compiled, backend, counts(name, backend, args)[0], store, threads,
+                                 rounds_of(args.rounds, name, backend)))
             exclude = set().union(*fits.values())
             archs = test_archs(compiled, max(counts(name, b, args)[1] for b in backends), exclude)
             limits = {b: counts(name, b, args)[1] for b in backends}
-            spent = {b: 0.0 for b in backends} if args.judge_only else measure_tests(archs, limits, store, workdir,
-                                                                                          threads)
+            rounds = {b: rounds_of(args.rounds, name, b) for b in backends}
+            spent = ({b: 0.0 for b in backends} if args.judge_only
+                     else measure_tests(archs, limits, rounds, store, workdir, threads))
             if args.measure_only:
                 continue
             if "onnxruntime" in backends and args.noise_check:
@@ -300,7 +339,9 @@ def main() -> int:
         return 0
     doc = {"benchmark": "latency_predictor_host", "store": store_label(db, args.latency_db is None),
            "host_fingerprint": host_fingerprint(),
-           "protocol": "whole archs: 30 repeats x 10 calls after 10 warm-up calls, a fresh process each; "
+           "protocol": "whole archs: 30 repeats x 10 calls after 10 warm-up calls, a fresh process each, "
+                       "their latency the median of R such measurements in interleaved rounds (R per case: "
+                       + ", ".join(f"{k}={v}" for k, v in args.rounds.items()) + "); "
                        "kernels: the same protocol in one process; intra-op threads per space: "
                        + ", ".join(f"{k}={v}" for k, v in args.threads.items()),
            "threads_rule": THREADS_RULE,

@@ -248,6 +248,10 @@ def test_get_returns_the_latest_and_keys_name_what_is_stored(tmp_path: Path) -> 
         assert store.keys("kernel", "cpu", "onnxruntime", "fp32") == {"k-1"}
         assert store.keys("kernel", "cpu", "onnxruntime", "fp16") == {"k-2"}
         assert [r.median_ms for r in store.query(key="k-1")] == [9.0, 2.0]
+        # how many rounds each key has (what a resumed --arch-rounds run counts)
+        assert store.key_counts("kernel", "cpu", "onnxruntime", "fp32") == {"k-1": 2}
+        assert store.key_counts("kernel", "cpu", "onnxruntime", "fp16") == {"k-2": 1}
+        assert store.key_counts("kernel", "cpu", "onnxruntime", "fp32", host="another host") == {}
 
 
 @pytest.mark.parametrize("change,field", [

@@ -256,6 +256,48 @@ def test_profile_measures_whole_architectures(killed_and_resumed: tuple[Path, in
     assert code == 0 and "and 0 architectures (2 already stored)" in out
 
 
+def test_arch_rounds_time_each_build_again_in_interleaved_rounds(
+        killed_and_resumed: tuple[Path, int, list], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--arch-rounds R``: each architecture built once and timed R times, every one once
+    before any twice; a rerun with more rounds takes only the missing ones."""
+    import shutil
+
+    from nasc.latency.profile import _Measurer
+    from nasc.latency.store import arch_medians
+
+    db = tmp_path / "lat.sqlite"
+    for suffix in ("", "-wal"):  # the profiled kernels, without the other tests' archs
+        if Path(f"{killed_and_resumed[0]}{suffix}").exists():
+            shutil.copy(f"{killed_and_resumed[0]}{suffix}", f"{db}{suffix}")
+    with LatencyStore(db) as store:
+        before = {r.identity() for r in store.query(kind="arch")}
+    builds: list[str] = []
+    real_build = _Measurer.build
+    monkeypatch.setattr(_Measurer, "build", lambda self, key, *a: builds.append(key) or real_build(self, key, *a))
+    argv = ["profile", str(EXAMPLES / "digits_tiny.nas"), "--target", "cpu", "--latency-db", str(db), "--archs", "2",
+            "--seed", "11", *QUICK]
+    code, out, err = run_cli([*argv, "--arch-rounds", "3"], capsys)
+    assert code == 0, err
+    assert "and 2 architectures (0 already stored)" in out
+    with LatencyStore(db) as store:
+        new = [r for r in sorted(store.query(kind="arch"), key=lambda r: r.created) if r.identity() not in before]
+        keys = [r.key for r in new]
+        assert Counter(keys) == Counter({keys[0]: 3, keys[1]: 3}) and keys[0] != keys[1]
+        assert set(keys[:2]) == set(keys[2:4]) == set(keys[4:])  # round by round
+        assert sorted(builds) == sorted(set(keys))  # one build per architecture
+        medians = arch_medians(store, "cpu", backend="onnxruntime")
+        for key in set(keys):  # the fitted terms see the median of the rounds
+            assert medians[key] == sorted(r.median_ms for r in new if r.key == key)[1]
+    code, out, _ = run_cli([*argv, "--arch-rounds", "4"], capsys)
+    assert code == 0 and "and 2 architectures (0 already stored)" in out
+    code, out, _ = run_cli([*argv, "--arch-rounds", "4"], capsys)
+    assert code == 0 and "and 0 architectures (2 already stored)" in out
+    with LatencyStore(db) as store:
+        assert Counter(r.key for r in store.query(kind="arch") if r.identity() not in before) == Counter(
+            {k: 4 for k in set(keys)})
+
+
 def test_a_space_of_custom_torch_ops_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "myops.py").write_text(
         "import nasc\nops = nasc.op_library()\n\n"

@@ -53,6 +53,7 @@ class ProfileSettings:
     protocol: Any
     archs: int = 0
     seed: int = 0
+    arch_rounds: int = 1  # fresh-process measurements of each architecture, in interleaved rounds
 
 
 @dataclass
@@ -112,23 +113,35 @@ class _Measurer:
     host: str
     scratch: Path
 
-    def __call__(self, kind: str, key: str, text: str, module: Any, inputs: dict[str, Any],
-                 output_names: Sequence[str], weights: str) -> StoredLatency:
+    def build(self, key: str, module: Any, inputs: dict[str, Any], output_names: Sequence[str],
+              weights: str) -> Path:
+        """``module`` built with the backend into ``scratch/key``: the artifact's folder."""
         import nasc.backends as nb
         from nasc.backends import BuildOptions
 
         s = self.settings
-        out = self.scratch / key
         options = BuildOptions(precision=s.precision, seed=s.seed, weights=weights, output_names=tuple(output_names))
-        try:
-            artifact = nb.build(module, inputs, out_dir=out, target=self.target, backend=s.backend, options=options)
-            record = nb.measure(artifact, s.protocol)
-        finally:
-            shutil.rmtree(out, ignore_errors=True)  # thousands of kernels: keep one artifact at a time
+        return Path(nb.build(module, inputs, out_dir=self.scratch / key, target=self.target, backend=s.backend,
+                             options=options).dir)
+
+    def time(self, kind: str, key: str, text: str, artifact: Path) -> StoredLatency:
+        """One measurement of a built artifact, as the store keeps it."""
+        import nasc.backends as nb
+
+        s = self.settings
+        record = nb.measure(artifact, s.protocol)
         return StoredLatency(kind=kind, target=s.target, backend=s.backend, precision=s.precision,  # type: ignore[arg-type]
                              key=key, median_ms=record.median_ms, p90_ms=max(record.p90_ms, record.median_ms),
                              protocol=timing_protocol(s.protocol), versions=record.versions,
                              source="rpc" if s.protocol.rpc else "measured", host=self.host, signature=text)
+
+    def __call__(self, kind: str, key: str, text: str, module: Any, inputs: dict[str, Any],
+                 output_names: Sequence[str], weights: str) -> StoredLatency:
+        """Build and time once, then drop the artifact (thousands of kernels: one at a time)."""
+        try:
+            return self.time(kind, key, text, self.build(key, module, inputs, output_names, weights))
+        finally:
+            shutil.rmtree(self.scratch / key, ignore_errors=True)
 
 
 def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettings, store: LatencyStore,
@@ -193,7 +206,9 @@ def _measure_kernels(todo: Sequence[Any], lib: Any, measure: _Measurer, store: L
 def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: LatencyStore, progress: Progress,
                    settings: ProfileSettings, host: str) -> tuple[int, int]:
     """Measure ``settings.archs`` architectures drawn with seeds ``seed, seed+1, ...`` (distinct
-    ones: a space with fewer architectures gives fewer); returns (measured, already stored)."""
+    ones: a space with fewer architectures gives fewer), each ``settings.arch_rounds`` times in
+    interleaved rounds (:mod:`.rounds`; built once, a fresh process per measurement, the model
+    takes their median); returns (architectures measured now, already stored in full)."""
     import torch
 
     from .. import api
@@ -202,11 +217,12 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
     from .arch_kernels import arch_key, canonical_arch_text
     from .model import network_latency, prior_for
     from .resolve import roofline_fact
+    from .rounds import interleaved
 
     lib = compiled.loader.ops
     prior = prior_for(settings.target)
-    stored = store.keys("arch", settings.target, settings.backend, settings.precision, host=host,
-                        threads=settings.protocol.threads)
+    have = store.key_counts("arch", settings.target, settings.backend, settings.precision, host=host,
+                            threads=settings.protocol.threads)
     drawn: dict[str, tuple[str, Any]] = {}
     for i in range(max(settings.archs * 20, 100)):  # draws repeat in tiny spaces: stop trying eventually
         if len(drawn) == settings.archs:
@@ -215,19 +231,25 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
         arch = compiled.elaborate(space.name, pins)
         text = canonical_arch_text(arch, lib)
         drawn.setdefault(arch_key(text), (text, arch))
-    todo = [(key, text, arch) for key, (text, arch) in drawn.items() if key not in stored]
-    if todo:
-        progress.start(len(todo), f"archs {settings.backend} {settings.precision}")
-    for key, text, arch in todo:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(settings.seed)
-            net = ArchNet(arch.graph.prune(), lib).eval()
-        rec = measure("arch", key, text, net, example_inputs(net, 1, settings.seed), net.output_names,
-                      f"random initialization (seed {settings.seed})")
+    needed = {key: settings.arch_rounds - have.get(key, 0) for key in drawn if have.get(key, 0) < settings.arch_rounds}
+    order = interleaved(needed)
+    if order:
+        progress.start(len(order), f"archs {settings.backend} {settings.precision}"
+                                   + (f" ({settings.arch_rounds} rounds)" if settings.arch_rounds > 1 else ""))
+    built: dict[str, Path] = {}
+    for key in order:
+        text, arch = drawn[key]
+        if key not in built:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(settings.seed)
+                net = ArchNet(arch.graph.prune(), lib).eval()
+            built[key] = measure.build(key, net, example_inputs(net, 1, settings.seed), net.output_names,
+                                       f"random initialization (seed {settings.seed})")
+            store.describe_arch(key, text, {roofline_fact(prior.name): network_latency(prior, arch)})  # as the loop does
+        rec = measure.time("arch", key, text, built[key])
         store.put([rec])
-        store.describe_arch(key, text, {roofline_fact(prior.name): network_latency(prior, arch)})  # as the loop does
         progress.advance(f"arch {key[:16]} {rec.median_ms:.4f} ms")
-    return len(todo), len(drawn) - len(todo)
+    return len(needed), len(drawn) - len(needed)
 
 
 def _duration(seconds: float) -> str:

@@ -170,20 +170,37 @@ def _built_and_measured(arch: DecidedArch, spec: TargetSpec, workdir: Path, back
     """Build ``arch`` for ``spec`` with ``backend`` and time it: here in a fresh process, or on
     the device behind the protocol's RPC tracker (then the record's source is ``rpc`` and its
     host the device's key)."""
-    import nasc.backends as nb
-    from nasc.backends import MeasureProtocol
-
     from ..api import load_text
     from ..deploy import build_arch
 
     compiled = load_text(arch.text, f"<arch {arch.key[:12]}>", arch.compiled.loader)  # its ops library
     built = build_arch(compiled, workdir, target=spec.name, backend=backend, seed=0)
+    return _timed(arch, spec.name, built, protocol)
+
+
+def _timed(arch: DecidedArch, target: str, built: Any, protocol: "MeasureProtocol | None") -> ArchMeasurement:
+    """One measurement of ``built`` (an artifact of ``arch``) as the store keeps it."""
+    import nasc.backends as nb
+    from nasc.backends import MeasureProtocol
+
     proto = protocol or MeasureProtocol(repeats=30, isolate=True)
     rec = nb.measure(built, proto)
-    record = measured_record(arch.key, spec.name, rec, proto, built.batch)
+    record = measured_record(arch.key, target, rec, proto, built.batch)
     return ArchMeasurement(arch.key, rec.median_ms, record.source, f"{rec.backend}, {rec.how}, {rec.repeats} repeats",
                            record)
 
 
+def measure_again(arch: DecidedArch, target: str, store: LatencyStore, artifact: Path,
+                  protocol: "MeasureProtocol | None" = None) -> ArchMeasurement:
+    """Another round of :func:`measure_arch` on the artifact it built for ``arch`` in ``artifact``
+    (no rebuild: a round measures the same build again), stored beside the first; the
+    store's median over an architecture's records is its latency (:mod:`.rounds`)."""
+    from nasc.backends.manifest import load_artifact
+
+    result = _timed(arch, target, load_artifact(artifact), protocol)
+    store_arch_record(store, arch, result.record)
+    return result
+
+
 __all__ = ["ArchMeasurement", "DecidedArch", "NotMeasurable", "RECORDED_BACKEND", "TABLE_READING", "arch_key",
-           "decided_arch", "measure_arch", "measured_record", "store_arch_record"]
+           "decided_arch", "measure_again", "measure_arch", "measured_record", "store_arch_record"]

@@ -269,10 +269,17 @@ class LatencyStore:
              threads: int | None = None) -> set[str]:
         """The keys stored for one target, backend and precision (and thread count, when
         given): what a resumed profiling run skips."""
+        return set(self.key_counts(kind, target, backend, precision, host=host, threads=threads))
+
+    def key_counts(self, kind: str, target: str, backend: str, precision: str, *, host: str | None = None,
+                   threads: int | None = None) -> dict[str, int]:
+        """How many records each key of :meth:`keys` has: how many rounds of a repeated
+        measurement a resumed run has already taken."""
         where, params = _where({"kind": kind, "target": target, "backend": backend, "precision": precision,
                                 "host": host, "threads": threads})
         with self._errors("read"):
-            return {row[0] for row in self._db.execute(f"SELECT DISTINCT key FROM records{where}", params)}
+            return {row[0]: int(row[1]) for row in
+                    self._db.execute(f"SELECT key, COUNT(*) FROM records{where} GROUP BY key", params)}
 
     def counts(self) -> list[tuple[str, str, str, str, int]]:
         """``(target, backend, precision, kind, records)`` for every combination present."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..fsio import write_json
+from ..latency.rounds import interleaved
 from .front import Run
 from .plan import run_dir
 
@@ -69,9 +70,8 @@ def remeasured(out: Path, runs: Sequence[Run], rounds: int, backend: str,
     if todo:
         say(f"remeasuring {len(todo)} artifact(s) one at a time, {rounds} interleaved rounds")
     samples: dict[str, list[float]] = {name: [] for name in todo}
-    for k in range(rounds if todo else 0):
-        for name in todo[k % len(todo):] + todo[:k % len(todo)]:
-            samples[name].append(measure(artifacts[name], protocol).median_ms)
+    for name in interleaved({name: rounds for name in todo}):
+        samples[name].append(measure(artifacts[name], protocol).median_ms)
     for name in todo:
         cache[name] = {"manifest_sha256": shas[name], "rounds_ms": samples[name],
                        "median_ms": statistics.median(samples[name])}
