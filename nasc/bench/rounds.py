@@ -27,6 +27,8 @@ from nasc.backends.api import measure
 from nasc.backends.isolation import THREAD_ENV
 from nasc.backends.timing import SAMPLE, SampleWindow
 
+from ..latency.rounds import rotated
+
 ARTIFACT, REFERENCE = "artifact", "reference"
 PILOT = {"warmup": 2, "repeat": 3, "number": 1}
 """A pilot process's protocol: a per-call time to size the timed processes' samples."""
@@ -105,7 +107,8 @@ def run_rounds(paths: dict[str, Path], protocol: BenchProtocol, progress: TextIO
     rounds: list[Round] = []
     first: dict[str, LatencyRecord] = {}
     for r in range(protocol.rounds):
-        order = (ARTIFACT, REFERENCE) if r % 2 == 0 else (REFERENCE, ARTIFACT)
+        first_side, second_side = rotated((ARTIFACT, REFERENCE), r)  # who goes first alternates
+        order = (first_side, second_side)
         ms: dict[str, float] = {}
         for side in order:
             rec = time_fresh(paths[side], sizes[side], protocol.threads, protocol.seed)
