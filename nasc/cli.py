@@ -355,6 +355,9 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rpc", metavar="HOST:PORT",
                    help="measure the loop's architectures on the device behind this TVM RPC tracker (TVM builds)")
     p.add_argument("--device-key", metavar="KEY", help="the device's key at the tracker (with --rpc)")
+    p.add_argument("--threads", type=_count(1, 1024), default=None, metavar="N",
+                   help="intra-op threads of every measurement (the loop's and the artifact's; default 2): one "
+                        "thread count is one configuration, and the models are fitted on records of it only")
 
 
 def _loop_settings(args: argparse.Namespace, store: Path) -> "LoopSettings":
@@ -363,12 +366,15 @@ def _loop_settings(args: argparse.Namespace, store: Path) -> "LoopSettings":
 
     if (args.rpc is None) != (args.device_key is None):
         raise UsageError("--rpc HOST:PORT and --device-key KEY go together")
-    if args.rpc is None:
-        return LoopSettings(args.rounds, store)
     from nasc.backends import MeasureProtocol
 
+    threads = {} if args.threads is None else {"threads": args.threads}
+    if args.rpc is None:
+        return LoopSettings(args.rounds, store, protocol=MeasureProtocol(repeats=30, isolate=True, **threads)
+                            if threads else None)
     return LoopSettings(args.rounds, store, backend="tvm", protocol=MeasureProtocol(rpc=args.rpc,
-                                                                                   device_key=args.device_key))
+                                                                                   device_key=args.device_key,
+                                                                                   **threads))
 
 
 WRITES_DIRECTORY = ("search", "train", "compile", "build", "opt", "sweep")

@@ -148,6 +148,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     ``record_latency`` also puts the artifact's measured latency in the latency store (an arch
     record, so ``nasc latency report`` sees every compiled arch of a ``nasc sweep``)."""
     from .compile_passes import check_pipeline
+    from .latency.kernel_source import measured_threads
     from .latency.store import store_path
     from .report import RunFacts, write_report
     from .search.rounds import LoopSettings, looped_budget, search_with_rounds
@@ -180,6 +181,8 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
         search_inputs["rounds"] = settings.rounds
         if settings.device_key is not None:  # measured on another device: another search
             search_inputs["device"] = settings.device_key
+        elif settings.threads != measured_threads():  # another configuration of this host
+            search_inputs["threads"] = settings.threads
     searched = stages.run("search", _sha(space_hash(space), search_inputs), [sdir / "arch.nas"], do_search)
     arch_file = sdir / "arch.nas"
     arch = _load_arch(compiled, arch_file)
@@ -232,7 +235,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
                                accuracy_after_each_pass(arch_file, tdir / "weights.safetensors", pipeline,
                                                         (cfg, experiment_ref), compiled.loader))
     with stages.step("latency"):
-        latency = _latency(arch, adir, target, store, store if record_latency else None)
+        latency = _latency(arch, adir, target, store, settings.threads, store if record_latency else None)
     report = {"space": space.name, "target": target, "arch": str(arch_file), "test_accuracy":
               trained["test_accuracy"], "params": trained["params"], "macs": trained["macs"], "artifact": str(adir),
               "backend": built["backend"], "precision": built["precision"], "passes": pipeline,
@@ -270,9 +273,10 @@ def _load_arch(compiled: Compiled, path: Path) -> Compiled:
     return api.load(path, compiled.loader)
 
 
-def _latency(arch: Compiled, adir: Path, target: str, store: Path, record_in: Path | None = None) -> dict[str, Any]:
-    """Measured when the artifact runs here (and, with ``record_in``, stored there as an arch
-    record); otherwise the target's prediction, labelled as such."""
+def _latency(arch: Compiled, adir: Path, target: str, store: Path, threads: int,
+             record_in: Path | None = None) -> dict[str, Any]:
+    """Measured when the artifact runs here, on ``threads`` threads (and, with ``record_in``,
+    stored there as an arch record); otherwise the target's prediction, labelled as such."""
     import nasc.backends as nb
     from nasc.backends import MeasureProtocol
 
@@ -281,15 +285,15 @@ def _latency(arch: Compiled, adir: Path, target: str, store: Path, record_in: Pa
 
     space = arch.elaborate()
     if target == "cpu":
-        proto = MeasureProtocol(repeats=30)
+        proto = MeasureProtocol(repeats=30, threads=threads)
         rec = nb.measure(adir, proto)
         doc = {"median_ms": rec.median_ms, "p90_ms": rec.p90_ms, "source": rec.source, "how": rec.how,
-               "backend": rec.backend, "repeats": rec.repeats}
+               "backend": rec.backend, "repeats": rec.repeats, "threads": threads}
         if record_in is not None:
             _record(arch, space, target, rec, proto, record_in)
             doc["stored_in"] = str(record_in)
         return doc
-    model = LatencyModels(space, store)(target)
+    model = LatencyModels(space, store, threads=threads)(target)
     total = network_latency(model, space)
     return {"median_ms": total * 1e3, "source": "predicted", "how": f"{prediction_label(model)}, no {target} attached; "
             f"measure on the device with `nasc measure {adir} --rpc HOST:PORT --device-key KEY`"}

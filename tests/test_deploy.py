@@ -119,6 +119,17 @@ def test_compile_runs_every_stage_and_caches_them(tmp_path: Path, capsys: pytest
     assert main(["compile", src, "--target", "cpu", "--backend", "onnxruntime", "--out", str(out), *fast]) == 0
     err = capsys.readouterr().err
     assert "[search] cached" in err and "[train] running" in err and "[build] running" in err
+    assert json.loads((out / "report.json").read_text())["latency"]["threads"] == 2
+    # another thread count: the same artifact measured (and recorded) on one thread
+    db = tmp_path / "lat.sqlite"
+    assert main(["compile", src, "--target", "cpu", "--backend", "onnxruntime", "--out", str(out), *fast,
+                 "--threads", "1", "--record-latency", "--latency-db", str(db)]) == 0
+    assert "[build] cached" in capsys.readouterr().err
+    assert json.loads((out / "report.json").read_text())["latency"]["threads"] == 1
+    from nasc.latency.store import LatencyStore
+
+    with LatencyStore(db) as store:
+        assert [r.protocol.threads for r in store.query(kind="arch")] == [1]
 
 
 def test_compile_for_a_device_not_attached_predicts_latency(tmp_path: Path) -> None:

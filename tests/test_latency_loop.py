@@ -109,9 +109,9 @@ def test_cpu_source_measures_with_onnxruntime_and_stores(tmp_path: Path) -> None
     assert (tmp_path / "artifact" / "manifest.json").is_file()
 
 
-def _cpu_record(key: str, ms: float, host: str) -> StoredLatency:
+def _cpu_record(key: str, ms: float, host: str, threads: int = 2) -> StoredLatency:
     return StoredLatency(kind="arch", target="cpu", backend="onnxruntime", precision="fp32", key=key, median_ms=ms,
-                         p90_ms=ms, protocol=TimingProtocol(1, 3, 1, 2), versions={}, host=host)
+                         p90_ms=ms, protocol=TimingProtocol(1, 3, 1, threads), versions={}, host=host)
 
 
 def test_model_resolution_picks_and_labels_the_model(tmp_path: Path) -> None:
@@ -147,6 +147,17 @@ def test_cpu_model_is_the_prior_refitted_on_this_hosts_records(tmp_path: Path) -
     assert model.name.startswith("roofline-prior:cpu fitted on cpu/onnxruntime (n=2 archs, err ")
     fit = [model.intercept_s + model.scale * p / 1e3 for p in (1.0, 2.0)]
     assert fit == pytest.approx([0.5e-3, 0.9e-3], rel=0.02)  # through both points, the other host left out
+    with LatencyStore(tmp_path / "db.sqlite") as store:  # one thread: another configuration, its own records
+        assert latency_model_for("cpu", store, space, threads=1) == prior_for("cpu")
+        for i, (prior_ms, ms) in enumerate([(1.0, 0.3), (2.0, 0.4)]):
+            text = f"# arch on one thread {i}\n"
+            store.put([_cpu_record(arch_key(text), ms, host_fingerprint(), threads=1)])
+            store.describe_arch(arch_key(text), text, {roofline_fact("roofline-prior:cpu"): prior_ms / 1e3})
+        one = latency_model_for("cpu", store, space, threads=1)
+        again = latency_model_for("cpu", store, space)
+    assert isinstance(one, AffinePrior) and [one.intercept_s + one.scale * p / 1e3 for p in (1.0, 2.0)] \
+        == pytest.approx([0.3e-3, 0.4e-3], rel=0.02)
+    assert again == model  # the default thread count's model does not see them
 
 
 def test_recorded_model_gives_per_node_values_for_an_exact_expectation(tmp_path: Path) -> None:

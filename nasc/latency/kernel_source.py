@@ -122,13 +122,13 @@ class KernelSumSource:
 
 
 def has_kernels(store: LatencyStore, target: str, backend: str, precision: str = "fp32",
-                host: str | None = None) -> bool:
-    """Whether ``host`` (None: this one, timed on :func:`measured_threads` threads) has kernel
-    records for the target, backend and precision."""
+                host: str | None = None, threads: int | None = None) -> bool:
+    """Whether ``host`` (None: this one, timed on ``threads`` threads, None: on
+    :func:`measured_threads`) has kernel records for the target, backend and precision."""
     from .host import host_fingerprint
 
     return bool(store.keys("kernel", target, backend, precision, host=host or host_fingerprint(),
-                           threads=None if host else measured_threads()))
+                           threads=None if host else threads or measured_threads()))
 
 
 __all__ = ["ArchFacts", "ArchKernels", "KernelSumSource", "has_kernels", "kernel_medians", "measured_threads"]

@@ -48,13 +48,13 @@ def roofline_fact(prior_name: str) -> str:
 
 
 def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEND,
-              device_key: str | None = None) -> dict[str, float]:
+              device_key: str | None = None, threads: int | None = None) -> dict[str, float]:
     """The stored architectures (key: median ms) a model of ``target`` is fitted on: with a
     ``device_key``, what was measured through RPC on that device; a recorded device's table
     readings; ``cpu``: fp32 measurements with ``backend`` on this host (another CPU's numbers
-    say little about this one) timed on the thread count measurements use by default
-    (:func:`~nasc.latency.kernel_source.measured_threads`; another count is another
-    configuration of the host); any other target: all its arch records."""
+    say little about this one) timed on ``threads`` threads (None: the count measurements
+    use by default, :func:`~nasc.latency.kernel_source.measured_threads`; another count is
+    another configuration of the host); any other target: all its arch records."""
     spec = resolve_target(target)
     if device_key is not None:
         return arch_medians(store, spec.name, source="rpc", host=rpc_host(device_key))
@@ -62,24 +62,26 @@ def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEN
         return arch_medians(store, spec.name, source="recorded")
     if spec.kind == "cpu":
         return arch_medians(store, spec.name, backend=backend, precision="fp32", source="measured",
-                            host=host_fingerprint(), threads=measured_threads())
+                            host=host_fingerprint(), threads=threads or measured_threads())
     return arch_medians(store, spec.name)
 
 
 def latency_model_for(target: str | None, store: LatencyStore | None, space: "SearchSpace", *,
-                      backend: str = DEFAULT_BACKEND, device_key: str | None = None) -> LatencyModel:
+                      backend: str = DEFAULT_BACKEND, device_key: str | None = None,
+                      threads: int | None = None) -> LatencyModel:
     """The model of ``target`` (None: ``cpu``) for ``space``, from the records in ``store``
     (None: no store, the prior); ``device_key``: fitted on what that device measured through
-    RPC; see the module docstring."""
+    RPC; ``threads``: this host's records of that thread count (None: the default count);
+    see the module docstring."""
     spec = resolve_target(target or "cpu")
     prior = prior_for(spec.name)
     if store is None:
         return prior
-    if device_key is None and spec.kind == "cpu" and has_kernels(store, spec.name, backend):
-        return KernelSumSource(store, spec.name, backend, space.ops).model()
+    if device_key is None and spec.kind == "cpu" and has_kernels(store, spec.name, backend, threads=threads):
+        return KernelSumSource(store, spec.name, backend, space.ops, threads=threads).model()
     if device_key is not None and has_kernels(store, spec.name, backend, host=rpc_host(device_key)):
         return KernelSumSource(store, spec.name, backend, space.ops, device_key=device_key).model()
-    medians = fitted_on(store, spec.name, backend=backend, device_key=device_key)
+    medians = fitted_on(store, spec.name, backend=backend, device_key=device_key, threads=threads)
     what = (f"{spec.name} via rpc:{device_key}" if device_key is not None
             else f"{spec.name}/{backend}" if spec.kind == "cpu" else spec.name)
     facts = store.arch_facts(medians)
@@ -105,14 +107,16 @@ class LatencyModels:
     a path where no store exists yet reads as an empty store.  ``overrides`` replace the
     resolution for some targets (canonical names): a measuring loop's corrected model.
     ``device_keys`` (canonical target name -> key): targets measured through an RPC tracker,
-    whose models are fitted on that device's records."""
+    whose models are fitted on that device's records.  ``threads``: this host's records of
+    that thread count (None: the default count)."""
 
     def __init__(self, space: "SearchSpace", store: Path | None, *, backend: str = DEFAULT_BACKEND,
                  overrides: Mapping[str, LatencyModel] | None = None,
-                 device_keys: Mapping[str, str] | None = None) -> None:
+                 device_keys: Mapping[str, str] | None = None, threads: int | None = None) -> None:
         self.space = space
         self.store = store
         self.backend = backend
+        self.threads = threads
         self.device_keys = dict(device_keys or {})
         self._models: dict[str, LatencyModel] = dict(overrides or {})
 
@@ -127,7 +131,7 @@ class LatencyModels:
             return latency_model_for(target, None, self.space, backend=self.backend)
         with LatencyStore(self.store, create=False) as store:
             return latency_model_for(target, store, self.space, backend=self.backend,
-                                     device_key=self.device_keys.get(target))
+                                     device_key=self.device_keys.get(target), threads=self.threads)
 
 LatencyResolver = Callable[[str | None], LatencyModel]
 """What the search and discretization ask for a target's model: ``prior_for`` or a

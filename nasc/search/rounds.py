@@ -86,6 +86,15 @@ class LoopSettings:
     probes: int | None = None
 
     @property
+    def threads(self) -> int:
+        """The intra-op threads measurements run on (the protocol's; by default
+        :class:`nasc.backends.MeasureProtocol`'s): one thread count is one configuration of a
+        host, so the models are fitted on records of this count only."""
+        from nasc.backends import MeasureProtocol
+
+        return int((self.protocol or MeasureProtocol()).threads)
+
+    @property
     def device_key(self) -> str | None:
         """The device's key at the RPC tracker the protocol names (None: measured here)."""
         return self.protocol.device_key if self.protocol is not None and self.protocol.rpc else None
@@ -124,7 +133,7 @@ def search_with_rounds(compiled: "Compiled", cfg: dict[str, Any], out: Path, set
     space = compiled.elaborate(space_name)
     budget = looped_budget(space, remote=settings.device_key is not None)
     if budget is None or settings.rounds == 0:
-        latency = LatencyModels(space, settings.store, backend=settings.backend)
+        latency = LatencyModels(space, settings.store, backend=settings.backend, threads=settings.threads)
         if resume is None:
             resume = checkpoint_matches(out, space, cfg, model_identity(latency, latency_targets(space, target)))
         return search(compiled, cfg, out, space.name, resume=resume, target=target, progress=progress,
@@ -285,7 +294,7 @@ class _Loop:
         the store's, fitted on the device's own records when it is measured through RPC)."""
         key = self.settings.device_key
         return LatencyModels(self.space, self.settings.store, backend=self.settings.backend,
-                             overrides={self.device: model} if model is not None else None,
+                             threads=self.settings.threads, overrides={self.device: model} if model is not None else None,
                              device_keys={self.device: key} if key is not None else None)
 
     def lands(self, ms: float) -> bool:
