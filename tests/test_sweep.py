@@ -226,6 +226,31 @@ def test_remeasurement_is_kept_for_a_resumed_sweep(resumed: dict) -> None:
     assert {r.task.name: r.latency_ms for r in runs} == {r["name"]: r["latency_ms"] for r in doc["runs"]}
 
 
+def test_another_thread_count_is_measured_anew(resumed: dict, tmp_path: Path) -> None:
+    """Every task's compile measures on the sweep's thread count; a remeasurement on another
+    count takes its rounds again instead of reusing the kept ones, and says the count."""
+    import shutil
+
+    from nasc.sweep.front import gather
+    from nasc.sweep.plan import SweepPlan
+    from nasc.sweep.remeasure import REMEASURED, remeasured
+
+    out = tmp_path / "s"
+    shutil.copytree(resumed["out"], out)
+    identity = json.loads((out / "sweep.json").read_text())["identity"]
+    assert identity["threads"] == 2
+    logs = [run / "task.log" for run in (out / "runs").iterdir() if run.is_dir()]
+    assert logs and all("--threads 2" in log.read_text() for log in logs)
+    plan = SweepPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in identity.items()})
+    said: list[str] = []
+    runs = remeasured(out, gather(out, plan.tasks()), 3, "onnxruntime", said.append, threads=1)
+    assert said and runs and all("on 1 threads" in r.latency_how for r in runs)
+    assert {v["threads"] for v in json.loads((out / REMEASURED).read_text()).values()} == {1}
+    said.clear()
+    remeasured(out, gather(out, plan.tasks()), 3, "onnxruntime", said.append, threads=1)
+    assert said == []  # kept for that count
+
+
 def test_other_settings_in_the_same_directory_exit_2(resumed: dict) -> None:
     proc = nasc("sweep", str(EXAMPLES / "digits_tiny.nas"), "--lambda", "0,2", "--seeds", "0..1", *TINY,
                 "--out", str(resumed["out"]), timeout=60)

@@ -55,6 +55,9 @@ def add_parser(sub: Any) -> None:
                    help="after the tasks, time every run's measured artifact again one at a time, in R interleaved "
                         "rounds of fresh processes, and put that on the front (a task measures next to the others' "
                         "computing); 0: the compiles' own figures (default 3)")
+    p.add_argument("--threads", type=count(1, 1024), default=2, metavar="N",
+                   help="intra-op threads of every latency measurement, the tasks' and the remeasurement's "
+                        "(default 2; `nasc compile --threads`)")
     p.add_argument("--out", "-o", required=True, help="the sweep directory")
     p.set_defaults(fn=cmd_sweep, precheck=precheck)
 
@@ -92,7 +95,8 @@ def precheck(args: argparse.Namespace) -> None:
                      seeds=parse_seeds(args.seeds), archs=args.archs if args.baseline else 0, target=target,
                      backend=args.backend, experiment=experiment, sets=tuple(args.set),
                      latency_budget_ms=parse_budget(args.budget), max_task_seconds=args.max_task_seconds,
-                     min_hv_gain=args.min_hv_gain, hv_window=args.hv_window, remeasure=args.remeasure)
+                     min_hv_gain=args.min_hv_gain, hv_window=args.hv_window, remeasure=args.remeasure,
+                     threads=args.threads)
     plan.check()
     args.plan = plan
 

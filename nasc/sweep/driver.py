@@ -157,7 +157,7 @@ class Sweep:
             job["arch_text"] = self.chooser.arch_text(assignment, run, self._chosen.reference(relative_to=run))
             space = str(run / "arch.nas")
         job["argv"] = compile_argv(space, run, target=self.plan.target, backend=self.plan.backend, store=self.store,
-                                   experiment=self.plan.experiment, sets=sets)
+                                   experiment=self.plan.experiment, sets=sets, threads=self.plan.threads)
         return job
 
     def _line(self, run: Run, seconds: float, how: str) -> str:
@@ -275,7 +275,7 @@ class Sweep:
         from .remeasure import remeasured
 
         runs = remeasured(self.out, gather(self.out, tasks), self.plan.remeasure, self.plan.backend,
-                          lambda text: print(text, file=self.log, flush=True))
+                          lambda text: print(text, file=self.log, flush=True), self.plan.threads)
         doc = front_doc(self.plan, runs)
         done = {r.task.name for r in runs}
         doc["sweep"] = {

@@ -123,6 +123,7 @@ class SweepPlan:
     experiment: str | None
     sets: tuple[str, ...]
     latency_budget_ms: float | None
+    threads: int = 2  # every measurement's intra-op threads: the tasks' and the remeasurement's
     max_task_seconds: float | None = None
     min_hv_gain: float | None = None
     hv_window: int = 3

@@ -53,27 +53,28 @@ def how(backend: str, rounds: int, threads: int) -> str:
 
 
 def remeasured(out: Path, runs: Sequence[Run], rounds: int, backend: str,
-               say: Callable[[str], None] = lambda _: None) -> list[Run]:
-    """``runs`` with their measured latencies replaced by the re-measurement (module
-    docstring); ``rounds`` 0 leaves them as they are."""
+               say: Callable[[str], None] = lambda _: None, threads: int = 2) -> list[Run]:
+    """``runs`` with their measured latencies replaced by the re-measurement on ``threads``
+    threads (module docstring); ``rounds`` 0 leaves them as they are."""
     from nasc.backends import MeasureProtocol
     from nasc.backends.api import measure
 
     if rounds < 1:
         return list(runs)
-    protocol = MeasureProtocol(repeats=REPEATS, isolate=True)
+    protocol = MeasureProtocol(repeats=REPEATS, isolate=True, threads=threads)
     cache = _cached(out)
     artifacts = {r.task.name: run_dir(out, r.task) / "artifact" for r in runs if r.latency_source == "measured"}
     shas = {name: _manifest_sha(path) for name, path in artifacts.items() if (path / "manifest.json").is_file()}
     todo = [name for name, sha in shas.items()
-            if cache.get(name, {}).get("manifest_sha256") != sha or len(cache[name].get("rounds_ms", [])) != rounds]
+            if cache.get(name, {}).get("manifest_sha256") != sha or len(cache[name].get("rounds_ms", [])) != rounds
+            or cache[name].get("threads", 2) != threads]
     if todo:
         say(f"remeasuring {len(todo)} artifact(s) one at a time, {rounds} interleaved rounds")
     samples: dict[str, list[float]] = {name: [] for name in todo}
     for name in interleaved({name: rounds for name in todo}):
         samples[name].append(measure(artifacts[name], protocol).median_ms)
     for name in todo:
-        cache[name] = {"manifest_sha256": shas[name], "rounds_ms": samples[name],
+        cache[name] = {"manifest_sha256": shas[name], "threads": threads, "rounds_ms": samples[name],
                        "median_ms": statistics.median(samples[name])}
     if todo:
         write_json(out / REMEASURED, cache)

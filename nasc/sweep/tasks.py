@@ -37,10 +37,10 @@ PR_SET_PDEATHSIG = 1
 
 
 def compile_argv(space: str, run: Path, *, target: str, backend: str, store: Path, experiment: str | None,
-                 sets: list[str]) -> list[str]:
+                 sets: list[str], threads: int) -> list[str]:
     """The ``nasc compile`` command of one task (``space``: the space, or a baseline's arch file)."""
     argv = [sys.executable, "-m", "nasc", "compile", space, "--target", target, "--backend", backend,
-            "--out", str(run), "--latency-db", str(store), "--record-latency"]
+            "--out", str(run), "--latency-db", str(store), "--record-latency", "--threads", str(threads)]
     if experiment:
         argv += ["--experiment", experiment]
     for item in sets:
