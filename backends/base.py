@@ -94,6 +94,12 @@ class BuildOptions:
     own batches); without them, ``calib_samples`` random-normal batches from ``seed`` are used
     and the manifest says so, because random calibration is only good enough for latency, not
     for accuracy.
+
+    TVM on the cpu target always applies the target's MetaSchedule database when one exists
+    (``nasc profile --tune`` fills it); ``tune_trials`` > 0 also tunes what it lacks, timing the
+    candidates here or, with ``tune_rpc`` (a tracker's HOST:PORT) and ``tune_device_key``, on
+    that device, whose database is its own (``tune_device_key`` alone applies that database).
+    ``tuning_database=False`` builds with TVM's default schedules whatever the database holds.
     """
 
     precision: str = "fp32"
@@ -104,6 +110,9 @@ class BuildOptions:
     calibration: Sequence[Mapping[str, Any]] | None = field(default=None, compare=False, repr=False)
     calibration_origin: str = ""
     tune_trials: int = 0
+    tuning_database: bool = True
+    tune_rpc: str | None = None
+    tune_device_key: str | None = None
     cache_dir: str | None = None
     device_code: DeviceCode = "auto"
     extra: Mapping[str, Any] = field(default_factory=dict)

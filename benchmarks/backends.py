@@ -98,6 +98,8 @@ class Config:
 
     def build_args(self) -> list[str]:
         extra = ["--repeat", str(AUTO_REPEAT)] if self.backend == "auto" else []
+        if self.name == "tvm":  # untuned even where nasc profile --tune has filled a tuning database
+            extra.append("--untuned")
         return ["--backend", self.backend, "--precision", self.precision, "--tune-trials", str(self.trials), *extra]
 
 

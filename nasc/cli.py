@@ -246,6 +246,8 @@ def cmd_compile(args: argparse.Namespace, state: dict) -> int:
           f"latency {lat['median_ms']:.4f} ms ({lat['source']}: {lat['how']})")
     print(f"passes {r['passes']}: test accuracy {acc['fp32']:.4f} fp32 -> {acc['after_passes']:.4f} {r['precision']} "
           f"({acc['test_samples']} samples; {acc['after_passes_source']}; tolerance {acc['tolerance_points']:g} points)")
+    if "tuning" in r:
+        print(f"tvm {r['tuning']}")
     if "latency_budget" in r:
         print(_budget_line(r["latency_budget"]))
     return 0
@@ -257,11 +259,14 @@ def cmd_build(args: argparse.Namespace, state: dict) -> int:
     from .deploy import build_arch, build_optimized
 
     check_out_dir(args.out)
+    if args.untuned and args.tune_trials:
+        raise UsageError("--untuned builds with TVM's default schedules; --tune-trials tunes: give one of them")
     if args.from_dir:
         if args.file or args.weights:
             raise UsageError("--from DIR builds the optimized IR in DIR; give no ARCH.nas or --weights with it")
         art = build_optimized(Path(args.from_dir), Path(args.out), target=args.target, backend=args.backend,
-                              seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat)
+                              seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat,
+                              tuning_database=not args.untuned)
     else:
         if not args.file:
             raise UsageError("nasc build needs ARCH.nas (or --from DIR, the output of nasc opt)")
@@ -269,7 +274,7 @@ def cmd_build(args: argparse.Namespace, state: dict) -> int:
         art = build_arch(compiled, Path(args.out), target=args.target, backend=args.backend,
                          weights=Path(args.weights) if args.weights else None, precision=args.precision,
                          seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat,
-                         name=args.space)
+                         name=args.space, tuning_database=not args.untuned)
     notes = "; ".join(art.notes)
     print(f"built {art.backend} artifact for {art.target} ({art.precision}) in {art.dir}"
           + (f" -- {notes}" if notes else ""))
@@ -471,7 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "onnxruntime, tvm, tensorrt or torch")
     b.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"])
     b.add_argument("--seed", type=_count(0, 2**32 - 1), default=0, help="seed of the example inputs and any random initialization")
-    b.add_argument("--tune-trials", type=_count(0), default=0, help="MetaSchedule trials per kernel (TVM)")
+    b.add_argument("--tune-trials", type=_count(0), default=0,
+                   help="MetaSchedule trials per kernel the tuning database lacks, tuned at build time (TVM, cpu)")
+    b.add_argument("--untuned", action="store_true",
+                   help="TVM: TVM's default schedules, not the target's tuning database (nasc profile --tune fills it)")
     b.add_argument("--batch", type=_count(1, 65_536), default=1)
     b.add_argument("--repeat", type=_count(1), default=30, help="measurement repeats used by --backend auto")
     b.add_argument("--out", "-o", required=True)

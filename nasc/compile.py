@@ -219,9 +219,10 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
         art = build_optimized(odir, adir, target=target, backend=backend, seed=int(cfg["seed"]))
         bundle = bundle_manifest(adir)  # a GPU target's forms (the backend above is the primary one)
         return {"backend": art.backend, "target": art.target, "precision": precision, "notes": list(art.notes),
-                **({"forms": bundle["forms"]} if bundle else {})}
+                **({"forms": bundle["forms"]} if bundle else {}),
+                **({"tuning": art.details["tuning_summary"]} if "tuning_summary" in art.details else {})}
 
-    built = stages.run("build", _sha(opt_key, target, backend, precision), [adir], do_build)
+    built = stages.run("build", _sha(opt_key, target, backend, precision, *_tuning_state(backend)), [adir], do_build)
 
     def do_accuracy() -> dict[str, Any]:
         from .compile_accuracy import artifact_accuracy
@@ -242,10 +243,24 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
               "accuracy": accuracy, "latency": latency}
     if "forms" in built:
         report["forms"] = built["forms"]
+    if "tuning" in built:  # a TVM cpu build: how much of it the MetaSchedule database covered
+        report["tuning"] = built["tuning"]
     if "measured_latency" in searched:  # the budget the loop closed, measured on its own target
         report["latency_budget"] = searched["measured_latency"]
     with stages.step("report"):
         return write_report(out, report, RunFacts(space, arch, cfg, target, store, target_note))
+
+
+def _tuning_state(backend: str) -> tuple[str, ...]:
+    """The state of the TVM tuning databases a TVM build applies (none when no database was
+    ever tuned): part of the build stage's key, so tuning the space redoes the build."""
+    if backend not in ("tvm", "auto"):
+        return ()
+    from nasc.backends.common import cache_root
+    from nasc.backends.tvm.tuning import databases_state
+
+    state = databases_state(cache_root(None))
+    return (state,) if state else ()
 
 
 def _given_arch(compiled: Compiled, space: Any, sdir: Path, experiment_ref: str | None) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ..manifest import library_versions, read_manifest, write_manifest
 from ..procs import owned_tempdir
 from .device_code import inspect_file
 from .toolchain import cuda_stub_dir, link_plan, run_worker
+from .tuning import tuning_note
 
 __all__ = ["TvmBackend"]
 
@@ -63,8 +64,11 @@ class TvmBackend:
         if not ok:
             raise BuildError(why)
         if options.tune_trials and target.kind != "cpu":
-            raise BuildError("MetaSchedule tuning is implemented for the cpu target only; GPU targets need "
-                             "a device runner (RPC) that nasc does not drive yet. Build untuned (tune_trials=0).")
+            raise BuildError("MetaSchedule tuning is implemented for the cpu target only (timed here, or on a CPU "
+                             "behind a TVM RPC tracker); GPU targets build untuned (tune_trials=0), with dlight's "
+                             "schedules.")
+        if options.tune_trials and (options.tune_rpc is None) != (options.tune_device_key is None):
+            raise BuildError("tuning through an RPC tracker needs both tune_rpc (HOST:PORT) and tune_device_key")
         out = prepare_out_dir(out_dir)
         cache = cache_root(options.cache_dir)
         m = inference_copy(model)
@@ -83,20 +87,28 @@ class TvmBackend:
                 "onnx": onnx_model, "input_shapes": {k: list(v.shape) for k, v in example_inputs.items()},
                 "program": str(program), "target": target.to_dict(), "precision": options.precision,
                 "out_dir": str(out), "lib_name": lib_name, "cross_compiler": cross,
-                "tune": ({"trials": options.tune_trials, "cache_dir": str(cache), "seed": options.seed}
-                         if options.tune_trials else None),
+                "tune": self._tune_spec(options, cache)
+                if target.kind == "cpu" and (options.tuning_database or options.tune_trials) else None,
             }
             result, code_note = self._compile(spec, target, options, cache)
         write_io_check(out, example_inputs, ref, names)
         shutil.copyfile(Path(__file__).with_name("device_runner.py"), out / RUNNER)
         details = self._details(target, result, code_note, out / lib_name, link_note, bn_note)
         notes = [n for n in (code_note, None if lib_name == "model.so" else link_note) if n]
-        if not options.tune_trials and target.kind == "cpu":
-            notes.append("untuned: TVM's default CPU schedules are far slower than ONNX Runtime; "
-                         "use tune_trials for a competitive CPU build")
+        if target.kind == "cpu":
+            notes.append(tuning_note(result.get("tuning")))
+            details["tuning_summary"] = notes[-1]
         return write_manifest(out, backend=self.name, target=target, precision=options.precision, entry=lib_name,
                               inputs=input_specs(example_inputs), output_names=names, options=options,
                               versions=library_versions(), notes=notes, details=details)
+
+    @staticmethod
+    def _tune_spec(options: BuildOptions, cache: Path) -> dict[str, Any]:
+        """What the worker tunes and applies: the target's database (a device's, with a device
+        key), trials only when asked; without a database and trials the build stays untuned."""
+        rpc = ({"tracker": options.tune_rpc, "key": options.tune_device_key} if options.tune_device_key
+               else None)
+        return {"trials": options.tune_trials, "cache_dir": str(cache), "seed": options.seed, "rpc": rpc}
 
     def _compile(self, spec: dict[str, Any], target: Target, options: BuildOptions,
                  cache: Path) -> tuple[dict[str, Any], str]:

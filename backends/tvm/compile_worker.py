@@ -47,7 +47,9 @@ def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"tvm_target": describe(tgt)}
     tune = spec.get("tune")
     if tune:
-        mod, result["tuning"] = _tune(mod, tgt, tune)
+        mod, report = _tune(mod, tgt, tune)
+        if report is not None:
+            result["tuning"] = report
     is_gpu = "gpu" in [str(k) for k in tgt.keys]
     t1 = time.perf_counter()
     if is_gpu:
@@ -71,10 +73,12 @@ def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _tune(mod: Any, tgt: Any, tune: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _tune(mod: Any, tgt: Any, tune: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    """Apply the target's tuning database (tuning what it lacks first when trials > 0)."""
     from .tuning import tune_and_apply
 
-    return tune_and_apply(mod, tgt, int(tune["trials"]), Path(tune["cache_dir"]), int(tune.get("seed", 0)))
+    return tune_and_apply(mod, tgt, int(tune["trials"]), Path(tune["cache_dir"]), int(tune.get("seed", 0)),
+                          tune.get("rpc"))
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,22 @@ Why a shared database: NAS builds many architectures made of the same few block 
 MetaSchedule keys records by the structural hash of each fused kernel (weights are
 arguments, not constants, after BN folding), so a kernel seen in an earlier build is
 found in the database and *skipped*: only unseen kernels get trials.  A file lock keeps
-concurrent builds from interleaving writes.
+concurrent tuning runs from interleaving writes.
+
+Three uses, one function (:func:`tune_and_apply`):
+
+* ``nasc profile --tune`` builds every kernel of a search space as a micro-model with
+  trials > 0: each unseen kernel is tuned into the database once;
+* any later TVM build of the same target (``trials_per_task=0``, the default) applies the
+  database without tuning and reports which of its tasks the database covered and which
+  kept TVM's default schedule;
+* ``--tune-trials N`` on a build tunes what the database lacks, then applies it.
+
+A task counts as *tuned* when the ledger (``tuned.jsonl`` beside the database) lists it
+with at least the trials asked for; MetaSchedule commits records while it tunes, so a run
+killed mid-task leaves records without a ledger line, and the next run tunes that task
+again instead of trusting a partial search.  A task counts as *covered* (at build time)
+when the database has any record for it.
 
 Two TVM 0.27 workarounds (docs/toolchain.md §3): ``stub_tensor_intrin`` avoids the 55 s
 ``import tvm.s_tir.tensor_intrin`` in every builder worker (which makes LocalBuilder time
@@ -20,13 +35,18 @@ import importlib
 import importlib.util
 import json
 import sys
+import tempfile
 import time
 import types
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 STUB_NAME = "tvm.s_tir.tensor_intrin"
+LEDGER = "tuned.jsonl"
+WORKLOADS = "database_workload.json"
+RECORDS = "database_tuning_record.json"
+RPC_SESSION_TIMEOUT_S = 60
 
 
 def stub_tensor_intrin() -> None:
@@ -47,12 +67,19 @@ def stub_tensor_intrin() -> None:
     importlib.import_module(STUB_NAME + (".arm_cpu" if arch in ("aarch64", "arm64") else ".x86"))
 
 
-def workdir_for(cache_dir: Path, tgt: Any) -> Path:
-    """One database per exact TVM target (schedules do not transfer between CPUs)."""
-    key = hashlib.sha256(str(tgt).encode()).hexdigest()[:16]
-    path = cache_dir / "tvm-metaschedule" / key
+def database_dir(cache_dir: Path, tgt: Any, device_key: str | None = None) -> Path:
+    """One database per exact TVM target (schedules do not transfer between CPUs), and per
+    device for tuning through an RPC tracker (the runs were timed there, not here).  Not
+    created: a build that only reads must not leave an empty database behind."""
+    name = str(tgt) if device_key is None else f"{tgt} rpc:{device_key}"
+    return cache_dir / "tvm-metaschedule" / hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def workdir_for(cache_dir: Path, tgt: Any, device_key: str | None = None) -> Path:
+    """:func:`database_dir`, created, with the target it is for written beside it."""
+    path = database_dir(cache_dir, tgt, device_key)
     path.mkdir(parents=True, exist_ok=True)
-    (path / "target.json").write_text(json.dumps({"target": str(tgt)}) + "\n")
+    (path / "target.json").write_text(json.dumps({"target": str(tgt), "device_key": device_key}) + "\n")
     return path
 
 
@@ -66,46 +93,156 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def tune_and_apply(mod: Any, tgt: Any, trials_per_task: int, cache_dir: Path, seed: int) -> tuple[Any, dict[str, Any]]:
-    """Tune unseen kernels of ``mod`` and return (module with schedules applied, report)."""
+def ledger(work: Path) -> dict[str, dict[str, Any]]:
+    """The tasks whose tuning finished, by workload structural hash (the most trials wins)."""
+    done: dict[str, dict[str, Any]] = {}
+    path = work / LEDGER
+    if not path.is_file():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # a line cut short by a crash: that task is tuned again
+            continue
+        if row.get("trials", 0) >= done.get(row["workload"], {}).get("trials", 0):
+            done[row["workload"]] = row
+    return done
+
+
+@contextmanager
+def snapshot(work: Path) -> Iterator[Path]:
+    """A consistent copy of a database that a tuning run may be appending to, without waiting
+    for its lock (held for the whole tuning): whole lines only, records copied before workloads
+    so every record's workload index is present in the copy."""
+    with tempfile.TemporaryDirectory(prefix="nasc-msdb-") as tmp:
+        for name in (RECORDS, WORKLOADS):
+            data = (work / name).read_bytes() if (work / name).is_file() else b""
+            (Path(tmp) / name).write_bytes(data[:data.rfind(b"\n") + 1])
+        yield Path(tmp)
+
+
+def _runner(rpc: Mapping[str, str] | None) -> Any:
+    from tvm.s_tir import meta_schedule as ms
+
+    if rpc is None:
+        return ms.runner.LocalRunner()
+    host, port = rpc["tracker"].rsplit(":", 1)
+    return ms.runner.RPCRunner(rpc_config=ms.runner.RPCConfig(tracker_host=host, tracker_port=int(port),
+                                                              tracker_key=rpc["key"],
+                                                              session_timeout_sec=RPC_SESSION_TIMEOUT_S))
+
+
+def tune_and_apply(mod: Any, tgt: Any, trials_per_task: int, cache_dir: Path, seed: int,
+                   rpc: Mapping[str, str] | None = None) -> tuple[Any, dict[str, Any] | None]:
+    """Tune the tasks of ``mod`` the database lacks (none when ``trials_per_task`` is 0), then
+    return (module with the database's schedules applied, report).  With ``rpc`` (``tracker``
+    HOST:PORT and device ``key``) candidates are timed on that device, into its own database.
+    Without trials and without a database: ``mod`` unchanged and no report (an untuned build)."""
     from tvm import relax
 
+    device = rpc["key"] if rpc else None
+    if trials_per_task == 0 and not (database_dir(cache_dir, tgt, device) / WORKLOADS).is_file():
+        return mod, None
     stub_tensor_intrin()
     from tvm.s_tir import meta_schedule as ms
 
-    work = workdir_for(cache_dir, tgt)
+    work = workdir_for(cache_dir, tgt, device) if trials_per_task else database_dir(cache_dir, tgt, device)
     with tgt:
         zmod = relax.get_pipeline("zero")(mod)  # Legalize + FuseOps/FuseTIR: one task per fused kernel
     tasks = ms.relax_integration.extract_tasks(zmod, tgt)
     t0 = time.perf_counter()
-    with locked(work):
-        db = ms.database.JSONDatabase(work_dir=str(work))
-        todo = [t for t in tasks if not _has_record(db, t.dispatched[0])]
-        if todo:
-            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-                todo, str(work), seed=seed)
-            ms.tune.tune_tasks(
-                tasks=contexts, task_weights=weights, work_dir=str(work),
-                max_trials_global=trials_per_task * len(contexts), max_trials_per_task=trials_per_task,
-                num_trials_per_iter=min(64, max(1, trials_per_task)),
-                builder=ms.builder.LocalBuilder(initializer=stub_tensor_intrin, timeout_sec=60.0),
-                runner=ms.runner.LocalRunner(), database=db, cost_model="xgb")
-        tuning_s = time.perf_counter() - t0
-        with tgt, db:
-            tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(zmod)
-    report = {
+    todo: list[Any] = []
+    if trials_per_task:
+        with locked(work):
+            done = ledger(work)
+            todo = [t for t in tasks if done.get(_shash(t), {}).get("trials", 0) < trials_per_task]
+            if todo:
+                _tune(todo, work, trials_per_task, seed, rpc)
+    tuning_s = time.perf_counter() - t0
+    with snapshot(work) as copy:
+        db = ms.database.JSONDatabase(work_dir=str(copy))
+        covered = [t for t in tasks if _has_record(db, t.dispatched[0])]
+        best = {t.task_name: _best_us(db, t.dispatched[0]) for t in covered}
+        if covered:
+            with tgt, db:
+                mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(zmod)
+    tuned_now = {t.task_name for t in todo}
+    have = {t.task_name for t in covered}
+    report: dict[str, Any] = {
         "trials_per_task": trials_per_task,
         "tasks": len(tasks),
         "tasks_tuned_now": len(todo),
-        "tasks_from_database": len(tasks) - len(todo),
+        "tasks_from_database": len([t for t in covered if t.task_name not in tuned_now]),
+        "not_covered": [t.task_name for t in tasks if t.task_name not in have],
         "tuning_seconds": round(tuning_s, 2),
+        "runner": f"rpc:{device}" if device else "local",
         "database": f"<cache>/{work.relative_to(cache_dir)}" if work.is_relative_to(cache_dir) else work.name,
         "task_names": [t.task_name for t in tasks],
+        "best_us": best,
     }
-    return tuned, report
+    return mod, report
+
+
+def _tune(todo: list[Any], work: Path, trials: int, seed: int, rpc: Mapping[str, str] | None) -> None:
+    """Tune ``todo`` into the database of ``work`` (lock held), then add each to the ledger."""
+    from tvm.s_tir import meta_schedule as ms
+
+    t0 = time.perf_counter()
+    db = ms.database.JSONDatabase(work_dir=str(work))
+    contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(todo, str(work), seed=seed)
+    ms.tune.tune_tasks(
+        tasks=contexts, task_weights=weights, work_dir=str(work),
+        max_trials_global=trials * len(contexts), max_trials_per_task=trials,
+        num_trials_per_iter=min(64, max(1, trials)),
+        builder=ms.builder.LocalBuilder(initializer=stub_tensor_intrin, timeout_sec=60.0),
+        runner=_runner(rpc), database=db, cost_model="xgb")
+    seconds = round(time.perf_counter() - t0, 2)
+    with open(work / LEDGER, "a") as fh:
+        for t in todo:
+            fh.write(json.dumps({"workload": _shash(t), "task": t.task_name, "trials": trials,
+                                 "seconds_with_batch": seconds, "tasks_in_batch": len(todo)}) + "\n")
+
+
+def _shash(task: Any) -> str:
+    import tvm
+
+    return str(tvm.ir.structural_hash(task.dispatched[0]))
 
 
 def _has_record(db: Any, task_mod: Any) -> bool:
     if not db.has_workload(task_mod):
         return False
     return bool(db.get_top_k(db.commit_workload(task_mod), 1))
+
+
+def _best_us(db: Any, task_mod: Any) -> float | None:
+    """MetaSchedule's best measured run time of a task (its own timing of the kernel alone)."""
+    top = db.get_top_k(db.commit_workload(task_mod), 1)
+    secs = [float(getattr(s, "value", s)) for s in (top[0].run_secs or [])] if top else []
+    return round(1e6 * sum(secs) / len(secs), 3) if secs else None
+
+
+def tuning_note(report: Mapping[str, Any] | None) -> str:
+    """One line for the manifest's notes and ``nasc build``: how much of the build was tuned."""
+    if report is None:
+        return ("untuned: no MetaSchedule database for this target, and TVM's default CPU schedules are far "
+                "slower than ONNX Runtime; tune the space once with `nasc profile SPACE --target cpu --backend "
+                "tvm --tune` (or build with tune_trials)")
+    n, missing = report["tasks"], report["not_covered"]
+    tuned = f", {report['tasks_tuned_now']} tuned now ({report['trials_per_task']} trials each)" \
+        if report["tasks_tuned_now"] else ""
+    head = f"tuned: {n - len(missing)} of {n} TVM tasks have schedules from the database {report['database']}{tuned}"
+    if not missing:
+        return head
+    return f"{head}; not covered (TVM default schedules): {', '.join(missing)}"
+
+
+def databases_state(cache_dir: Path) -> str:
+    """A digest of every tuning ledger under ``cache_dir`` ("" when there is none): it changes
+    whenever any database gains tuned tasks, so a cached build (``nasc compile``'s build stage)
+    is redone when the database it would apply has grown, without TVM to name the target."""
+    ledgers = sorted((cache_dir / "tvm-metaschedule").glob(f"*/{LEDGER}"))
+    if not ledgers:
+        return ""
+    text = "\n".join(f"{p.parent.name} {p.stat().st_size}" for p in ledgers)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -19,6 +19,12 @@ board, a CUDA GPU) is profiled on a device behind a TVM RPC tracker (``--rpc HOS
 --device-key KEY``): each micro-model is built here with TVM for the target and timed there,
 and the records carry source ``rpc`` and host ``rpc:KEY``, so a device's table is fitted on
 and skipped by that device only (:func:`nasc.latency.resolve.latency_model_for`).
+
+``tune_trials`` > 0 (``--tune``, TVM on a cpu target) tunes each kernel's micro-model with
+MetaSchedule into the target's database before it is timed (:mod:`nasc.latency.tuned`):
+the records then carry the backend label ``tvm-tuned``, and a rerun skips every kernel
+already stored under it -- its tasks are in the database, which every later TVM build of
+the target applies.
 """
 
 from __future__ import annotations
@@ -54,6 +60,14 @@ class ProfileSettings:
     archs: int = 0
     seed: int = 0
     arch_rounds: int = 1  # fresh-process measurements of each architecture, in interleaved rounds
+    tune_trials: int = 0  # MetaSchedule trials per TVM task (0: build untuned)
+
+    @property
+    def label(self) -> str:
+        """The backend the records are stored under (``tvm-tuned`` when tuning)."""
+        from .tuned import store_backend
+
+        return store_backend(self.backend, self.tune_trials)
 
 
 @dataclass
@@ -69,12 +83,13 @@ class ProfileReport:
     archs_already: int = 0
     seconds: float = 0.0
     keys: list[str] = field(default_factory=list)
+    tuning: Any = None  # a TuningTally when tuning
 
 
-def check_settings(target: str, backend: str, precision: str, remote: bool = False) -> Any:
+def check_settings(target: str, backend: str, precision: str, remote: bool = False, tune: bool = False) -> Any:
     """The target, once it is known to be measurable with this backend and precision -- here,
-    or on a device behind a TVM RPC tracker when ``remote`` (checked before the space is even
-    read: a typo costs nothing)."""
+    or on a device behind a TVM RPC tracker when ``remote`` -- and tunable when ``tune``
+    (checked before the space is even read: a typo costs nothing)."""
     from ..backends import get_backend
     from ..backends.registry import backend_names
     from ..backends.targets import check_build_request
@@ -86,6 +101,9 @@ def check_settings(target: str, backend: str, precision: str, remote: bool = Fal
     if remote and backend != "tvm":
         raise UsageError(f"a device behind a TVM RPC tracker runs TVM builds: profile it with --backend tvm, "
                          f"not {backend}")
+    if tune and (backend != "tvm" or tgt.kind != "cpu"):
+        raise UsageError(f"--tune tunes TVM's kernels with MetaSchedule for the cpu target (here, or a CPU behind "
+                         f"--rpc); not {backend} for {tgt.name}")
     if not remote and tgt.kind != "cpu":
         raise ProfileError(f"target '{tgt.name}' cannot be profiled from this machine: only the cpu target runs "
                            "here; profile the device through a TVM RPC tracker with --rpc HOST:PORT --device-key KEY")
@@ -112,6 +130,7 @@ class _Measurer:
     target: Any
     host: str
     scratch: Path
+    tally: Any = None  # a TuningTally: what each tuned build did
 
     def build(self, key: str, module: Any, inputs: dict[str, Any], output_names: Sequence[str],
               weights: str) -> Path:
@@ -120,9 +139,14 @@ class _Measurer:
         from nasc.backends import BuildOptions
 
         s = self.settings
-        options = BuildOptions(precision=s.precision, seed=s.seed, weights=weights, output_names=tuple(output_names))
-        return Path(nb.build(module, inputs, out_dir=self.scratch / key, target=self.target, backend=s.backend,
-                             options=options).dir)
+        options = BuildOptions(precision=s.precision, seed=s.seed, weights=weights, output_names=tuple(output_names),
+                               tune_trials=s.tune_trials, tune_rpc=s.protocol.rpc if s.tune_trials else None,
+                               tune_device_key=s.protocol.device_key if s.tune_trials else None)
+        artifact = nb.build(module, inputs, out_dir=self.scratch / key, target=self.target, backend=s.backend,
+                            options=options)
+        if self.tally is not None:
+            self.tally.add(artifact.details.get("tuning"))
+        return Path(artifact.dir)
 
     def time(self, kind: str, key: str, text: str, artifact: Path) -> StoredLatency:
         """One measurement of a built artifact, as the store keeps it."""
@@ -130,7 +154,7 @@ class _Measurer:
 
         s = self.settings
         record = nb.measure(artifact, s.protocol)
-        return StoredLatency(kind=kind, target=s.target, backend=s.backend, precision=s.precision,  # type: ignore[arg-type]
+        return StoredLatency(kind=kind, target=s.target, backend=s.label, precision=s.precision,  # type: ignore[arg-type]
                              key=key, median_ms=record.median_ms, p90_ms=max(record.p90_ms, record.median_ms),
                              protocol=timing_protocol(s.protocol), versions=record.versions,
                              source="rpc" if s.protocol.rpc else "measured", host=self.host, signature=text)
@@ -153,25 +177,31 @@ def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettin
 
     t0 = time.perf_counter()
     remote = bool(settings.protocol.rpc)
-    target = check_settings(settings.target, settings.backend, settings.precision, remote)
+    target = check_settings(settings.target, settings.backend, settings.precision, remote, settings.tune_trials > 0)
     space = compiled.elaborate(space_name)
     lib = compiled.loader.ops
     t_enum = time.perf_counter()
     found = space_kernels(space, lib, settings.precision, settings.target)
     enum_s = time.perf_counter() - t_enum
     host = rpc_host(settings.protocol.device_key or "") if remote else host_fingerprint()
-    stored = store.keys("kernel", settings.target, settings.backend, settings.precision, host=host,
+    stored = store.keys("kernel", settings.target, settings.label, settings.precision, host=host,
                         threads=settings.protocol.threads)
     todo = [k for k in found.kernels if k.key not in stored]
     report = ProfileReport(space.name, len(found.kernels), enum_s, len(found.kernels) - len(todo),
                            keys=[k.key for k in found.kernels])
     where = f"the device {host}" if remote else "this host"
+    verb = f"to tune ({settings.tune_trials} trials per TVM task) and measure" if settings.tune_trials \
+        else "to measure"
     say(f"{space.name}: {len(found.kernels):,} distinct kernels at {settings.precision} "
         f"(enumerated in {enum_s:.2f} s); {report.already:,} already in {store.path} for {settings.target}/"
-        f"{settings.backend}/{settings.precision} on {where} at {settings.protocol.threads} thread(s), "
-        f"{len(todo):,} to measure")
+        f"{settings.label}/{settings.precision} on {where} at {settings.protocol.threads} thread(s), "
+        f"{len(todo):,} {verb}")
+    if settings.tune_trials:
+        from .tuned import TuningTally
+
+        report.tuning = TuningTally(settings.tune_trials)
     with owned_tempdir("profile") as scratch:
-        measure = _Measurer(settings, target, host, scratch)
+        measure = _Measurer(settings, target, host, scratch, report.tuning)
         _measure_kernels(todo, lib, measure, store, progress, settings)
         report.measured = len(todo)
         if settings.archs:
@@ -187,7 +217,7 @@ def _measure_kernels(todo: Sequence[Any], lib: Any, measure: _Measurer, store: L
 
     if not todo:
         return
-    progress.start(len(todo), f"kernels {settings.backend} {settings.precision}")
+    progress.start(len(todo), f"kernels {settings.label} {settings.precision}")
     seconds: list[float] = []
     for i, k in enumerate(todo, 1):
         t0 = time.perf_counter()
@@ -199,8 +229,9 @@ def _measure_kernels(todo: Sequence[Any], lib: Any, measure: _Measurer, store: L
         progress.advance(f"{k.key} {k.rule:15s} {rec.median_ms:.4f} ms")
         if i == ESTIMATE_AFTER + 1 and i < len(todo):
             each = sum(seconds[1:]) / ESTIMATE_AFTER
+            work = "tune, build and measure" if settings.tune_trials else "build and measure"
             progress.note(f"about {_duration(each * (len(todo) - i))} for the other {len(todo) - i:,} kernels "
-                          f"({each:.2f} s each: build and measure)")
+                          f"({each:.2f} s each: {work})")
 
 
 def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: LatencyStore, progress: Progress,
@@ -221,7 +252,7 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
 
     lib = compiled.loader.ops
     prior = prior_for(settings.target)
-    have = store.key_counts("arch", settings.target, settings.backend, settings.precision, host=host,
+    have = store.key_counts("arch", settings.target, settings.label, settings.precision, host=host,
                             threads=settings.protocol.threads)
     drawn: dict[str, tuple[str, Any]] = {}
     for i in range(max(settings.archs * 20, 100)):  # draws repeat in tiny spaces: stop trying eventually
@@ -234,7 +265,7 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
     needed = {key: settings.arch_rounds - have.get(key, 0) for key in drawn if have.get(key, 0) < settings.arch_rounds}
     order = interleaved(needed)
     if order:
-        progress.start(len(order), f"archs {settings.backend} {settings.precision}"
+        progress.start(len(order), f"archs {settings.label} {settings.precision}"
                                    + (f" ({settings.arch_rounds} rounds)" if settings.arch_rounds > 1 else ""))
     built: dict[str, Path] = {}
     for key in order:

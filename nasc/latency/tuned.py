@@ -1,0 +1,61 @@
+"""``nasc profile --tune``: what tuning a space's kernels adds to a profile.
+
+Tuning itself is the TVM backend's (:mod:`nasc.backends.tvm.tuning`): a micro-model built with
+``tune_trials`` > 0 tunes each of its TVM tasks the target's MetaSchedule database does not
+hold yet, then applies the database.  A profile with ``--tune`` builds every kernel of the
+space that way, so the database ends up covering every kernel the space can produce and
+every later build of one of its architectures is tuned without tuning anything.
+
+Tuned and untuned latencies are different things measured with the same protocol, so they
+live in the store under different backend labels: ``tvm`` for TVM's default schedules,
+``tvm-tuned`` for builds that took their schedules from the database.  Same keys (the
+kernel signature's, the arch's sha256), so one table can be compared with the other
+kernel by kernel, and a model fitted on one never mixes in the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+TUNED = "-tuned"
+"""The suffix of the store's backend label for latencies of tuned builds (``tvm-tuned``)."""
+
+
+def store_backend(backend: str, tune_trials: int) -> str:
+    """The backend label a profile's records carry: ``tvm-tuned`` for a tuned profile."""
+    return backend + TUNED if tune_trials else backend
+
+
+@dataclass
+class TuningTally:
+    """What the builds of a tuned profile did, summed from their manifests' tuning reports."""
+
+    trials: int
+    tasks_tuned: int = 0
+    tasks_from_database: int = 0
+    seconds: float = 0.0
+    not_covered: list[str] = field(default_factory=list)
+    database: str = ""
+
+    def add(self, report: Mapping[str, Any] | str | None) -> None:
+        """One build's ``details["tuning"]`` (a string when the build was not tuned)."""
+        if not isinstance(report, Mapping):
+            return
+        self.tasks_tuned += int(report["tasks_tuned_now"])
+        self.tasks_from_database += int(report["tasks_from_database"])
+        self.seconds += float(report["tuning_seconds"])
+        self.not_covered += list(report["not_covered"])
+        self.database = str(report["database"])
+
+    def summary(self) -> str:
+        """One line for the end of ``nasc profile --tune``."""
+        failed = (f"; {len(self.not_covered)} task(s) got no valid schedule and keep TVM's default: "
+                  f"{', '.join(self.not_covered)}" if self.not_covered else "")
+        where = f" in {self.database}" if self.database else ""
+        return (f"tuned {self.tasks_tuned:,} TVM tasks ({self.trials} MetaSchedule trials each, "
+                f"{self.seconds:.1f} s of tuning); {self.tasks_from_database:,} were in the database{where} "
+                f"already{failed}")
+
+
+__all__ = ["TUNED", "TuningTally", "store_backend"]
