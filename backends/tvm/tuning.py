@@ -204,9 +204,9 @@ def _tune(todo: list[Any], work: Path, trials: int, seed: int, rpc: Mapping[str,
 
 
 def _shash(task: Any) -> str:
-    import tvm
+    import tvm_ffi  # TVM 0.27: structural_hash moved out of tvm.ir (docs/toolchain.md §8)
 
-    return str(tvm.ir.structural_hash(task.dispatched[0]))
+    return str(tvm_ffi.structural_hash(task.dispatched[0]))
 
 
 def _has_record(db: Any, task_mod: Any) -> bool:

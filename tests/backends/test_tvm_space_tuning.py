@@ -159,6 +159,7 @@ def test_tuning_flags_are_checked_before_anything_runs(tmp_path: Path, flags: li
     assert not (tmp_path / "db.sqlite").exists()
 
 
+@pytest.mark.slow  # about a minute: a tracker, a server and MetaSchedule's RPC runner
 def test_tuning_through_an_rpc_tracker_fills_the_devices_own_database(tmp_path: Path) -> None:
     """``--tune --rpc``: MetaSchedule's RPC runner times the candidates on the tracker's device
     (a real loopback tracker and server), into a database of that device, not this host's."""
