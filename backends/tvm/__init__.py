@@ -96,7 +96,7 @@ class TvmBackend:
         details = self._details(target, result, code_note, out / lib_name, link_note, bn_note)
         notes = [n for n in (code_note, None if lib_name == "model.so" else link_note) if n]
         if target.kind == "cpu":
-            notes.append(tuning_note(result.get("tuning")))
+            notes.append(tuning_note(result.get("tuning"), ignored=not options.tuning_database))
             details["tuning_summary"] = notes[-1]
         return write_manifest(out, backend=self.name, target=target, precision=options.precision, entry=lib_name,
                               inputs=input_specs(example_inputs), output_names=names, options=options,

@@ -222,8 +222,11 @@ def _best_us(db: Any, task_mod: Any) -> float | None:
     return round(1e6 * sum(secs) / len(secs), 3) if secs else None
 
 
-def tuning_note(report: Mapping[str, Any] | None) -> str:
-    """One line for the manifest's notes and ``nasc build``: how much of the build was tuned."""
+def tuning_note(report: Mapping[str, Any] | None, ignored: bool = False) -> str:
+    """One line for the manifest's notes and ``nasc build``: how much of the build was tuned
+    (``ignored``: the build was asked not to apply the database)."""
+    if report is None and ignored:
+        return "untuned, as asked: TVM's default schedules, whatever the tuning database holds"
     if report is None:
         return ("untuned: no MetaSchedule database for this target, and TVM's default CPU schedules are far "
                 "slower than ONNX Runtime; tune the space once with `nasc profile SPACE --target cpu --backend "
