@@ -243,11 +243,12 @@ def test_another_thread_count_is_measured_anew(resumed: dict, tmp_path: Path) ->
     assert logs and all("--threads 2" in log.read_text() for log in logs)
     plan = SweepPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in identity.items()})
     said: list[str] = []
-    runs = remeasured(out, gather(out, plan.tasks()), 3, "onnxruntime", said.append, threads=1)
+    one = gather(out, plan.tasks())[:1]  # one run is enough to see the rule
+    runs = remeasured(out, one, 3, "onnxruntime", said.append, threads=1)
     assert said and runs and all("on 1 threads" in r.latency_how for r in runs)
-    assert {v["threads"] for v in json.loads((out / REMEASURED).read_text()).values()} == {1}
+    assert json.loads((out / REMEASURED).read_text())[one[0].task.name]["threads"] == 1
     said.clear()
-    remeasured(out, gather(out, plan.tasks()), 3, "onnxruntime", said.append, threads=1)
+    remeasured(out, one, 3, "onnxruntime", said.append, threads=1)
     assert said == []  # kept for that count
 
 

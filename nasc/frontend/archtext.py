@@ -29,7 +29,7 @@ from ..ir.notation import fix_lines
 from ..ir.ops import OpLibrary
 from ..ir.space import SearchSpace
 from . import ast as A
-from .printer import fmt_expr, fmt_string
+from .printer import WIDTH, fmt_expr, fmt_string, format_module
 
 
 def _lit(v: Any) -> A.Expr:
@@ -175,7 +175,14 @@ def arch_text(arch: SearchSpace, lib: OpLibrary, name: str, header: list[str]) -
     out.append(f"arch {name} {{")
     out.extend(body)
     out.append("}")
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    if any(len(line) > WIDTH for line in body):
+        # a statement too long for one line is printed as `nasc fmt` prints it (its longest
+        # list broken one item per line): the printed arch is canonical text either way
+        from .parse import Parser
+
+        text = format_module(Parser().parse(text, f"<arch {name}>"))
+    return text
 
 
 def pinned_text(space: SearchSpace, assignment: dict[str, int], source: Path, out_dir: Path, name: str,
