@@ -139,8 +139,9 @@ class _Measurer:
         from nasc.backends import BuildOptions
 
         s = self.settings
+        # an untuned profile builds untuned whatever the database holds: its records are labelled `tvm`
         options = BuildOptions(precision=s.precision, seed=s.seed, weights=weights, output_names=tuple(output_names),
-                               tune_trials=s.tune_trials, tune_rpc=s.protocol.rpc if s.tune_trials else None,
+                               tuning_database=bool(s.tune_trials), tune_trials=s.tune_trials, tune_rpc=s.protocol.rpc if s.tune_trials else None,
                                tune_device_key=s.protocol.device_key if s.tune_trials else None)
         artifact = nb.build(module, inputs, out_dir=self.scratch / key, target=self.target, backend=s.backend,
                             options=options)

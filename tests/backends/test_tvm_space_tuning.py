@@ -103,7 +103,7 @@ def _build(run: Run, arch_text: str, name: str) -> tuple[subprocess.CompletedPro
     return built, tuning
 
 
-def test_a_space_tuned_once_builds_every_arch_tuned(tmp_path: Path) -> None:
+def test_a_space_tuned_once_builds_every_arch_tuned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One story, in the order a user lives it (one test: its steps need the ones before)."""
     from nasc import api
     from nasc.latency.space_kernels import space_kernels
@@ -148,6 +148,20 @@ def test_a_space_tuned_once_builds_every_arch_tuned(tmp_path: Path) -> None:
     assert tuning["tasks_tuned_now"] == 0 and len(tuning["not_covered"]) == 1, tuning
     assert tuning["tasks_from_database"] + 1 == tuning["tasks"]
     assert f"not covered (TVM default schedules): {tuning['not_covered'][0]}" in built.stdout
+
+    # an untuned profile's kernels build with TVM's defaults whatever the database holds (their records say `tvm`)
+    from nasc.backends import MeasureProtocol
+    from nasc.latency.micro import micro_model
+    from nasc.latency.profile import ProfileSettings, _Measurer, check_settings
+
+    monkeypatch.setenv("NASC_CACHE_DIR", str(run.cache))
+    kernel = space_kernels(compiled.elaborate(), compiled.loader.ops).kernels[0]
+    micro = micro_model(kernel.signature, compiled.loader.ops)
+    measurer = _Measurer(ProfileSettings("cpu", "tvm", "fp32", MeasureProtocol()), check_settings("cpu", "tvm", "fp32"),
+                         "here", tmp_path / "scratch")
+    art = measurer.build(kernel.key, micro.module, micro.example_inputs, micro.output_names, "random")
+    summary = json.loads((art / "manifest.json").read_text())["details"]["tuning_summary"]
+    assert summary.startswith("untuned, as asked"), summary
 
 
 @pytest.mark.parametrize("flags, message", [
