@@ -28,8 +28,10 @@ demo: venv
 
 # Two workers: most tests wait on one core (TVM's compiler, Python); every test that times
 # something compares runs made inside one test, so a neighbour's load cannot flip its verdict.
+# --dist loadscope keeps each module on one worker: a module-scoped fixture (a whole killed and
+# resumed sweep, a profiled space) is built once, not once per worker that gets one of its tests.
 test: venv toolchain
-	$(BIN)/python -m pytest -q -n 2 --durations=20 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --durations=20 tests
 
 # The type checker over nasc/, grammar/ and backends/ (configured in pyproject.toml).
 typecheck: venv

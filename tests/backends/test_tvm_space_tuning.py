@@ -196,3 +196,10 @@ def test_tuning_through_an_rpc_tracker_fills_the_devices_own_database(tmp_path: 
     tuned = {row["workload"] for row in _ledger(db)}
     assert tuned and tuned <= _recorded_workloads(db)
     assert f"tuned {len(tuned)} TVM tasks ({TRIALS} MetaSchedule trials each" in done.stdout
+
+
+def test_population_scales_with_the_trials_measured_per_round() -> None:
+    """Eight candidates evolved per measured one, up to MetaSchedule's own 512 at 64 per round."""
+    from nasc.backends.tvm.tuning import population_size
+
+    assert [population_size(n) for n in (1, 2, 16, 64, 100)] == [8, 16, 128, 512, 512]
