@@ -39,6 +39,7 @@ the judgement; the median of three does not.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -74,6 +75,30 @@ def default_store() -> Path:
     from nasc.backends.common import cache_root
 
     return cache_root(None) / "bench" / "latency_predictor_host.sqlite"
+
+
+def keep_earlier(out: Path, ran: list[str], cases: dict[str, Any], targets: dict[str, Target]) -> dict[str, Any]:
+    """Keep the cases of the spaces this run did not measure (``--spaces``) from the result
+    file it replaces, with their targets and the settings they were measured with, so a
+    space measured again alone does not erase the others; {} when there are none."""
+    if not out.is_file():
+        return {}
+    old = json.loads(out.read_text())
+    if "earlier_run" in old:  # cases kept once already carry their own run's settings
+        old = {**old, **old["earlier_run"]}
+    kept = {k: v for k, v in old.get("cases", {}).items() if k.split("/")[0] not in ran}
+    if not kept:
+        return {}
+    for key, case in kept.items():
+        cases[key] = case
+        if "kernel_sum" in case:
+            ks = case["kernel_sum"]
+            targets[f"{key} kernel-sum within +-10%"] = at_least(ks.get("within_10pct", 0.0), WITHIN)
+            targets[f"{key} kernel-sum Kendall tau"] = at_least(ks.get("kendall_tau", 0.0), TAU)
+    spaces = sorted({k.split("/")[0] for k in kept})
+    return {"earlier_run": {"spaces": spaces, "why": "kept from the result file this run replaced: this run "
+                            f"measured {', '.join(ran)} only",
+                            **{k: old[k] for k in ("store", "protocol", "note", "host") if k in old}}}
 
 
 def store_label(db: Path, default: bool) -> str:
@@ -337,6 +362,8 @@ def main() -> int:
                 print(f"{name}/{backend}: {case['model']}: {ks}")
     if args.measure_only:
         return 0
+    ran = [s for s in args.spaces.split(",") if s]
+    earlier = keep_earlier(Path(args.out), ran, cases, targets)
     doc = {"benchmark": "latency_predictor_host", "store": store_label(db, args.latency_db is None),
            "host_fingerprint": host_fingerprint(),
            "protocol": "whole archs: 30 repeats x 10 calls after 10 warm-up calls, a fresh process each, "
@@ -345,10 +372,11 @@ def main() -> int:
                        "kernels: the same protocol in one process; intra-op threads per space: "
                        + ", ".join(f"{k}={v}" for k, v in args.threads.items()),
            "threads_rule": THREADS_RULE,
-           "reduced": {"nb201/tvm": f"{args.nb201_tvm} fitting and {args.nb201_tvm} test archs: TVM builds a whole "
+           "reduced": {"nb201/tvm": f"{counts('nb201', 'tvm', args)[0]} fitting and {counts('nb201', 'tvm', args)[1]} "
+                                    "test archs: TVM builds a whole "
                                     "NB201 network in about half a minute on 2 cores, its 164 kernels in ~15 min"} if "tvm" in backends else {},
            "rule": "|predicted - measured| <= 10% of measured; Kendall tau over the test architectures",
-           "cases": cases, **({"note": args.note} if args.note else {})}
+           "cases": cases, **({"note": args.note} if args.note else {}), **earlier}
     write_json(doc, args.out, targets)
     return verdict(targets)
 

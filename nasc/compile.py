@@ -305,7 +305,7 @@ def _latency(arch: Compiled, adir: Path, target: str, store: Path, threads: int,
         doc = {"median_ms": rec.median_ms, "p90_ms": rec.p90_ms, "source": rec.source, "how": rec.how,
                "backend": rec.backend, "repeats": rec.repeats, "threads": threads}
         if record_in is not None:
-            _record(arch, space, target, rec, proto, record_in)
+            _record(arch, space, target, rec, proto, record_in, adir)
             doc["stored_in"] = str(record_in)
         return doc
     model = LatencyModels(space, store, threads=threads)(target)
@@ -314,13 +314,16 @@ def _latency(arch: Compiled, adir: Path, target: str, store: Path, threads: int,
             f"measure on the device with `nasc measure {adir} --rpc HOST:PORT --device-key KEY`"}
 
 
-def _record(arch: Compiled, space: Any, target: str, rec: Any, proto: Any, store: Path) -> None:
+def _record(arch: Compiled, space: Any, target: str, rec: Any, proto: Any, store: Path, adir: Path) -> None:
     """Store a measured latency of the artifact as a record of its arch (the key, text and
     facts the measuring loop stores an arch with, :mod:`nasc.latency.sources`)."""
+    from nasc.backends.manifest import load_artifact
+
     from .latency.sources import decided_arch, measured_record, store_arch_record
     from .latency.store import LatencyStore
 
     decided = decided_arch(arch, space, {})
     batch = int(rec.protocol.get("batch") or 1)
     with LatencyStore(store) as db:
-        store_arch_record(db, decided, measured_record(decided.key, target, rec, proto, batch))
+        store_arch_record(db, decided, measured_record(decided.key, target, rec, proto, batch,
+                                                       load_artifact(adir).details.get("tuning")))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import NascError
 from ..targets import NB201_LATENCY, TargetSpec, resolve_target
@@ -120,14 +120,19 @@ def store_arch_record(store: LatencyStore, arch: DecidedArch, record: StoredLate
 
 
 def measured_record(key: str, target: str, rec: "LatencyRecord", proto: "MeasureProtocol",
-                    batch: int) -> StoredLatency:
+                    batch: int, tuning: Mapping[str, Any] | str | None = None) -> StoredLatency:
     """The store's record of one :func:`nasc.backends.measure` result ``rec`` of an arch with
     key ``key``, timed with ``proto`` (here, or on the device behind its RPC tracker: then
-    the source is ``rpc`` and the host the device's key)."""
+    the source is ``rpc`` and the host the device's key).  ``tuning`` is the artifact's
+    tuning report: a build that applied a tuning database is stored as ``tvm-tuned``
+    (:func:`.tuned.built_backend`)."""
+    from .tuned import built_backend
+
     timing = TimingProtocol(warmup=proto.warmup, repeats=rec.repeats, batch=batch, threads=proto.threads,
                             number=proto.number)
     remote = bool(proto.rpc)
-    return StoredLatency(kind="arch", target=target, backend=rec.backend, precision=rec.precision, key=key,
+    return StoredLatency(kind="arch", target=target, backend=built_backend(rec.backend, tuning),
+                         precision=rec.precision, key=key,
                          median_ms=rec.median_ms, p90_ms=max(rec.p90_ms, rec.median_ms), protocol=timing,
                          versions=dict(rec.versions), source="rpc" if remote else "measured",
                          **({"host": rpc_host(proto.device_key or "")} if remote else {}))
@@ -185,9 +190,9 @@ def _timed(arch: DecidedArch, target: str, built: Any, protocol: "MeasureProtoco
 
     proto = protocol or MeasureProtocol(repeats=30, isolate=True)
     rec = nb.measure(built, proto)
-    record = measured_record(arch.key, target, rec, proto, built.batch)
-    return ArchMeasurement(arch.key, rec.median_ms, record.source, f"{rec.backend}, {rec.how}, {rec.repeats} repeats",
-                           record)
+    record = measured_record(arch.key, target, rec, proto, built.batch, built.details.get("tuning"))
+    return ArchMeasurement(arch.key, rec.median_ms, record.source,
+                           f"{record.backend}, {rec.how}, {rec.repeats} repeats", record)
 
 
 def measure_again(arch: DecidedArch, target: str, store: LatencyStore, artifact: Path,

@@ -27,6 +27,23 @@ def store_backend(backend: str, tune_trials: int) -> str:
     return backend + TUNED if tune_trials else backend
 
 
+def built_backend(backend: str, tuning: Mapping[str, Any] | str | None) -> str:
+    """The backend label of a measurement of a build whose manifest says ``tuning`` (its
+    ``details["tuning"]``): ``tvm-tuned`` when any of its TVM tasks took a schedule from the
+    tuning database, the build's backend otherwise.
+
+    Why from the artifact and not from what the caller asked for: every TVM build applies the
+    target's database when one exists, so a measuring loop that asked for plain ``tvm`` gets
+    a tuned build on a machine where a space was tuned, and its record must not join the
+    untuned ones a ``tvm`` model is fitted on.  A partly covered build counts as tuned, as a
+    tuned profile's kernel does whose task found no valid schedule: ``tvm-tuned`` means
+    "built with the database applied", which is what a deployment gets."""
+    if not isinstance(tuning, Mapping):
+        return backend
+    covered = int(tuning.get("tasks", 0)) - len(tuning.get("not_covered", ()))
+    return backend + TUNED if covered > 0 else backend
+
+
 @dataclass
 class TuningTally:
     """What the builds of a tuned profile did, summed from their manifests' tuning reports."""
@@ -58,4 +75,4 @@ class TuningTally:
                 f"already{failed}")
 
 
-__all__ = ["TUNED", "TuningTally", "store_backend"]
+__all__ = ["TUNED", "TuningTally", "built_backend", "store_backend"]

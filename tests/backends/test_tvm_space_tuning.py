@@ -106,6 +106,7 @@ def _build(run: Run, arch_text: str, name: str) -> tuple[subprocess.CompletedPro
 def test_a_space_tuned_once_builds_every_arch_tuned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One story, in the order a user lives it (one test: its steps need the ones before)."""
     from nasc import api
+    from nasc.backends import MeasureProtocol
     from nasc.latency.space_kernels import space_kernels
 
     run = Run(tmp_path)
@@ -143,6 +144,17 @@ def test_a_space_tuned_once_builds_every_arch_tuned(tmp_path: Path, monkeypatch:
     assert f"tuned: {n} of {n} TVM tasks have schedules from the database" in built.stdout
     assert "not covered" not in built.stdout
 
+    # measured for the store, that build is a tuned one whatever backend the caller named
+    from nasc.latency.sources import decided_arch, measure_again
+    from nasc.latency.store import LatencyStore
+
+    inside = api.load(run.root / "inside.nas")
+    monkeypatch.setenv("NASC_CACHE_DIR", str(run.cache))
+    with LatencyStore(run.db) as store:
+        got = measure_again(decided_arch(inside, inside.elaborate(), {}), "cpu", store, run.root / "art-inside",
+                            MeasureProtocol(repeats=3, number=2, warmup=1))
+    assert got.record.backend == "tvm-tuned" and got.how.startswith("tvm-tuned, "), got
+
     # an arch with a kernel no arch of the space has (a 5x5 conv): named as not covered
     built, tuning = _build(run, OUTSIDE, "outside")
     assert tuning["tasks_tuned_now"] == 0 and len(tuning["not_covered"]) == 1, tuning
@@ -150,7 +162,6 @@ def test_a_space_tuned_once_builds_every_arch_tuned(tmp_path: Path, monkeypatch:
     assert f"not covered (TVM default schedules): {tuning['not_covered'][0]}" in built.stdout
 
     # an untuned profile's kernels build with TVM's defaults whatever the database holds (their records say `tvm`)
-    from nasc.backends import MeasureProtocol
     from nasc.latency.micro import micro_model
     from nasc.latency.profile import ProfileSettings, _Measurer, check_settings
 

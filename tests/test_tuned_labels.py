@@ -1,0 +1,32 @@
+"""Which backend label a latency of a TVM build is stored under (``tvm`` or ``tvm-tuned``):
+decided by what the build's manifest says it applied, not by what the caller asked for."""
+
+from __future__ import annotations
+
+from nasc.latency.tuned import TuningTally, built_backend, store_backend
+
+
+def _report(tasks: int, not_covered: list[str]) -> dict[str, object]:
+    return {"tasks": tasks, "not_covered": not_covered, "tasks_tuned_now": 0,
+            "tasks_from_database": tasks - len(not_covered), "tuning_seconds": 0.0, "database": "<cache>/db"}
+
+
+def test_a_build_that_applied_the_database_is_tuned() -> None:
+    assert built_backend("tvm", _report(3, [])) == "tvm-tuned"
+    assert built_backend("tvm", _report(3, ["fused_conv2d"])) == "tvm-tuned"  # partly covered: built with it
+
+
+def test_a_build_without_any_schedule_from_the_database_is_not() -> None:
+    assert built_backend("tvm", None) == "tvm"
+    assert built_backend("tvm", "untuned, as asked: TVM's default schedules") == "tvm"
+    assert built_backend("tvm", _report(2, ["a", "b"])) == "tvm"  # the database covered none of its tasks
+    assert built_backend("onnxruntime", None) == "onnxruntime"
+
+
+def test_a_profile_is_labelled_by_its_tuning_and_tallies_its_builds() -> None:
+    assert store_backend("tvm", 0) == "tvm" and store_backend("tvm", 8) == "tvm-tuned"
+    tally = TuningTally(trials=8)
+    tally.add(_report(2, ["x"]))
+    tally.add("untuned")
+    assert (tally.tasks_from_database, tally.not_covered) == (1, ["x"])
+    assert "1 task(s) got no valid schedule" in tally.summary()
