@@ -14,7 +14,9 @@ import platform
 import re
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -62,6 +64,23 @@ def has_vnni() -> bool:
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@contextmanager
+def kept_affinity() -> Iterator[None]:
+    """Restore this process's CPU affinity on exit.
+
+    Why: TVM's CPU thread pool pins the thread that configures or first runs it to one core.
+    Measured here: a process with cores {0, 1} had {0} after timing a TVM artifact in
+    process.  Everything that process ran afterwards shared one core, and every child it
+    started inherited the mask.  That included TVM builds, whose target says ``num-cores``
+    from the affinity: they then looked for another tuning database and built untuned."""
+    saved = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.sched_setaffinity(0, saved)
 
 
 def libcuda_loadable() -> bool:

@@ -38,7 +38,8 @@ from report import ROOT, Target, at_least, result_path, verdict, write_json  # n
 
 from nasc import api  # noqa: E402
 from nasc.experiment_choice import experiment_for  # noqa: E402
-from nasc.search.rounds import BAND, LoopSettings  # noqa: E402
+from nasc.search.budget_use import FLOOR as BAND  # noqa: E402
+from nasc.search.rounds import LoopSettings  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "nb201_latency.nas"
 ROUNDS = 3

@@ -18,9 +18,9 @@ Reported per space and backend: share within +-10%, Kendall tau, median absolute
 error, for each model; the time each stage took.  Targets (kernel-sum, per space and
 backend): at least 90% within +-10% and tau at least 0.85.  Exit 1 on a miss.
 
-Each space is timed at the intra-op thread count it runs fastest with here (``--threads``,
-default ``digits=1,nb201=2``; the ``threads`` case of each space measures why), and models
-are fitted on records of that thread count only.
+Each case is timed at an intra-op thread count of its own (``--threads``, per space or per
+``SPACE/BACKEND``, default ``digits=1,nb201=2,nb201/onnxruntime=1``; :data:`THREADS_RULE`
+says why), and models are fitted on records of that thread count only.
 
 Everything measured stays in the store (default ``$NASC_CACHE_DIR/bench/latency_predictor_host.sqlite``),
 so a rerun measures only what is missing.  TVM builds a whole NB201 network in about a
@@ -28,7 +28,7 @@ half minute on 2 cores (and its 164 kernels in a quarter of an hour), so its NB2
 fewer architectures (``--nb201-tvm``), stated in the JSON.
 
     python benchmarks/latency_predictor_host.py [--fit 30] [--test 50] [--nb201-tvm 16] [--backends onnxruntime,tvm]
-        [--threads digits=1,nb201=2] [--rounds all=3,nb201/tvm=1]
+        [--threads digits=1,nb201=2,nb201/onnxruntime=1] [--rounds all=3,nb201/tvm=1]
 
 Why rounds: on two cores a fresh ONNX Runtime process now and then runs a NAS-Bench-201
 network at another level for its whole life (the same build timed 0.62 ms in one process
@@ -59,15 +59,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SPACES = {"digits": ROOT / "examples" / "digits.nas", "nb201": ROOT / "examples" / "nb201.nas"}
 BACKENDS = ("onnxruntime", "tvm")
 TEST_SEED = 10_000
-DEFAULT_THREADS = {"digits": 1, "nb201": 2}
+DEFAULT_THREADS = {"digits": 1, "nb201": 2, "nb201/onnxruntime": 1}
 DEFAULT_ROUNDS = {"all": 3, "nb201/tvm": 1}
 """Fresh-process measurements per architecture (their median is its latency): three, except
 TVM's NAS-Bench-201 networks (8-120 ms untuned: a second each per repeat, and steady)."""
 THREADS_CHECK = 4
-THREADS_RULE = ("each space is timed with the intra-op thread count it runs fastest with on this 2-core host "
-                "(the `threads` case of each space measures 4 of its archs at 1 and at 2 threads, fresh "
-                "processes, to show it): the digits networks (15-30 us) run about a third faster on one thread, "
-                "and on two their latency jumps between two levels from one process to the next")
+THREADS_RULE = ("each case is timed on one intra-op thread unless two are clearly faster and steady on this 2-vCPU "
+                "host (the `threads` case of each space measures 4 of its archs at 1 and at 2 threads, fresh "
+                "processes): the digits networks (15-30 us) run about a third faster on one thread, and on two "
+                "their latency jumps between two levels from one process to the next; NB201 with ONNX Runtime "
+                "(0.5-2 ms) runs about as fast on one as on two, but its two-thread latency drifted by up to 2x "
+                "over tens of minutes (2 threads measured at 0.9x, 2.1x and 1.6x of one in one session), so a "
+                "model fitted at one time and judged at another misses by the drift; TVM's untuned NB201 "
+                "networks (8-120 ms) run on two")
 WITHIN, TAU = 0.90, 0.85
 
 
@@ -77,16 +81,26 @@ def default_store() -> Path:
     return cache_root(None) / "bench" / "latency_predictor_host.sqlite"
 
 
-def keep_earlier(out: Path, ran: list[str], cases: dict[str, Any], targets: dict[str, Target]) -> dict[str, Any]:
-    """Keep the cases of the spaces this run did not measure (``--spaces``) from the result
-    file it replaces, with their targets and the settings they were measured with, so a
-    space measured again alone does not erase the others; {} when there are none."""
+def keep_earlier(out: Path, cases: dict[str, Any], targets: dict[str, Target]) -> dict[str, Any]:
+    """Keep the cases this run did not measure (``--spaces``, ``--backends``) from the result
+    file it replaces, with their targets, each with the settings of the run that measured it
+    (``measured_in``), so a case measured again alone does not erase the others; {} when
+    there are none."""
     if not out.is_file():
         return {}
     old = json.loads(out.read_text())
-    if "earlier_run" in old:  # cases kept once already carry their own run's settings
-        old = {**old, **old["earlier_run"]}
-    kept = {k: v for k, v in old.get("cases", {}).items() if k.split("/")[0] not in ran}
+    facts = ("store", "protocol", "note", "host")
+    own = {k: old[k] for k in facts if k in old}
+    earlier = old.get("earlier_run", {})
+    earlier_cases = set(earlier.get("cases", ())) | {k for k in old.get("cases", {})
+                                                     if k.split("/")[0] in earlier.get("spaces", ())}
+    kept: dict[str, Any] = {}
+    for key, case in old.get("cases", {}).items():
+        if key in cases:
+            continue
+        case = dict(case)
+        case.setdefault("measured_in", {k: earlier[k] for k in facts if k in earlier} if key in earlier_cases else own)
+        kept[key] = case
     if not kept:
         return {}
     for key, case in kept.items():
@@ -95,10 +109,9 @@ def keep_earlier(out: Path, ran: list[str], cases: dict[str, Any], targets: dict
             ks = case["kernel_sum"]
             targets[f"{key} kernel-sum within +-10%"] = at_least(ks.get("within_10pct", 0.0), WITHIN)
             targets[f"{key} kernel-sum Kendall tau"] = at_least(ks.get("kendall_tau", 0.0), TAU)
-    spaces = sorted({k.split("/")[0] for k in kept})
-    return {"earlier_run": {"spaces": spaces, "why": "kept from the result file this run replaced: this run "
-                            f"measured {', '.join(ran)} only",
-                            **{k: old[k] for k in ("store", "protocol", "note", "host") if k in old}}}
+    return {"earlier_run": {"cases": sorted(kept), "why": "kept from the result file this run replaced, each "
+                            "with the settings of the run that measured it (measured_in): this run measured "
+                            + ", ".join(sorted(k for k in cases if k not in kept)) + " only"}}
 
 
 def store_label(db: Path, default: bool) -> str:
@@ -170,7 +183,7 @@ def test_archs(compiled: Any, n: int, exclude: set[str]) -> list[Any]:
 
 
 def measure_tests(archs: list[Any], limits: dict[str, int], rounds: dict[str, int], store: LatencyStore,
-                  workdir: Path, threads: int) -> dict[str, float]:
+                  workdir: Path, threads: dict[str, int]) -> dict[str, float]:
     """Measure each test arch with each backend ``rounds[backend]`` times, in interleaved rounds
     over archs and backends (built once per run, a fresh process per measurement), skipping
     what is stored; seconds per backend."""
@@ -179,17 +192,17 @@ def measure_tests(archs: list[Any], limits: dict[str, int], rounds: dict[str, in
     from nasc.latency.sources import measure_again, measure_arch
 
     host = host_fingerprint()
-    have = {b: store.key_counts("arch", "cpu", b, "fp32", host=host, threads=threads) for b in limits}
+    have = {b: store.key_counts("arch", "cpu", b, "fp32", host=host, threads=threads[b]) for b in limits}
     needed = {(i, b): rounds[b] - have[b].get(a.key, 0) for i, a in enumerate(archs) for b, limit in limits.items()
               if i < limit and have[b].get(a.key, 0) < rounds[b]}
-    protocol = MeasureProtocol(repeats=30, isolate=True, threads=threads)
+    protocols = {b: MeasureProtocol(repeats=30, isolate=True, threads=threads[b]) for b in limits}
     seconds = {b: 0.0 for b in limits}
     built: set[tuple[int, str]] = set()
     for i, backend in interleaved(needed):
         arch, where = archs[i], workdir / backend / archs[i].key[:16]
         t0 = time.perf_counter()
-        got = (measure_again(arch, "cpu", store, where, protocol) if (i, backend) in built
-               else measure_arch(arch, "cpu", store, workdir=where, backend=backend, protocol=protocol))
+        got = (measure_again(arch, "cpu", store, where, protocols[backend]) if (i, backend) in built
+               else measure_arch(arch, "cpu", store, workdir=where, backend=backend, protocol=protocols[backend]))
         built.add((i, backend))
         seconds[backend] += time.perf_counter() - t0
         print(f"test {i + 1}/{limits[backend]} {backend} {arch.key[:16]} {got.median_ms:.4f} ms", flush=True)
@@ -239,8 +252,14 @@ def parse_counts(text: str, defaults: dict[str, int], names: set[str], what: str
 
 
 def parse_threads(text: str) -> dict[str, int]:
-    """``digits=1,nb201=2``: intra-op threads per space (argparse type)."""
-    return parse_counts(text, DEFAULT_THREADS, set(SPACES), "SPACE")
+    """``digits=1,nb201=2``: intra-op threads per space, or per ``SPACE/BACKEND`` case, which
+    wins over its space's (argparse type)."""
+    return parse_counts(text, DEFAULT_THREADS, {*SPACES, *(f"{s}/{b}" for s in SPACES for b in BACKENDS)},
+                        "SPACE")
+
+
+def threads_of(threads: dict[str, int], space: str, backend: str) -> int:
+    return threads.get(f"{space}/{backend}", threads.get(space, 2))
 
 
 def parse_rounds(text: str) -> dict[str, int]:
@@ -331,12 +350,12 @@ def main() -> int:
     with LatencyStore(db) as store:
         for name in [s for s in args.spaces.split(",") if s]:
             compiled = api.load(SPACES[name])
-            threads = args.threads.get(name, 2)
+            threads = {b: threads_of(args.threads, name, b) for b in backends}
             fits, seconds = {}, {}
             for backend in backends:
                 fits[backend], seconds[f"profile_{backend}_s"] = (
                     (fit_keys(compiled, counts(name, backend, args)[0]), 0.0) if args.judge_only
-                    else profile(compiled, backend, counts(name, backend, args)[0], store, threads,
+                    else profile(compiled, backend, counts(name, backend, args)[0], store, threads[backend],
                                  rounds_of(args.rounds, name, backend)))
             exclude = set().union(*fits.values())
             archs = test_archs(compiled, max(counts(name, b, args)[1] for b in backends), exclude)
@@ -347,12 +366,13 @@ def main() -> int:
             if args.measure_only:
                 continue
             if "onnxruntime" in backends and args.noise_check:
-                cases[f"{name}/noise"] = noise_check(archs[:args.noise_check], "onnxruntime", store, workdir, threads)
+                cases[f"{name}/noise"] = noise_check(archs[:args.noise_check], "onnxruntime", store, workdir,
+                                                     threads["onnxruntime"])
                 cases[f"{name}/threads"] = threads_check(archs[:THREADS_CHECK], "onnxruntime", workdir)
             for backend in backends:
                 tests = [a.key for a in archs[:limits[backend]]]
-                case = evaluate(store, compiled.loader.ops, backend, fits[backend], tests, threads)
-                case.update({"threads": threads, "fit_requested": counts(name, backend, args)[0], "test_requested": limits[backend],
+                case = evaluate(store, compiled.loader.ops, backend, fits[backend], tests, threads[backend])
+                case.update({"threads": threads[backend], "fit_requested": counts(name, backend, args)[0], "test_requested": limits[backend],
                              "seconds": {"profile_and_fit_archs": round(seconds[f"profile_{backend}_s"], 1),
                                          "test_archs_this_run": round(spent[backend], 1)}})
                 cases[f"{name}/{backend}"] = case
@@ -362,8 +382,7 @@ def main() -> int:
                 print(f"{name}/{backend}: {case['model']}: {ks}")
     if args.measure_only:
         return 0
-    ran = [s for s in args.spaces.split(",") if s]
-    earlier = keep_earlier(Path(args.out), ran, cases, targets)
+    earlier = keep_earlier(Path(args.out), cases, targets)
     doc = {"benchmark": "latency_predictor_host", "store": store_label(db, args.latency_db is None),
            "host_fingerprint": host_fingerprint(),
            "protocol": "whole archs: 30 repeats x 10 calls after 10 warm-up calls, a fresh process each, "

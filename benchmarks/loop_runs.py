@@ -17,7 +17,8 @@ from report import clocks, elapsed  # noqa: E402
 
 from nasc import api  # noqa: E402
 from nasc.errors import NascError  # noqa: E402
-from nasc.search.rounds import BAND, LoopSettings, search_with_rounds  # noqa: E402
+from nasc.search.budget_use import FLOOR as BAND  # noqa: E402
+from nasc.search.rounds import LoopSettings, search_with_rounds  # noqa: E402
 
 KEEP = ("round", "nb201", "model", "predicted_ms", "measured_ms", "source", "how", "model_error", "holds",
         "budget_used", "probes", "measured_before", "first_choice")

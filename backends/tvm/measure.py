@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..base import Artifact, KernelTime, LatencyRecord, MeasureProtocol, MeasurementUnavailable
+from ..hostinfo import kept_affinity
 from ..timing import make_record, random_inputs, time_calls
 
 TVM_DISTS = ("apache-tvm", "apache-tvm-ffi")
@@ -54,6 +55,13 @@ def outputs_to_numpy(out: Any) -> list[np.ndarray]:
 
 
 def measure_local(artifact: Artifact, protocol: MeasureProtocol, target_kind: str) -> LatencyRecord:
+    """Time the artifact in this process; TVM's thread pool pins the process to one core,
+    which :func:`~nasc.backends.hostinfo.kept_affinity` undoes afterwards."""
+    with kept_affinity():
+        return _measure_local(artifact, protocol, target_kind)
+
+
+def _measure_local(artifact: Artifact, protocol: MeasureProtocol, target_kind: str) -> LatencyRecord:
     import tvm
 
     dev = local_device(artifact, target_kind)
@@ -157,8 +165,9 @@ def local_runner(artifact: Artifact, target_kind: str) -> Callable[[Mapping[str,
     vm = load_vm(artifact, dev)
 
     def run(inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        return outputs_to_numpy(vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(v), dev)
-                                             for v in inputs.values()]))
+        with kept_affinity():  # TVM's thread pool pins the process to one core (measure_local)
+            return outputs_to_numpy(vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(v), dev)
+                                                 for v in inputs.values()]))
     return run
 
 

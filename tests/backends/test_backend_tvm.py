@@ -15,6 +15,7 @@ import torch
 
 import nasc.backends as nb
 from nasc.backends import BuildOptions, MeasureProtocol, MeasurementUnavailable
+from nasc.backends.timing import random_inputs
 
 from backend_testlib import HAS_CROSS, elf_machine, loopback_tracker, needs_tvm, rel_err
 
@@ -34,7 +35,11 @@ def test_cpu_build_is_host_library(tvm_cpu_artifact) -> None:
 
 
 def test_cpu_measure_with_per_kernel_times(tvm_cpu_artifact) -> None:
+    cores = os.sched_getaffinity(0)
     rec = nb.measure(tvm_cpu_artifact, MeasureProtocol(warmup=2, repeats=5, number=3, per_kernel=True))
+    assert os.sched_getaffinity(0) == cores  # TVM's thread pool pinned the process to one core
+    nb.load_and_run(tvm_cpu_artifact, random_inputs(tvm_cpu_artifact, 0))
+    assert os.sched_getaffinity(0) == cores
     assert rec.source == "measured" and rec.how == "measured locally" and rec.median_ms > 0
     names = [k.name for k in rec.per_kernel]
     assert any(n.startswith("fused_conv2d") for n in names), names
