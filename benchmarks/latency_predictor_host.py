@@ -91,16 +91,10 @@ def keep_earlier(out: Path, cases: dict[str, Any], targets: dict[str, Target]) -
     old = json.loads(out.read_text())
     facts = ("store", "protocol", "note", "host")
     own = {k: old[k] for k in facts if k in old}
-    earlier = old.get("earlier_run", {})
-    earlier_cases = set(earlier.get("cases", ())) | {k for k in old.get("cases", {})
-                                                     if k.split("/")[0] in earlier.get("spaces", ())}
     kept: dict[str, Any] = {}
     for key, case in old.get("cases", {}).items():
-        if key in cases:
-            continue
-        case = dict(case)
-        case.setdefault("measured_in", {k: earlier[k] for k in facts if k in earlier} if key in earlier_cases else own)
-        kept[key] = case
+        if key not in cases:  # a case kept once already says where it was measured
+            kept[key] = {"measured_in": own, **case}
     if not kept:
         return {}
     for key, case in kept.items():
