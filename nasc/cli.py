@@ -366,7 +366,13 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _loop_settings(args: argparse.Namespace, store: Path) -> "LoopSettings":
-    """The loop's settings from its flags: measured here, or through an RPC tracker with TVM."""
+    """The loop's settings from its flags: measured here, or through an RPC tracker with TVM.
+
+    Measured here, the loop builds with the backend the compile builds its artifact with
+    (``--backend``), so the latency it holds to the budget is that of the kind of build the
+    user gets; ``auto`` (and ``nasc search``, which builds nothing) measures with ONNX Runtime,
+    and auto's artifact is the fastest candidate, never slower than that."""
+    from .latency.resolve import DEFAULT_BACKEND
     from .search.rounds import LoopSettings
 
     if (args.rpc is None) != (args.device_key is None):
@@ -375,8 +381,9 @@ def _loop_settings(args: argparse.Namespace, store: Path) -> "LoopSettings":
 
     threads = {} if args.threads is None else {"threads": args.threads}
     if args.rpc is None:
-        return LoopSettings(args.rounds, store, protocol=MeasureProtocol(repeats=30, isolate=True, **threads)
-                            if threads else None)
+        chosen = getattr(args, "backend", "auto")
+        return LoopSettings(args.rounds, store, backend=DEFAULT_BACKEND if chosen == "auto" else chosen,
+                            protocol=MeasureProtocol(repeats=30, isolate=True, **threads) if threads else None)
     return LoopSettings(args.rounds, store, backend="tvm", protocol=MeasureProtocol(rpc=args.rpc,
                                                                                    device_key=args.device_key,
                                                                                    **threads))

@@ -149,6 +149,7 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
     record, so ``nasc latency report`` sees every compiled arch of a ``nasc sweep``)."""
     from .compile_passes import check_pipeline
     from .latency.kernel_source import measured_threads
+    from .latency.resolve import DEFAULT_BACKEND
     from .latency.store import store_path
     from .report import RunFacts, write_report
     from .search.rounds import LoopSettings, looped_budget, search_with_rounds
@@ -183,6 +184,8 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
             search_inputs["device"] = settings.device_key
         elif settings.threads != measured_threads():  # another configuration of this host
             search_inputs["threads"] = settings.threads
+    if settings.backend != DEFAULT_BACKEND:  # latencies of another backend's builds, predicted and measured
+        search_inputs["latency_backend"] = settings.backend
     searched = stages.run("search", _sha(space_hash(space), search_inputs), [sdir / "arch.nas"], do_search)
     arch_file = sdir / "arch.nas"
     arch = _load_arch(compiled, arch_file)

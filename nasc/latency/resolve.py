@@ -33,6 +33,7 @@ from .model import LatencyModel, prior_for
 from .recorded import MIN_ARCHS
 from .recorded_cells import fit_cells
 from .store import LatencyStore, arch_medians
+from .tuned import TUNED
 
 if TYPE_CHECKING:
     from ..ir.space import SearchSpace
@@ -50,20 +51,42 @@ def roofline_fact(prior_name: str) -> str:
 def fitted_on(store: LatencyStore, target: str, *, backend: str = DEFAULT_BACKEND,
               device_key: str | None = None, threads: int | None = None) -> dict[str, float]:
     """The stored architectures (key: median ms) a model of ``target`` is fitted on: with a
-    ``device_key``, what was measured through RPC on that device; a recorded device's table
+    ``device_key``, what was measured through RPC on that device with ``backend`` (``tvm`` or
+    ``tvm-tuned``: a model of one never mixes in the other); a recorded device's table
     readings; ``cpu``: fp32 measurements with ``backend`` on this host (another CPU's numbers
     say little about this one) timed on ``threads`` threads (None: the count measurements
     use by default, :func:`~nasc.latency.kernel_source.measured_threads`; another count is
     another configuration of the host); any other target: all its arch records."""
     spec = resolve_target(target)
     if device_key is not None:
-        return arch_medians(store, spec.name, source="rpc", host=rpc_host(device_key))
+        return arch_medians(store, spec.name, source="rpc", host=rpc_host(device_key), backend=backend)
     if spec.kind == "recorded":
         return arch_medians(store, spec.name, source="recorded")
     if spec.kind == "cpu":
         return arch_medians(store, spec.name, backend=backend, precision="fp32", source="measured",
                             host=host_fingerprint(), threads=threads or measured_threads())
     return arch_medians(store, spec.name)
+
+
+def predicted_backend(store: LatencyStore, target: str, backend: str = DEFAULT_BACKEND, *,
+                      device_key: str | None = None, threads: int | None = None) -> str:
+    """The backend label whose records model ``backend``'s builds of ``target``: ``tvm-tuned``
+    for ``tvm`` when the store holds tuned TVM records of this host (or of the RPC device
+    ``device_key``), kernels or whole networks, at this thread count; ``backend`` otherwise.
+
+    Why: every TVM build applies the target's tuning database when one exists, and its
+    measurement is stored as ``tvm-tuned`` (:func:`.tuned.built_backend`); a tuned profile
+    stores its kernels so too.  Predicting a TVM build from the untuned ``tvm`` records on a
+    host whose space was tuned would predict the build the user no longer gets, and a
+    measuring loop fitted on ``tvm`` would never see its own tuned measurements."""
+    if backend != "tvm":
+        return backend
+    tuned = backend + TUNED
+    spec = resolve_target(target)
+    host = rpc_host(device_key) if device_key is not None else None
+    if has_kernels(store, spec.name, tuned, host=host, threads=threads):
+        return tuned
+    return tuned if fitted_on(store, spec.name, backend=tuned, device_key=device_key, threads=threads) else backend
 
 
 def latency_model_for(target: str | None, store: LatencyStore | None, space: "SearchSpace", *,
@@ -77,6 +100,7 @@ def latency_model_for(target: str | None, store: LatencyStore | None, space: "Se
     prior = prior_for(spec.name)
     if store is None:
         return prior
+    backend = predicted_backend(store, spec.name, backend, device_key=device_key, threads=threads)
     if device_key is None and spec.kind == "cpu" and has_kernels(store, spec.name, backend, threads=threads):
         return KernelSumSource(store, spec.name, backend, space.ops, threads=threads).model()
     if device_key is not None and has_kernels(store, spec.name, backend, host=rpc_host(device_key)):
@@ -146,5 +170,6 @@ def model_identity(latency: LatencyResolver, targets: Iterable[str | None]) -> s
     names = sorted({resolve_target(t or "cpu").name for t in targets})
     return "\n".join(repr(latency(t)) for t in names if latency(t) != prior_for(t))
 
+
 __all__ = ["DEFAULT_BACKEND", "LatencyModels", "LatencyResolver", "NB201_FACT", "arch_medians", "fitted_on",
-           "latency_model_for", "model_identity", "roofline_fact"]
+           "latency_model_for", "model_identity", "predicted_backend", "roofline_fact"]

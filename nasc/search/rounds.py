@@ -34,7 +34,7 @@ from ..ir.analysis import bounds
 from ..ir.space import ConstraintSpec, SearchSpace
 from ..latency.fitted import Corrected, scaled
 from ..latency.model import LatencyModel, prior_for
-from ..latency.resolve import DEFAULT_BACKEND, NB201_FACT, LatencyModels, fitted_on, model_identity
+from ..latency.resolve import DEFAULT_BACKEND, NB201_FACT, LatencyModels, fitted_on, model_identity, predicted_backend
 from ..latency.sources import ArchMeasurement, DecidedArch, decided_arch, measure_arch
 from ..latency.store import LatencyStore
 from ..progress import tick
@@ -382,7 +382,9 @@ class _Loop:
         """The fastest architecture the store holds for the budget's target, of those its
         model is fitted on: key, NB201 string (when known), latency and source."""
         with LatencyStore(self.settings.store) as store:
-            medians = fitted_on(store, self.device, backend=self.settings.backend, device_key=self.settings.device_key)
+            key, threads = self.settings.device_key, self.settings.threads
+            backend = predicted_backend(store, self.device, self.settings.backend, device_key=key, threads=threads)
+            medians = fitted_on(store, self.device, backend=backend, device_key=key, threads=threads)
             if not medians:
                 return None
             key = min(medians, key=lambda k: medians[k])

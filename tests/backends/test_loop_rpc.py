@@ -48,7 +48,7 @@ def test_loop_measures_through_an_rpc_tracker(tmp_path: Path) -> None:
     with LatencyStore(store) as db:
         recs = list(db.query(kind="arch", target="cpu"))
         assert recs and all(r.source == "rpc" and r.host == rpc_host("nasc-loop") and r.backend == "tvm" for r in recs)
-        assert len(fitted_on(db, "cpu", device_key="nasc-loop")) == len({r.key for r in recs})
+        assert len(fitted_on(db, "cpu", backend="tvm", device_key="nasc-loop")) == len({r.key for r in recs})
         assert fitted_on(db, "cpu", backend="tvm") == {}  # not this host's: the local model ignores them
     assert rounds[0]["model"] == "roofline-prior:cpu" and "fitted on cpu via rpc:nasc-loop (n=1 archs" in rounds[1]["model"]
 
