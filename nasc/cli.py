@@ -261,12 +261,15 @@ def cmd_build(args: argparse.Namespace, state: dict) -> int:
     check_out_dir(args.out)
     if args.untuned and args.tune_trials:
         raise UsageError("--untuned builds with TVM's default schedules; --tune-trials tunes: give one of them")
+    if args.tuning_device and (args.untuned or args.tune_trials):
+        raise UsageError("--tuning-device KEY applies the database `nasc profile --tune --rpc` filled for that device; "
+                         "it goes with neither --untuned nor --tune-trials")
     if args.from_dir:
         if args.file or args.weights:
             raise UsageError("--from DIR builds the optimized IR in DIR; give no ARCH.nas or --weights with it")
         art = build_optimized(Path(args.from_dir), Path(args.out), target=args.target, backend=args.backend,
                               seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat,
-                              tuning_database=not args.untuned)
+                              tuning_database=not args.untuned, tune_device_key=args.tuning_device)
     else:
         if not args.file:
             raise UsageError("nasc build needs ARCH.nas (or --from DIR, the output of nasc opt)")
@@ -274,7 +277,7 @@ def cmd_build(args: argparse.Namespace, state: dict) -> int:
         art = build_arch(compiled, Path(args.out), target=args.target, backend=args.backend,
                          weights=Path(args.weights) if args.weights else None, precision=args.precision,
                          seed=args.seed, tune_trials=args.tune_trials, batch=args.batch, repeats=args.repeat,
-                         name=args.space, tuning_database=not args.untuned)
+                         name=args.space, tuning_database=not args.untuned, tune_device_key=args.tuning_device)
     notes = "; ".join(art.notes)
     print(f"built {art.backend} artifact for {art.target} ({art.precision}) in {art.dir}"
           + (f" -- {notes}" if notes else ""))
@@ -487,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MetaSchedule trials per kernel the tuning database lacks, tuned at build time (TVM, cpu)")
     b.add_argument("--untuned", action="store_true",
                    help="TVM: TVM's default schedules, not the target's tuning database (nasc profile --tune fills it)")
+    b.add_argument("--tuning-device", metavar="KEY",
+                   help="TVM: apply the tuning database of the device KEY (filled by nasc profile --tune --rpc ... "
+                        "--device-key KEY), not this host's: schedules timed on one CPU do not transfer to another")
     b.add_argument("--batch", type=_count(1, 65_536), default=1)
     b.add_argument("--repeat", type=_count(1), default=30, help="measurement repeats used by --backend auto")
     b.add_argument("--out", "-o", required=True)

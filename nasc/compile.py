@@ -219,13 +219,16 @@ def compile_space(compiled: Compiled, cfg: dict[str, Any], out: Path, *, space_n
 
         from .deploy import build_optimized
 
-        art = build_optimized(odir, adir, target=target, backend=backend, seed=int(cfg["seed"]))
+        art = build_optimized(odir, adir, target=target, backend=backend, seed=int(cfg["seed"]),
+                              tune_device_key=settings.device_key)  # measured on a device: built for it
         bundle = bundle_manifest(adir)  # a GPU target's forms (the backend above is the primary one)
         return {"backend": art.backend, "target": art.target, "precision": precision, "notes": list(art.notes),
                 **({"forms": bundle["forms"]} if bundle else {}),
                 **({"tuning": art.details["tuning_summary"]} if "tuning_summary" in art.details else {})}
 
-    built = stages.run("build", _sha(opt_key, target, backend, precision, *_tuning_state(backend)), [adir], do_build)
+    device = (settings.device_key,) if settings.device_key else ()  # its database, not this host's
+    built = stages.run("build", _sha(opt_key, target, backend, precision, *device, *_tuning_state(backend)),
+                       [adir], do_build)
 
     def do_accuracy() -> dict[str, Any]:
         from .compile_accuracy import artifact_accuracy

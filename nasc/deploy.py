@@ -70,7 +70,10 @@ def calibration_batches(compiled: Compiled, net: ArchNet, samples: int,
 
 def build_arch(compiled: Compiled, out: Path, *, target: str = "cpu", backend: str = "auto",
                weights: Path | None = None, precision: str = "fp32", seed: int = 0, tune_trials: int = 0,
-               batch: int = 1, repeats: int = 30, name: str | None = None, tuning_database: bool = True) -> Any:
+               batch: int = 1, repeats: int = 30, name: str | None = None, tuning_database: bool = True,
+               tune_device_key: str | None = None) -> Any:
+    """Build the arch of ``compiled`` (seeded initialization unless ``weights``); TVM applies
+    the target's tuning database (``tune_device_key``: that RPC device's, not this host's)."""
     import nasc.backends as nb
     from nasc.backends import BuildOptions, MeasureProtocol
 
@@ -81,18 +84,21 @@ def build_arch(compiled: Compiled, out: Path, *, target: str = "cpu", backend: s
     options = BuildOptions(precision=precision, seed=seed,
                            weights=str(weights) if weights else f"random initialization (seed {seed})",
                            output_names=tuple(net.output_names), tune_trials=tune_trials,
-                           tuning_database=tuning_database, calibration=batches, calibration_origin=origin)
+                           tuning_database=tuning_database, tune_device_key=tune_device_key, calibration=batches,
+                           calibration_origin=origin)
     return nb.build(net, inputs, out_dir=out, target=target, backend=backend, options=options,
                     protocol=MeasureProtocol(repeats=repeats))
 
 
 def build_optimized(opt_dir: Path, out: Path, *, target: str = "cpu", backend: str = "auto", seed: int = 0,
-                    tune_trials: int = 0, batch: int = 1, repeats: int = 30, tuning_database: bool = True) -> Any:
+                    tune_trials: int = 0, batch: int = 1, repeats: int = 30, tuning_database: bool = True,
+                    tune_device_key: str | None = None) -> Any:
     """Build the output of `nasc opt` (folded, fused, precision-annotated, maybe quantized IR).
 
     For a GPU target with ``backend="auto"`` every form is built (:mod:`nasc.backends.bundle`:
     TensorRT from the ONNX model, Q/DQ for int8, and TVM, which has no int8 and builds the
-    float model at fp16 then); a named backend builds that form alone."""
+    float model at fp16 then); a named backend builds that form alone.  ``tune_device_key``: TVM
+    applies that RPC device's tuning database instead of this host's."""
     import nasc.backends as nb
     from nasc.backends import BuildOptions, MeasureProtocol, get_target
 
@@ -102,7 +108,8 @@ def build_optimized(opt_dir: Path, out: Path, *, target: str = "cpu", backend: s
     info = built.precision
     options = BuildOptions(precision=info.build_precision, seed=seed, weights=f"nasc opt output {opt_dir}",
                            output_names=tuple(built.output_names), tune_trials=tune_trials,
-                           tuning_database=tuning_database, calibration=list(info.calibration) if info.calibration else None,
+                           tuning_database=tuning_database, tune_device_key=tune_device_key,
+                           calibration=list(info.calibration) if info.calibration else None,
                            calibration_origin=f"the calibration inputs nasc opt saved in {opt_dir / 'calibration.npz'}"
                            if info.calibration else "",
                            extra={"from": str(opt_dir), "node_precision": dict(info.node_precision),

@@ -79,10 +79,10 @@ def predicted_backend(store: LatencyStore, target: str, backend: str = DEFAULT_B
     stores its kernels so too.  Predicting a TVM build from the untuned ``tvm`` records on a
     host whose space was tuned would predict the build the user no longer gets, and a
     measuring loop fitted on ``tvm`` would never see its own tuned measurements."""
-    if backend != "tvm":
+    spec = resolve_target(target)
+    if backend != "tvm" or (device_key is None and spec.kind != "cpu"):  # only this host's and RPC records say
         return backend
     tuned = backend + TUNED
-    spec = resolve_target(target)
     host = rpc_host(device_key) if device_key is not None else None
     if has_kernels(store, spec.name, tuned, host=host, threads=threads):
         return tuned

@@ -173,13 +173,15 @@ def _table_sha256() -> str:
 def _built_and_measured(arch: DecidedArch, spec: TargetSpec, workdir: Path, backend: str,
                         protocol: "MeasureProtocol | None") -> ArchMeasurement:
     """Build ``arch`` for ``spec`` with ``backend`` and time it: here in a fresh process, or on
-    the device behind the protocol's RPC tracker (then the record's source is ``rpc`` and its
-    host the device's key)."""
+    the device behind the protocol's RPC tracker (then the record's source is ``rpc``, its
+    host the device's key, and the build applies that device's tuning database, not this
+    host's)."""
     from ..api import load_text
     from ..deploy import build_arch
 
     compiled = load_text(arch.text, f"<arch {arch.key[:12]}>", arch.compiled.loader)  # its ops library
-    built = build_arch(compiled, workdir, target=spec.name, backend=backend, seed=0)
+    device = protocol.device_key if protocol is not None and protocol.rpc else None
+    built = build_arch(compiled, workdir, target=spec.name, backend=backend, seed=0, tune_device_key=device)
     return _timed(arch, spec.name, built, protocol)
 
 

@@ -175,6 +175,14 @@ def test_a_space_tuned_once_builds_every_arch_tuned(tmp_path: Path, monkeypatch:
     assert summary.startswith("untuned, as asked"), summary
 
 
+@pytest.mark.parametrize("flags", [["--untuned"], ["--tune-trials", "2"]])
+def test_a_devices_database_is_applied_only(tmp_path: Path, flags: list[str]) -> None:
+    run = subprocess.run([sys.executable, "-m", "nasc", "build", str(tmp_path / "missing.nas"), "--backend", "tvm",
+                          "--tuning-device", "pi", *flags, "--out", str(tmp_path / "art")], capture_output=True, text=True)
+    assert run.returncode == 2 and "--tuning-device KEY applies the database" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "art").exists()
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--trials", "4"], "give --tune with it"),
     (["--tune", "--backend", "onnxruntime"], "--tune tunes TVM's kernels"),
@@ -207,6 +215,19 @@ def test_tuning_through_an_rpc_tracker_fills_the_devices_own_database(tmp_path: 
     tuned = {row["workload"] for row in _ledger(db)}
     assert tuned and tuned <= _recorded_workloads(db)
     assert f"tuned {len(tuned)} TVM tasks ({TRIALS} MetaSchedule trials each" in done.stdout
+    # a build for that device applies its database (asked by key); a plain build has none here to apply
+    arch = run.root / "one.nas"
+    arch.write_text(SPACE.replace("space k", "arch one").replace("k = choice [1, 3]", "3"))
+    for flags, name in ((["--tuning-device", "nasc-tune"], "device"), ([], "host")):
+        built = run.nasc("build", str(arch), "--target", "cpu", "--backend", "tvm", "--out", str(tmp_path / name),
+                         *flags)
+        assert built.returncode == 0, built.stderr
+        tuning = json.loads((tmp_path / name / "manifest.json").read_text())["details"]["tuning"]
+        if name == "device":
+            assert isinstance(tuning, dict) and tuning["tasks_from_database"] >= 1, tuning
+            assert tuning["database"].endswith(db.name) and not tuning["not_covered"], tuning
+        else:
+            assert not isinstance(tuning, dict), tuning  # this host was never tuned: TVM's defaults
 
 
 def test_population_scales_with_the_trials_measured_per_round() -> None:
