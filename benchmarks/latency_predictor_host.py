@@ -3,14 +3,14 @@
 For ``examples/digits.nas`` and ``examples/nb201.nas`` and the backends ONNX Runtime and
 TVM (fp32, target ``cpu``):
 
-1. ``nasc profile`` the space's kernels into a store of its own, plus ``--fit`` seeded
-   random whole architectures (``--archs``; each timed in a fresh process, ``--rounds`` times
-   in interleaved rounds, ``--arch-rounds``): what the kernel-sum model's terms are fitted on;
-2. ``--test`` *other* random architectures (seeds from 10,000; none a fitting one), each
-   measured end to end in a fresh process as the measuring loop does
-   (:func:`nasc.latency.sources.measure_arch`), one backend after the other per
-   architecture (interleaved, so a change of load hits both alike), in as many interleaved
-   rounds as the fitting ones (built once; the latency is the median of the rounds);
+1. ``nasc profile`` the space's kernels into a store of its own;
+2. ``--fit`` seeded random whole architectures (the ones ``nasc profile --archs`` draws:
+   what the kernel-sum model's terms are fitted on) and ``--test`` *other* random
+   architectures (seeds from 10,000; none a fitting one), each measured end to end in a fresh
+   process as the measuring loop does (:func:`nasc.latency.sources.measure_arch`), built
+   once and timed ``--rounds`` times in rounds interleaved over fitting and test
+   architectures and backends alike (a change of the machine's speed hits the fit and the
+   judgement alike); an architecture's latency is the median of its rounds;
 3. each test architecture predicted by the kernel-sum model fitted on the fitting ones
    only, and by the roofline prior, bare and with its affine terms fitted on the same ones.
 
@@ -28,7 +28,7 @@ half minute on 2 cores (and its 164 kernels in a quarter of an hour), so its NB2
 fewer architectures (``--nb201-tvm``), stated in the JSON.
 
     python benchmarks/latency_predictor_host.py [--fit 30] [--test 50] [--nb201-tvm 16] [--backends onnxruntime,tvm]
-        [--threads digits=1,nb201=2,nb201/onnxruntime=1] [--rounds all=3,nb201/tvm=1]
+        [--threads digits=1,nb201=2,nb201/onnxruntime=1] [--rounds all=3] [--number all=10,nb201/tvm=1]
 
 Why rounds: on two cores a fresh ONNX Runtime process now and then runs a NAS-Bench-201
 network at another level for its whole life (the same build timed 0.62 ms in one process
@@ -60,9 +60,14 @@ SPACES = {"digits": ROOT / "examples" / "digits.nas", "nb201": ROOT / "examples"
 BACKENDS = ("onnxruntime", "tvm")
 TEST_SEED = 10_000
 DEFAULT_THREADS = {"digits": 1, "nb201": 2, "nb201/onnxruntime": 1}
-DEFAULT_ROUNDS = {"all": 3, "nb201/tvm": 1}
-"""Fresh-process measurements per architecture (their median is its latency): three, except
-TVM's NAS-Bench-201 networks (8-120 ms untuned: a second each per repeat, and steady)."""
+DEFAULT_ROUNDS = {"all": 3}
+"""Fresh-process measurements per architecture, fitting and test alike, in interleaved rounds
+(their median is its latency)."""
+DEFAULT_NUMBER = {"all": 10, "nb201/tvm": 1}
+"""Calls per sample of a whole-architecture measurement (30 samples): ten, except TVM's
+untuned NAS-Bench-201 networks (8-120 ms a call: one call is far above the timer's
+resolution, and ten made one measurement last up to half a minute, three rounds of 80
+architectures an hour and a half)."""
 THREADS_CHECK = 4
 THREADS_RULE = ("each case is timed on one intra-op thread unless two are clearly faster and steady on this 2-vCPU "
                 "host (the `threads` case of each space measures 4 of its archs at 1 and at 2 threads, fresh "
@@ -123,10 +128,8 @@ def counts(space: str, backend: str, args: argparse.Namespace) -> tuple[int, int
     return args.fit, args.test
 
 
-def profile(compiled: Any, backend: str, fit: int, store: LatencyStore, threads: int,
-            rounds: int) -> tuple[list[str], float]:
-    """Kernels (in one process), then ``fit`` archs (each in a fresh one, ``rounds`` times in
-    interleaved rounds); the fitting keys and seconds."""
+def profile(compiled: Any, backend: str, store: LatencyStore, threads: int) -> float:
+    """``nasc profile``'s kernel table of the space (in one process); the seconds it took."""
     from nasc.backends import MeasureProtocol
     from nasc.latency.profile import ProfileSettings, profile_space
     from nasc.progress import progress_for
@@ -136,29 +139,23 @@ def profile(compiled: Any, backend: str, fit: int, store: LatencyStore, threads:
     try:
         profile_space(compiled, None, ProfileSettings("cpu", backend, "fp32", MeasureProtocol(threads=threads)), store,
                       progress, print)
-        profile_space(compiled, None, ProfileSettings("cpu", backend, "fp32",
-                                                      MeasureProtocol(isolate=True, threads=threads), archs=fit,
-                                                      arch_rounds=rounds),
-                      store, progress, print)
     finally:
         progress.close()
-    return fit_keys(compiled, fit), time.perf_counter() - t0
+    return time.perf_counter() - t0
 
 
-def fit_keys(compiled: Any, fit: int) -> list[str]:
-    """The keys ``nasc profile --archs fit`` (seed 0) measures, drawn the way it draws them."""
-    from nasc.latency.arch_kernels import arch_key, canonical_arch_text
+def fit_archs(compiled: Any, fit: int) -> list[Any]:
+    """The ``fit`` architectures ``nasc profile --archs fit`` (seed 0) would draw, in its order."""
+    from nasc.latency.sources import decided_arch
 
     space = compiled.elaborate()
-    keys: list[str] = []
+    found: dict[str, Any] = {}
     for i in range(max(fit * 20, 100)):
-        if len(keys) == fit:
+        if len(found) == fit:
             break
-        arch = compiled.elaborate(space.name, api.pins_from_assignment(api.random_assignment(space, i)))
-        key = arch_key(canonical_arch_text(arch, compiled.loader.ops))
-        if key not in keys:
-            keys.append(key)
-    return keys
+        arch = decided_arch(compiled, space, api.random_assignment(space, i))
+        found.setdefault(arch.key, arch)
+    return list(found.values())
 
 
 def test_archs(compiled: Any, n: int, exclude: set[str]) -> list[Any]:
@@ -176,21 +173,26 @@ def test_archs(compiled: Any, n: int, exclude: set[str]) -> list[Any]:
     return list(found.values())
 
 
-def measure_tests(archs: list[Any], limits: dict[str, int], rounds: dict[str, int], store: LatencyStore,
-                  workdir: Path, threads: dict[str, int]) -> dict[str, float]:
-    """Measure each test arch with each backend ``rounds[backend]`` times, in interleaved rounds
-    over archs and backends (built once per run, a fresh process per measurement), skipping
-    what is stored; seconds per backend."""
+def measure_archs(archs: list[Any], wanted: dict[str, list[int]], rounds: dict[str, int], numbers: dict[str, int],
+                  store: LatencyStore, workdir: Path, threads: dict[str, int]) -> dict[str, float]:
+    """Measure the archs ``wanted[backend]`` (indices into ``archs``: fitting and test archs
+    alike) with each backend ``rounds[backend]`` times, in interleaved rounds over archs and
+    backends (built once per run, a fresh process per measurement, 30 samples of
+    ``numbers[backend]`` calls), skipping what is stored; seconds per backend.
+
+    Why fitting and test archs in the same rounds: the machine's speed wanders by several
+    percent over tens of minutes, and a model fitted on archs timed in one stretch and judged
+    on archs timed in the next misses by that wander; interleaved, it hits both alike."""
     from nasc.backends import MeasureProtocol
     from nasc.latency.rounds import interleaved
     from nasc.latency.sources import measure_again, measure_arch
 
     host = host_fingerprint()
-    have = {b: store.key_counts("arch", "cpu", b, "fp32", host=host, threads=threads[b]) for b in limits}
-    needed = {(i, b): rounds[b] - have[b].get(a.key, 0) for i, a in enumerate(archs) for b, limit in limits.items()
-              if i < limit and have[b].get(a.key, 0) < rounds[b]}
-    protocols = {b: MeasureProtocol(repeats=30, isolate=True, threads=threads[b]) for b in limits}
-    seconds = {b: 0.0 for b in limits}
+    have = {b: store.key_counts("arch", "cpu", b, "fp32", host=host, threads=threads[b]) for b in wanted}
+    needed = {(i, b): rounds[b] - have[b].get(archs[i].key, 0) for b, idx in wanted.items() for i in idx
+              if have[b].get(archs[i].key, 0) < rounds[b]}
+    protocols = {b: MeasureProtocol(repeats=30, number=numbers[b], isolate=True, threads=threads[b]) for b in wanted}
+    seconds = {b: 0.0 for b in wanted}
     built: set[tuple[int, str]] = set()
     for i, backend in interleaved(needed):
         arch, where = archs[i], workdir / backend / archs[i].key[:16]
@@ -199,7 +201,7 @@ def measure_tests(archs: list[Any], limits: dict[str, int], rounds: dict[str, in
                else measure_arch(arch, "cpu", store, workdir=where, backend=backend, protocol=protocols[backend]))
         built.add((i, backend))
         seconds[backend] += time.perf_counter() - t0
-        print(f"test {i + 1}/{limits[backend]} {backend} {arch.key[:16]} {got.median_ms:.4f} ms", flush=True)
+        print(f"arch {i + 1}/{len(archs)} {backend} {arch.key[:16]} {got.median_ms:.4f} ms", flush=True)
     return seconds
 
 
@@ -262,7 +264,12 @@ def parse_rounds(text: str) -> dict[str, int]:
     return parse_counts(text, DEFAULT_ROUNDS, {"all", *(f"{s}/{b}" for s in SPACES for b in BACKENDS)}, "CASE")
 
 
-def rounds_of(rounds: dict[str, int], space: str, backend: str) -> int:
+def parse_number(text: str) -> dict[str, int]:
+    """``all=10,nb201/tvm=1``: calls per sample, by case (argparse type)."""
+    return parse_counts(text, DEFAULT_NUMBER, {"all", *(f"{s}/{b}" for s in SPACES for b in BACKENDS)}, "CASE")
+
+
+def per_case(rounds: dict[str, int], space: str, backend: str) -> int:
     return rounds.get(f"{space}/{backend}", rounds["all"])
 
 
@@ -331,6 +338,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=parse_rounds, default=DEFAULT_ROUNDS,
                     help="fresh-process measurements per fitting and test architecture, in interleaved rounds, by "
                          "case, CASE=N,... with CASE all or SPACE/BACKEND (default: %(default)s)")
+    ap.add_argument("--number", type=parse_number, default=DEFAULT_NUMBER,
+                    help="calls per sample of a whole-architecture measurement, by case, CASE=N,... with CASE all or "
+                         "SPACE/BACKEND (default: %(default)s)")
     ap.add_argument("--threads", type=parse_threads, default=DEFAULT_THREADS,
                     help="intra-op threads per space, SPACE=N,... (default: %(default)s)")
     ap.add_argument("--out", default=result_path("latency_predictor_host"))
@@ -345,18 +355,18 @@ def main() -> int:
         for name in [s for s in args.spaces.split(",") if s]:
             compiled = api.load(SPACES[name])
             threads = {b: threads_of(args.threads, name, b) for b in backends}
-            fits, seconds = {}, {}
-            for backend in backends:
-                fits[backend], seconds[f"profile_{backend}_s"] = (
-                    (fit_keys(compiled, counts(name, backend, args)[0]), 0.0) if args.judge_only
-                    else profile(compiled, backend, counts(name, backend, args)[0], store, threads[backend],
-                                 rounds_of(args.rounds, name, backend)))
-            exclude = set().union(*fits.values())
-            archs = test_archs(compiled, max(counts(name, b, args)[1] for b in backends), exclude)
+            seconds = {f"profile_{b}_s": 0.0 if args.judge_only else profile(compiled, b, store, threads[b])
+                       for b in backends}
+            fitting = fit_archs(compiled, max(counts(name, b, args)[0] for b in backends))
+            fits = {b: [a.key for a in fitting[:counts(name, b, args)[0]]] for b in backends}
+            archs = test_archs(compiled, max(counts(name, b, args)[1] for b in backends), {a.key for a in fitting})
             limits = {b: counts(name, b, args)[1] for b in backends}
-            rounds = {b: rounds_of(args.rounds, name, b) for b in backends}
+            rounds = {b: per_case(args.rounds, name, b) for b in backends}
+            numbers = {b: per_case(args.number, name, b) for b in backends}
+            wanted = {b: [*range(counts(name, b, args)[0]), *(len(fitting) + i for i in range(limits[b]))]
+                      for b in backends}
             spent = ({b: 0.0 for b in backends} if args.judge_only
-                     else measure_tests(archs, limits, rounds, store, workdir, threads))
+                     else measure_archs([*fitting, *archs], wanted, rounds, numbers, store, workdir, threads))
             if args.measure_only:
                 continue
             if "onnxruntime" in backends and args.noise_check:
@@ -367,8 +377,8 @@ def main() -> int:
                 tests = [a.key for a in archs[:limits[backend]]]
                 case = evaluate(store, compiled.loader.ops, backend, fits[backend], tests, threads[backend])
                 case.update({"threads": threads[backend], "fit_requested": counts(name, backend, args)[0], "test_requested": limits[backend],
-                             "seconds": {"profile_and_fit_archs": round(seconds[f"profile_{backend}_s"], 1),
-                                         "test_archs_this_run": round(spent[backend], 1)}})
+                             "seconds": {"kernels": round(seconds[f"profile_{backend}_s"], 1),
+                                         "fitting_and_test_archs_this_run": round(spent[backend], 1)}})
                 cases[f"{name}/{backend}"] = case
                 ks = case["kernel_sum"]
                 targets[f"{name}/{backend} kernel-sum within +-10%"] = at_least(ks.get("within_10pct", 0.0), WITHIN)
@@ -379,9 +389,10 @@ def main() -> int:
     earlier = keep_earlier(Path(args.out), cases, targets)
     doc = {"benchmark": "latency_predictor_host", "store": store_label(db, args.latency_db is None),
            "host_fingerprint": host_fingerprint(),
-           "protocol": "whole archs: 30 repeats x 10 calls after 10 warm-up calls, a fresh process each, "
-                       "their latency the median of R such measurements in interleaved rounds (R per case: "
-                       + ", ".join(f"{k}={v}" for k, v in args.rounds.items()) + "); "
+           "protocol": "whole archs, fitting and test alike: 30 samples of N calls after 10 warm-up calls, a "
+                       "fresh process each, their latency the median of R such measurements in rounds interleaved "
+                       "over all of them (R per case: " + ", ".join(f"{k}={v}" for k, v in args.rounds.items())
+                       + "; N per case: " + ", ".join(f"{k}={v}" for k, v in args.number.items()) + "); "
                        "kernels: the same protocol in one process; intra-op threads per space: "
                        + ", ".join(f"{k}={v}" for k, v in args.threads.items()),
            "threads_rule": THREADS_RULE,
