@@ -4,8 +4,8 @@ For ``examples/digits.nas`` and ``examples/nb201.nas`` and the backends ONNX Run
 TVM (fp32, target ``cpu``):
 
 1. ``nasc profile`` the space's kernels into a store of its own;
-2. ``--fit`` seeded random whole architectures (the ones ``nasc profile --archs`` draws:
-   what the kernel-sum model's terms are fitted on) and ``--test`` *other* random
+2. ``--fit`` seeded random whole architectures (seeds from 0: what the kernel-sum model's
+   terms are fitted on) and ``--test`` *other* random
    architectures (seeds from 10,000; none a fitting one), each measured end to end in a fresh
    process as the measuring loop does (:func:`nasc.latency.sources.measure_arch`), built
    once and timed ``--rounds`` times in rounds interleaved over fitting and test
@@ -58,7 +58,7 @@ from nasc.latency.store import LatencyStore  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SPACES = {"digits": ROOT / "examples" / "digits.nas", "nb201": ROOT / "examples" / "nb201.nas"}
 BACKENDS = ("onnxruntime", "tvm")
-TEST_SEED = 10_000
+FIT_SEED, TEST_SEED = 0, 10_000
 DEFAULT_THREADS = {"digits": 1, "nb201": 2, "nb201/onnxruntime": 1}
 DEFAULT_ROUNDS = {"all": 3}
 """Fresh-process measurements per architecture, fitting and test alike, in interleaved rounds
@@ -144,32 +144,20 @@ def profile(compiled: Any, backend: str, store: LatencyStore, threads: int) -> f
     return time.perf_counter() - t0
 
 
-def fit_archs(compiled: Any, fit: int) -> list[Any]:
-    """The ``fit`` architectures ``nasc profile --archs fit`` (seed 0) would draw, in its order."""
+def random_archs(compiled: Any, n: int, first_seed: int, exclude: set[str] = frozenset()) -> list[Any]:
+    """``n`` distinct random architectures, drawn with seeds ``first_seed``, ``first_seed + 1``,
+    ..., none of which is in ``exclude`` (fewer when the space runs out within 100 draws per
+    architecture)."""
     from nasc.latency.sources import decided_arch
 
     space = compiled.elaborate()
     found: dict[str, Any] = {}
-    for i in range(max(fit * 20, 100)):
-        if len(found) == fit:
+    for seed in range(first_seed, first_seed + 100 * max(n, 1)):
+        if len(found) == n:
             break
-        arch = decided_arch(compiled, space, api.random_assignment(space, i))
-        found.setdefault(arch.key, arch)
-    return list(found.values())
-
-
-def test_archs(compiled: Any, n: int, exclude: set[str]) -> list[Any]:
-    """``n`` distinct random architectures none of which is in ``exclude``."""
-    from nasc.latency.sources import decided_arch
-
-    space = compiled.elaborate()
-    found: dict[str, Any] = {}
-    seed = TEST_SEED
-    while len(found) < n and seed < TEST_SEED + 100 * n:
         arch = decided_arch(compiled, space, api.random_assignment(space, seed))
         if arch.key not in exclude:
             found.setdefault(arch.key, arch)
-        seed += 1
     return list(found.values())
 
 
@@ -357,9 +345,10 @@ def main() -> int:
             threads = {b: threads_of(args.threads, name, b) for b in backends}
             seconds = {f"profile_{b}_s": 0.0 if args.judge_only else profile(compiled, b, store, threads[b])
                        for b in backends}
-            fitting = fit_archs(compiled, max(counts(name, b, args)[0] for b in backends))
+            fitting = random_archs(compiled, max(counts(name, b, args)[0] for b in backends), FIT_SEED)
             fits = {b: [a.key for a in fitting[:counts(name, b, args)[0]]] for b in backends}
-            archs = test_archs(compiled, max(counts(name, b, args)[1] for b in backends), {a.key for a in fitting})
+            archs = random_archs(compiled, max(counts(name, b, args)[1] for b in backends), TEST_SEED,
+                                 {a.key for a in fitting})
             limits = {b: counts(name, b, args)[1] for b in backends}
             rounds = {b: per_case(args.rounds, name, b) for b in backends}
             numbers = {b: per_case(args.number, name, b) for b in backends}
