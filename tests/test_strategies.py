@@ -12,6 +12,7 @@ from nasc.data import nb201
 from nasc.latency.recorded import is_cut_off, recorded_latency
 from nasc.strategies import STRATEGIES, encoding, evolution
 from nasc.strategies.expected_improvement import log_h
+from nasc.strategies.information_directed import regret_and_information
 from nasc.strategies.information_gain import information_gain
 from nasc.strategies.problem import QueryCapError, Trace
 from nasc.strategies.registry import strategy
@@ -207,6 +208,21 @@ def test_information_gain_is_the_entropy_drop(gamma: float, beta: float) -> None
     h_given = -np.sum(p[p > 0] * np.log(p[p > 0] / cell))
     h_prior = np.log(2 * np.pi * np.e)
     assert information_gain(np.array(gamma), np.array(beta)) == pytest.approx(h_prior - h_given, abs=2e-3)
+
+
+def test_information_directed_regret_and_information() -> None:
+    """Regret against each sample's best action and the variance of the conditional means
+    given which action is best, by hand on three samples of two candidates."""
+    rewards = np.array([[3.0, 1.0], [0.0, 2.0], [1.0, 0.0]])  # best: 0, 1, 0
+    regret, information = regret_and_information(rewards, None)
+    np.testing.assert_allclose(regret, [(0 + 2 + 0) / 3, (2 + 0 + 1) / 3])
+    # x* = 0 with p 2/3 (means 2.0, 0.5), x* = 1 with p 1/3 (means 0.0, 2.0); overall means 4/3, 1
+    np.testing.assert_allclose(information, [2 / 3 * (2 - 4 / 3) ** 2 + 1 / 3 * (0 - 4 / 3) ** 2,
+                                             2 / 3 * (0.5 - 1) ** 2 + 1 / 3 * (2 - 1) ** 2])
+    # an answered action better than every draw is the best in every sample: nothing left to learn
+    regret, information = regret_and_information(rewards, 5.0)
+    np.testing.assert_allclose(regret, 5.0 - rewards.mean(axis=0))
+    np.testing.assert_allclose(information, 0.0, atol=1e-15)
 
 
 def test_log_ei() -> None:

@@ -12,16 +12,18 @@ NAS-Bench-201 (``benchmarks/nb201_strategies.py``), and it is independent of how
   latency from a recorded device).
 * :mod:`.encoding` -- how an architecture becomes a vector for a surrogate.
 * one module per strategy: :mod:`.random_search`, :mod:`.evolution`,
-  :mod:`.expected_improvement`, :mod:`.information_gain` (the last two share the
-  Gaussian-process surrogate of :mod:`.surrogate`, which imports BoTorch: nothing here
-  imports it until a surrogate strategy runs).
+  :mod:`.expected_improvement`, :mod:`.information_gain`, :mod:`.information_directed`
+  (the last three share the Gaussian-process surrogate of :mod:`.surrogate`, which imports
+  BoTorch: nothing here imports it until a surrogate strategy runs; the two information-based
+  ones draw their Thompson samples with :mod:`.thompson`).
 
 docs/strategies.md describes the mode, the strategies and the benchmark's result.
 """
 
 from __future__ import annotations
 
-STRATEGIES = ("information-gain", "expected-improvement", "regularized-evolution", "random-search")
+STRATEGIES = ("information-gain", "information-directed", "expected-improvement", "regularized-evolution",
+              "random-search")
 """Names of the strategies, in the order the benchmark reports them (:func:`.registry.strategy`)."""
 
 __all__ = ["STRATEGIES"]

@@ -33,37 +33,19 @@ from scipy.special import ndtr
 
 from .model_based import Beliefs, search
 from .problem import Oracle, Problem, Trace
+from .thompson import candidate_rows, feasible_draws
 
 NAME = "information-gain"
 SAMPLES = 64
 """Samples of ``y*`` the information gain is averaged over."""
 SUBSET = 500
 """Candidates the samples of ``y*`` are drawn over (a 500 x 500 Cholesky per GP and query)."""
-MIN_FEASIBLE = 0.01
-"""Candidates less likely than this to meet the budget cannot hold the feasible maximum in
-practice and are left out of the subset."""
-_JITTER = 1e-9
 _LOG_2PI = np.log(2 * np.pi)
-
-
-def _draws(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, k) joint draws of a Gaussian (jitter scaled to the diagonal keeps the factor real)."""
-    jitter = _JITTER * max(float(np.mean(np.diag(cov))), 1e-12)
-    L = np.linalg.cholesky(cov + jitter * np.eye(len(mean)))
-    return mean[None, :] + rng.standard_normal((n, len(mean))) @ L.T
 
 
 def max_value_samples(b: Beliefs, samples: int = SAMPLES, subset: int = SUBSET) -> np.ndarray:
     """``samples`` Thompson samples of the best feasible value ``y*`` (module docstring)."""
-    open_rows = np.ones(len(b.mean), dtype=bool)
-    open_rows[b.asked] = False
-    likely = open_rows & (ndtr(b.lat_z) >= MIN_FEASIBLE)
-    pool = np.flatnonzero(likely if likely.any() else open_rows)
-    rows = pool[np.argsort(-(b.mean[pool] + 3 * b.sd[pool]), kind="stable")[:subset]]
-    acc_cov, lat_cov = b.joint(rows)
-    f = _draws(b.mean[rows], acc_cov, samples, b.rng)
-    c = _draws(b.lat_mean[rows], lat_cov, samples, b.rng)
-    best = np.where(c <= b.log_budget, f, -np.inf).max(axis=1)
+    best = feasible_draws(b, candidate_rows(b, subset), samples).max(axis=1)
     floor = b.incumbent if b.incumbent is not None else -np.inf
     y_star = np.maximum(best, floor)
     # a sample with nothing feasible and no incumbent: the least informative floor there is

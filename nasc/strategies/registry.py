@@ -10,7 +10,8 @@ import importlib
 from . import STRATEGIES
 from .problem import Strategy
 
-_MODULES = {"information-gain": "information_gain", "expected-improvement": "expected_improvement",
+_MODULES = {"information-gain": "information_gain", "information-directed": "information_directed",
+            "expected-improvement": "expected_improvement",
             "regularized-evolution": "evolution", "random-search": "random_search"}
 
 
