@@ -18,6 +18,11 @@ Reported per space and backend: share within +-10%, Kendall tau, median absolute
 error, for each model; the time each stage took.  Targets (kernel-sum, per space and
 backend): at least 90% within +-10% and tau at least 0.85.  Exit 1 on a miss.
 
+First, per space, a preflight (:func:`preflight`, ``--preflight``): a few test archs measured
+three times each; when the machine does not repeat its own measurements within 10% often
+enough (:data:`PREFLIGHT_WITHIN`), the space is not measured and its preflight target is
+missed -- a predictor cannot be judged against measurements that disagree with themselves.
+
 Each case is timed at an intra-op thread count of its own (``--threads``, per space or per
 ``SPACE/BACKEND``, default ``digits=1,nb201=2,nb201/onnxruntime=1``; :data:`THREADS_RULE`
 says why), and models are fitted on records of that thread count only.
@@ -43,7 +48,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import AbstractSet, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import Target, at_least, result_path, verdict, write_json  # noqa: E402
@@ -78,6 +83,10 @@ THREADS_RULE = ("each case is timed on one intra-op thread unless two are clearl
                 "model fitted at one time and judged at another misses by the drift; TVM's untuned NB201 "
                 "networks (8-120 ms) run on two")
 WITHIN, TAU = 0.90, 0.85
+PREFLIGHT_ARCHS, PREFLIGHT_WITHIN = 8, 0.80
+"""The preflight (:func:`preflight`): this many test archs, three fresh-process measurements
+each, and the share of consecutive measurements of one arch within 10% of each other it
+needs (single measurements: the judged latencies are medians of rounds, steadier than that)."""
 
 
 def default_store() -> Path:
@@ -144,7 +153,7 @@ def profile(compiled: Any, backend: str, store: LatencyStore, threads: int) -> f
     return time.perf_counter() - t0
 
 
-def random_archs(compiled: Any, n: int, first_seed: int, exclude: set[str] = frozenset()) -> list[Any]:
+def random_archs(compiled: Any, n: int, first_seed: int, exclude: AbstractSet[str] = frozenset()) -> list[Any]:
     """``n`` distinct random architectures, drawn with seeds ``first_seed``, ``first_seed + 1``,
     ..., none of which is in ``exclude`` (fewer when the space runs out within 100 draws per
     architecture)."""
@@ -261,6 +270,25 @@ def per_case(rounds: dict[str, int], space: str, backend: str) -> int:
     return rounds.get(f"{space}/{backend}", rounds["all"])
 
 
+def preflight(archs: list[Any], backend: str, workdir: Path, threads: int, rounds: int = 3) -> dict[str, Any]:
+    """Each of ``archs`` measured ``rounds`` times in interleaved rounds (fresh processes, into
+    a scratch store) before anything else: whether this machine repeats a measurement well
+    enough for a +-10% predictor to be judged at all.
+
+    Why first: a run takes one to two hours, and on a day when the machine's speed wanders
+    (measured here: the same build 1.4-1.7x slower for minutes at a time, fewer than half of
+    repeat measurements within 10% of each other) no model can land 90% of its predictions
+    within 10% of measurements that do not agree with themselves; two minutes say so."""
+    times = scratch_times([(a, threads) for _ in range(rounds) for a in archs], backend, workdir)
+    per_arch = np.asarray(times).reshape(rounds, len(archs))
+    ratios = (per_arch[1:] / per_arch[:-1]).ravel()
+    share = float(np.mean(np.abs(ratios - 1) <= 0.1))
+    return {"backend": backend, "archs": len(archs), "rounds": rounds, "threads": threads,
+            "repeat_within_10pct": round(share, 4), "needed": PREFLIGHT_WITHIN,
+            "quiet_enough": share >= PREFLIGHT_WITHIN,
+            "ms": [[round(float(x), 5) for x in row] for row in per_arch]}
+
+
 def threads_check(archs: list[Any], backend: str, workdir: Path) -> dict[str, Any]:
     """Each of ``archs`` timed at 1 and at 2 threads (interleaved, fresh processes, into a
     scratch store): which thread count the space runs faster with, and how repeatable each is."""
@@ -318,6 +346,9 @@ def main() -> int:
     ap.add_argument("--backends", default=",".join(BACKENDS))
     ap.add_argument("--spaces", default=",".join(SPACES))
     ap.add_argument("--noise-check", type=int, default=8, help="test archs re-measured with ONNX Runtime per space")
+    ap.add_argument("--preflight", type=int, default=PREFLIGHT_ARCHS,
+                    help="test archs measured three times with ONNX Runtime before anything else, per space; a "
+                         "space whose repeat measurements agree too rarely is not measured (0: no preflight)")
     ap.add_argument("--measure-only", action="store_true", help="measure what is missing, judge nothing")
     ap.add_argument("--judge-only", action="store_true",
                     help="measure nothing into the store: judge on what it holds (a run cut short by time)")
@@ -343,12 +374,23 @@ def main() -> int:
         for name in [s for s in args.spaces.split(",") if s]:
             compiled = api.load(SPACES[name])
             threads = {b: threads_of(args.threads, name, b) for b in backends}
-            seconds = {f"profile_{b}_s": 0.0 if args.judge_only else profile(compiled, b, store, threads[b])
-                       for b in backends}
             fitting = random_archs(compiled, max(counts(name, b, args)[0] for b in backends), FIT_SEED)
             fits = {b: [a.key for a in fitting[:counts(name, b, args)[0]]] for b in backends}
             archs = random_archs(compiled, max(counts(name, b, args)[1] for b in backends), TEST_SEED,
                                  {a.key for a in fitting})
+            if args.preflight and not args.judge_only:
+                pre = preflight(archs[:args.preflight], "onnxruntime", workdir, threads_of(args.threads, name, "onnxruntime"))
+                cases[f"{name}/preflight"] = pre
+                targets[f"{name} preflight: repeat measurements within +-10%"] = at_least(
+                    pre["repeat_within_10pct"], PREFLIGHT_WITHIN)
+                print(f"{name} preflight: {pre['repeat_within_10pct']:.0%} of repeat measurements within 10% of each "
+                      f"other (needed {PREFLIGHT_WITHIN:.0%})", flush=True)
+                if not pre["quiet_enough"]:
+                    print(f"{name}: this machine does not repeat its measurements well enough now to judge a +-10% "
+                          "predictor; nothing measured for it (--preflight 0 measures anyway)", flush=True)
+                    continue
+            seconds = {f"profile_{b}_s": 0.0 if args.judge_only else profile(compiled, b, store, threads[b])
+                       for b in backends}
             limits = {b: counts(name, b, args)[1] for b in backends}
             rounds = {b: per_case(args.rounds, name, b) for b in backends}
             numbers = {b: per_case(args.number, name, b) for b in backends}
@@ -374,7 +416,7 @@ def main() -> int:
                 targets[f"{name}/{backend} kernel-sum Kendall tau"] = at_least(ks.get("kendall_tau", 0.0), TAU)
                 print(f"{name}/{backend}: {case['model']}: {ks}")
     if args.measure_only:
-        return 0
+        return 0 if all(c.get("quiet_enough", True) for c in cases.values()) else 1
     earlier = keep_earlier(Path(args.out), cases, targets)
     doc = {"benchmark": "latency_predictor_host", "store": store_label(db, args.latency_db is None),
            "host_fingerprint": host_fingerprint(),
