@@ -379,7 +379,8 @@ def main() -> int:
             archs = random_archs(compiled, max(counts(name, b, args)[1] for b in backends), TEST_SEED,
                                  {a.key for a in fitting})
             if args.preflight and not args.judge_only:
-                pre = preflight(archs[:args.preflight], "onnxruntime", workdir, threads_of(args.threads, name, "onnxruntime"))
+                pre = preflight(archs[:args.preflight], "onnxruntime", workdir,
+                                threads_of(args.threads, name, "onnxruntime"))
                 cases[f"{name}/preflight"] = pre
                 targets[f"{name} preflight: repeat measurements within +-10%"] = at_least(
                     pre["repeat_within_10pct"], PREFLIGHT_WITHIN)
