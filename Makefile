@@ -44,8 +44,13 @@ e2e: venv
 # baseline; exit 1 on a regression beyond the tolerance, 2 on a baseline it cannot compare.
 GATE_BASELINE ?= benchmarks/baselines/demo_cpu.json
 GATE_FLAGS ?=
+# A run too noisy for a verdict (exit 3) is tried again, up to three times; three inconclusive
+# runs pass with a warning (nothing was judged), a regression fails.
 gate: demo
-	$(BIN)/nasc bench $(RUN)/artifact --baseline $(GATE_BASELINE) $(GATE_FLAGS)
+	@for i in 1 2 3; do \
+	  $(BIN)/nasc bench $(RUN)/artifact --baseline $(GATE_BASELINE) $(GATE_FLAGS); rc=$$?; \
+	  [ $$rc -eq 3 ] || exit $$rc; \
+	done; echo "gate: inconclusive three times (the machine did not repeat its measurements); nothing judged"
 
 # Measure the demo artifact and write it as the gate's baseline (commit the file afterwards).
 gate-baseline: demo

@@ -188,6 +188,16 @@ def test_the_verdict_is_strictly_above_the_tolerance() -> None:
     assert judge(0.25, base, 15.0).reason.startswith("ok: artifact_over_reference 0.2500 is 50.0% below")
 
 
+def test_a_run_too_noisy_for_its_tolerance_is_inconclusive() -> None:
+    base = Baseline(Path("b.json"), 0.5, {}, "", "", "")
+    steady = judge(0.65, base, 10.0, spread=0.2)  # exactly two tolerances: still judged
+    assert steady.regressed and not steady.inconclusive and steady.word == "regression"
+    noisy = judge(0.65, base, 10.0, spread=0.36)
+    assert noisy.inconclusive and not noisy.regressed and noisy.word == "inconclusive"
+    assert noisy.reason.startswith("inconclusive: artifact_over_reference 0.6500 is 30.0% above")
+    assert "spread 36%" in noisy.reason
+
+
 def test_write_baseline_into_a_folder_is_refused(artifact: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     user_error(["bench", str(artifact), "--write-baseline", str(tmp_path)], capsys, "is a folder")

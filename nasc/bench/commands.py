@@ -23,6 +23,9 @@ from nasc.errors import NascError
 from nasc.fsio import check_writable_dir, write_json
 
 EXIT_REGRESSION = 1
+EXIT_INCONCLUSIVE = 3
+"""The run was too noisy for a verdict (:data:`nasc.bench.gate.NOISE_FACTOR`): neither a pass
+nor a regression; a CI job decides whether to retry or let it through."""
 DEFAULT_TOLERANCE_PCT = 10.0
 """From benchmarks/bench_gate.py on the 2-core CI machine under load (docs/ci.md, *The tolerance*)."""
 DEFAULT_ROUNDS = 7
@@ -68,19 +71,20 @@ def cmd_bench(args: argparse.Namespace, state: dict) -> int:
             raise NascError(f"baseline {baseline.path} was measured under other conditions; not comparable: "
                             + "; ".join(why))
     result = measure(art_dir, identity, protocol, sys.stderr)
-    regressed = False
+    regressed = inconclusive = False
     if baseline is not None:
         result["comparison"] = compare(result, baseline, args.tolerance)
         regressed = result["comparison"]["verdict"] == "regression"
+        inconclusive = result["comparison"]["verdict"] == "inconclusive"
     if args.write_baseline:
         write_json(args.write_baseline, baseline_document(result))
     if args.json:
         print(json.dumps(result))
-        if regressed:
+        if regressed or inconclusive:
             sys.stderr.write(f"nasc bench: {result['comparison']['reason']}\n")
     else:
         _print_text(result, args.write_baseline)
-    return EXIT_REGRESSION if regressed else 0
+    return EXIT_REGRESSION if regressed else EXIT_INCONCLUSIVE if inconclusive else 0
 
 
 def _print_text(result: dict[str, Any], written: str | None) -> None:

@@ -32,34 +32,56 @@ FIGURE = ("artifact_over_reference = the artifact's latency / the reference work
           "in this run (above 1: the artifact is slower than the reference)")
 
 
+NOISE_FACTOR = 2.0
+"""A run whose rounds spread (max - min over median of their ratios) more than this many
+tolerances cannot support a verdict at that tolerance: it is inconclusive, not a regression.
+Why: on a shared host a network of tens of microseconds runs at one of two levels per fresh
+process (measured here: 0.045 against 0.068-0.073 ms for the demo artifact, the reference
+steady), and seven rounds then put the median ratio at whichever level most of them drew --
+28% above the baseline in one run with no code changed.  A real regression moves every round
+and leaves the spread as it was."""
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """A figure judged against a baseline: whether it regressed, by how much, and the one
-    line that says so (figure, baseline, tolerance)."""
+    """A figure judged against a baseline: whether it regressed, by how much, whether the run
+    was too noisy to tell, and the one line that says so (figure, baseline, tolerance)."""
 
     regressed: bool
     change_pct: float
     reason: str
+    inconclusive: bool = False
+
+    @property
+    def word(self) -> str:
+        return "inconclusive" if self.inconclusive else "regression" if self.regressed else "ok"
 
 
-def judge(figure: float, baseline: Baseline, tolerance_pct: float) -> Verdict:
-    """Regressed when ``figure`` exceeds the baseline's figure by more than ``tolerance_pct``."""
+def judge(figure: float, baseline: Baseline, tolerance_pct: float, spread: float = 0.0) -> Verdict:
+    """Regressed when ``figure`` exceeds the baseline's figure by more than ``tolerance_pct``;
+    inconclusive (neither) when the run's own ``spread`` exceeds :data:`NOISE_FACTOR`
+    tolerances."""
     change = (figure / baseline.artifact_over_reference - 1) * 100
-    regressed = change > tolerance_pct
-    word = "regression" if regressed else "ok"
+    noisy = spread * 100 > NOISE_FACTOR * tolerance_pct
+    regressed = change > tolerance_pct and not noisy
     direction = "above" if change >= 0 else "below"
-    reason = (f"{word}: artifact_over_reference {figure:.4f} is {abs(change):.1f}% {direction} the baseline's "
-              f"{baseline.artifact_over_reference:.4f} (tolerance +{tolerance_pct:g}%, baseline {baseline.path})")
-    return Verdict(regressed, change, reason)
+    verdict = Verdict(regressed, change, "", noisy)
+    reason = (f"{verdict.word}: artifact_over_reference {figure:.4f} is {abs(change):.1f}% {direction} the "
+              f"baseline's {baseline.artifact_over_reference:.4f} (tolerance +{tolerance_pct:g}%, baseline "
+              f"{baseline.path})")
+    if noisy:
+        reason += (f"; but this run's rounds spread {spread:.0%}, more than {NOISE_FACTOR:g} tolerances: the machine "
+                   "did not repeat its measurements well enough for a verdict (run again on a steadier machine)")
+    return Verdict(regressed, change, reason, noisy)
 
 
 def compare(result: dict[str, Any], baseline: Baseline, tolerance_pct: float) -> dict[str, Any]:
     """The ``comparison`` section of a result judged against ``baseline``: the verdict and its
     reason, and whether the artifact and the CPU are the baseline's (informative only)."""
-    verdict = judge(result["artifact_over_reference"], baseline, tolerance_pct)
+    verdict = judge(result["artifact_over_reference"], baseline, tolerance_pct, result["spread"])
     return {"baseline": str(baseline.path), "baseline_date": baseline.date,
             "baseline_artifact_over_reference": baseline.artifact_over_reference, "tolerance_pct": tolerance_pct,
-            "change_pct": verdict.change_pct, "verdict": "regression" if verdict.regressed else "ok",
+            "change_pct": verdict.change_pct, "verdict": verdict.word,
             "reason": verdict.reason,
             "same_artifact": baseline.artifact_files_sha256 == result["artifact"]["files_sha256"],
             "baseline_cpu": baseline.cpu, "same_cpu": baseline.cpu == result["host"]["cpu"]}
