@@ -54,7 +54,11 @@ class Verdict:
 
     @property
     def word(self) -> str:
-        return "inconclusive" if self.inconclusive else "regression" if self.regressed else "ok"
+        return _word(self.regressed, self.inconclusive)
+
+
+def _word(regressed: bool, inconclusive: bool) -> str:
+    return "inconclusive" if inconclusive else "regression" if regressed else "ok"
 
 
 def judge(figure: float, baseline: Baseline, tolerance_pct: float, spread: float = 0.0) -> Verdict:
@@ -65,8 +69,7 @@ def judge(figure: float, baseline: Baseline, tolerance_pct: float, spread: float
     noisy = spread * 100 > NOISE_FACTOR * tolerance_pct
     regressed = change > tolerance_pct and not noisy
     direction = "above" if change >= 0 else "below"
-    verdict = Verdict(regressed, change, "", noisy)
-    reason = (f"{verdict.word}: artifact_over_reference {figure:.4f} is {abs(change):.1f}% {direction} the "
+    reason = (f"{_word(regressed, noisy)}: artifact_over_reference {figure:.4f} is {abs(change):.1f}% {direction} the "
               f"baseline's {baseline.artifact_over_reference:.4f} (tolerance +{tolerance_pct:g}%, baseline "
               f"{baseline.path})")
     if noisy:
