@@ -27,13 +27,13 @@ __all__ = [
     "KernelTime", "LatencyRecord", "MeasureProtocol", "MeasurementUnavailable", "Target", "availability",
     "backend_names", "build", "describe_targets", "get_backend", "get_target", "known_targets",
     "list_targets", "load_and_run", "load_runner", "load_artifact", "measure", "verify_files", "ArtifactIntegrityError",
-    "verify_artifact",
+    "tune_kernels", "verify_artifact",
 ]
 
 
 def __getattr__(name: str) -> Any:
     # api.py pulls in numpy; keep it out of the bare package import.
-    if name in ("build", "measure", "load_and_run", "load_runner", "describe_targets"):
+    if name in ("build", "measure", "load_and_run", "load_runner", "describe_targets", "tune_kernels"):
         from . import api
 
         return getattr(api, name)

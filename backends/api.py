@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .base import Artifact, BuildOptions, LatencyRecord, MeasureProtocol, Target
+from .base import Artifact, BuildError, BuildOptions, LatencyRecord, MeasureProtocol, Target
 from .integrity import verify_artifact
 from .manifest import load_artifact
 from .registry import availability, get_backend
@@ -39,6 +39,19 @@ def build(model: Any, example_inputs: Mapping[str, np.ndarray], *, out_dir: Path
 
         raise BackendUnavailable(f"backend '{backend}' is not available for target '{tgt.name}': {why}")
     return impl.build(model, example_inputs, tgt, opts, Path(out_dir))
+
+
+def tune_kernels(models: Sequence[tuple[Any, Mapping[str, np.ndarray]]], *, target: str | Target = "cpu",
+                 backend: str = "tvm", options: BuildOptions) -> dict[str, Any]:
+    """Tune the tasks of many models (module, example inputs) into the target's tuning database
+    in one run, building nothing; only backends that tune (TVM) offer it.  Returns the run's
+    report (tasks, tuned now, already in the database, seconds)."""
+    impl = get_backend(backend)
+    tune = getattr(impl, "tune", None)
+    if tune is None:
+        raise BuildError(f"backend '{backend}' has no tuning database to fill")
+    report: dict[str, Any] = tune(list(models), get_target(target), options)
+    return report
 
 
 def measure(artifact: Artifact | Path | str, protocol: MeasureProtocol | None = None, *,

@@ -30,3 +30,15 @@ def test_a_profile_is_labelled_by_its_tuning_and_tallies_its_builds() -> None:
     tally.add("untuned")
     assert (tally.tasks_from_database, tally.not_covered) == (1, ["x"])
     assert "1 task(s) got no valid schedule" in tally.summary()
+
+
+def test_a_tuned_profile_counts_each_task_once_whatever_its_kernels_share() -> None:
+    """The tuning runs count the distinct tasks; the kernels' builds after them find the same
+    tasks in the database and must not count them again."""
+    tally = TuningTally(trials=8)
+    tally.add_run({"tasks_tuned_now": 3, "tasks_from_database": 1, "tuning_seconds": 12.0, "database": "<cache>/db"})
+    tally.add(_report(2, []))
+    tally.add(_report(2, ["y"]))
+    assert (tally.runs, tally.tasks_tuned, tally.tasks_from_database, tally.not_covered) == (1, 3, 1, ["y"])
+    assert tally.summary().startswith("tuned 3 TVM tasks (8 MetaSchedule trials each, 12.0 s of tuning over "
+                                      "1 tuning run(s)); 1 were")

@@ -16,7 +16,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -54,10 +54,7 @@ class TvmBackend:
     # ------------------------------------------------------------------ build
     def build(self, model: Any, example_inputs: Mapping[str, np.ndarray], target: Target,
               options: BuildOptions, out_dir: Path) -> Artifact:
-        import torch
-
-        from ..torch_ref.model import (export_program, fold_batchnorm, inference_copy, input_specs, output_names,
-                                       run_torch, write_io_check)
+        from ..torch_ref.model import inference_copy, input_specs, output_names, run_torch, write_io_check
 
         check_request(self.name, self.precisions, target, options, example_inputs)
         ok, why = self.available(target)
@@ -74,15 +71,12 @@ class TvmBackend:
         m = inference_copy(model)
         ref = run_torch(m, example_inputs)
         names = output_names(len(ref), options.output_names)
-        m, bn_note = fold_batchnorm(m, len(example_inputs))
         lib_name, cross, link_note = link_plan(target.host_triple)
         onnx_model = (options.extra or {}).get("onnx_model")
         with owned_tempdir("tvm-build") as tmp:
             program = tmp / "model.pt2"
-            if not onnx_model:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    torch.export.save(export_program(m, example_inputs), str(program))
+            bn_note = ("torch BN folding not used: built from the ONNX model nasc opt wrote" if onnx_model
+                       else _save_program(m, example_inputs, program))
             spec: dict[str, Any] = {
                 "onnx": onnx_model, "input_shapes": {k: list(v.shape) for k, v in example_inputs.items()},
                 "program": str(program), "target": target.to_dict(), "precision": options.precision,
@@ -101,6 +95,33 @@ class TvmBackend:
         return write_manifest(out, backend=self.name, target=target, precision=options.precision, entry=lib_name,
                               inputs=input_specs(example_inputs), output_names=names, options=options,
                               versions=library_versions(), notes=notes, details=details)
+
+    def tune(self, models: Sequence[tuple[Any, Mapping[str, np.ndarray]]], target: Target,
+             options: BuildOptions) -> dict[str, Any]:
+        """Tune the TVM tasks of ``models`` (module, example inputs) that the target's database
+        lacks, at ``options.tune_trials`` trials each, in one MetaSchedule run; build nothing.
+
+        Why: ``nasc profile --tune`` would otherwise tune a space kernel by kernel inside each
+        kernel's build, starting MetaSchedule's pools once per kernel; here a chunk of kernels
+        shares one run and tasks shared between kernels are tuned once.  Returns the run's report
+        (tasks, tuned now, already in the database, seconds)."""
+        ok, why = self.available(target)
+        if not ok:
+            raise BuildError(why)
+        if target.kind != "cpu" or options.tune_trials < 1:
+            raise BuildError("tuning without building needs the cpu target and tune_trials >= 1")
+        from ..torch_ref.model import inference_copy
+
+        cache = cache_root(options.cache_dir)
+        with owned_tempdir("tvm-tune") as tmp:
+            programs = []
+            for i, (model, inputs) in enumerate(models):
+                path = tmp / f"model{i}.pt2"
+                _save_program(inference_copy(model), inputs, path)
+                programs.append(str(path))
+            spec = {"mode": "tune", "programs": programs, "target": target.to_dict(), "precision": options.precision,
+                    "tune": self._tune_spec(options, cache)}
+            return run_worker(spec, {}, COMPILE_TIMEOUT_S)
 
     @staticmethod
     def _tune_spec(options: BuildOptions, cache: Path) -> dict[str, Any]:
@@ -217,4 +238,18 @@ class TvmBackend:
         if protocol.rpc:
             return measure_rpc(artifact, protocol, kind)
         return measure_local(artifact, protocol, kind)
+
+
+def _save_program(model: Any, example_inputs: Mapping[str, np.ndarray], path: Path) -> str:
+    """BN folded in torch, then ``torch.export`` saved to ``path`` for the worker; returns the
+    folding note (an inference copy of the model is expected: it is changed in place)."""
+    import torch
+
+    from ..torch_ref.model import export_program, fold_batchnorm
+
+    m, bn_note = fold_batchnorm(model, len(example_inputs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(export_program(m, example_inputs), str(path))
+    return bn_note
 

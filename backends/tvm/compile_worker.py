@@ -1,5 +1,7 @@
 """Compile worker: ``python -m nasc.backends.tvm.compile_worker SPEC.json``.
 
+A spec with ``"mode": "tune"`` tunes many programs' tasks without building (:func:`tune_spec`).
+
 Every TVM compile runs in a child process, for three reasons: Jetson builds need
 ``LD_LIBRARY_PATH`` (the libcuda stub) and ``TVM_CUDA_COMPILE_MODE`` set before TVM
 loads; MetaSchedule's tensor-intrinsic stub must not leak into the caller's process; and
@@ -18,12 +20,10 @@ from typing import Any
 
 
 def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    import torch
     import tvm
     from tvm import relax
 
     from ..base import Target
-    from .convert import relax_from_program, to_fp16
     from .device_code import module_device_code
     from .tvm_target import describe, to_tvm
 
@@ -36,14 +36,9 @@ def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
         import onnx
         from tvm.relax.frontend.onnx import from_onnx
 
-        mod = from_onnx(onnx.load(spec["onnx"]), shape_dict=spec["input_shapes"])
+        mod = _at_precision(from_onnx(onnx.load(spec["onnx"]), shape_dict=spec["input_shapes"]), spec["precision"])
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ep = torch.export.load(spec["program"])
-        mod = relax_from_program(ep)
-    if spec["precision"] == "fp16":
-        mod = to_fp16(mod)
+        mod = _imported(spec["program"], spec["precision"])
     result: dict[str, Any] = {"tvm_target": describe(tgt)}
     tune = spec.get("tune")
     if tune:
@@ -73,6 +68,38 @@ def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def tune_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Tune the tasks of many exported programs in one MetaSchedule run, building nothing
+    (``nasc profile --tune``: a chunk of a space's kernels at a time)."""
+    from ..base import Target
+    from .tuning import tune_modules
+    from .tvm_target import to_tvm
+
+    tgt = to_tvm(Target.from_dict(spec["target"]))
+    tune = spec["tune"]
+    mods = [_imported(p, spec["precision"]) for p in spec["programs"]]
+    return tune_modules(mods, tgt, int(tune["trials"]), Path(tune["cache_dir"]), int(tune.get("seed", 0)),
+                        tune.get("rpc"))
+
+
+def _imported(program: str, precision: str) -> Any:
+    """A saved ``torch.export`` program as a Relax module at ``precision``."""
+    import torch
+
+    from .convert import relax_from_program
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.load(program)
+    return _at_precision(relax_from_program(ep), precision)
+
+
+def _at_precision(mod: Any, precision: str) -> Any:
+    from .convert import to_fp16
+
+    return to_fp16(mod) if precision == "fp16" else mod
+
+
 def _tune(mod: Any, tgt: Any, tune: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
     """Apply the target's tuning database (tuning what it lacks first when trials > 0)."""
     from .tuning import tune_and_apply
@@ -86,7 +113,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m nasc.backends.tvm.compile_worker SPEC.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text())
-    result = compile_spec(spec)
+    result = tune_spec(spec) if spec.get("mode") == "tune" else compile_spec(spec)
     Path(spec["result"]).write_text(json.dumps(result, default=str))
     return 0
 

@@ -6,13 +6,14 @@ arguments, not constants, after BN folding), so a kernel seen in an earlier buil
 found in the database and *skipped*: only unseen kernels get trials.  A file lock keeps
 concurrent tuning runs from interleaving writes.
 
-Three uses, one function (:func:`tune_and_apply`):
+Three uses:
 
-* ``nasc profile --tune`` builds every kernel of a search space as a micro-model with
-  trials > 0: each unseen kernel is tuned into the database once;
+* ``nasc profile --tune`` first tunes the tasks of all of a space's kernels, built as
+  micro-models, in a few MetaSchedule runs (:func:`tune_modules`, a chunk of kernels per
+  run), then builds and times each kernel, which finds its tasks tuned;
 * any later TVM build of the same target (``trials_per_task=0``, the default) applies the
-  database without tuning and reports which of its tasks the database covered and which
-  kept TVM's default schedule;
+  database without tuning (:func:`tune_and_apply`) and reports which of its tasks the
+  database covered and which kept TVM's default schedule;
 * ``--tune-trials N`` on a build tunes what the database lacks, then applies it.
 
 A task counts as *tuned* when the ledger (``tuned.jsonl`` beside the database) lists it
@@ -150,17 +151,9 @@ def tune_and_apply(mod: Any, tgt: Any, trials_per_task: int, cache_dir: Path, se
     from tvm.s_tir import meta_schedule as ms
 
     work = workdir_for(cache_dir, tgt, device) if trials_per_task else database_dir(cache_dir, tgt, device)
-    with tgt:
-        zmod = relax.get_pipeline("zero")(mod)  # Legalize + FuseOps/FuseTIR: one task per fused kernel
-    tasks = ms.relax_integration.extract_tasks(zmod, tgt)
+    zmod, tasks = _fused_tasks(mod, tgt)
     t0 = time.perf_counter()
-    todo: list[Any] = []
-    if trials_per_task:
-        with locked(work):
-            done = ledger(work)
-            todo = [t for t in tasks if done.get(_shash(t), {}).get("trials", 0) < trials_per_task]
-            if todo:
-                _tune(todo, work, trials_per_task, seed, rpc)
+    todo = _tune_missing(tasks, work, trials_per_task, seed, rpc) if trials_per_task else []
     tuning_s = time.perf_counter() - t0
     with snapshot(work) as copy:
         db = ms.database.JSONDatabase(work_dir=str(copy))
@@ -179,11 +172,62 @@ def tune_and_apply(mod: Any, tgt: Any, trials_per_task: int, cache_dir: Path, se
         "not_covered": [t.task_name for t in tasks if t.task_name not in have],
         "tuning_seconds": round(tuning_s, 2),
         "runner": f"rpc:{device}" if device else "local",
-        "database": f"<cache>/{work.relative_to(cache_dir)}" if work.is_relative_to(cache_dir) else work.name,
+        "database": _database_name(work, cache_dir),
         "task_names": [t.task_name for t in tasks],
         "best_us": best,
     }
     return mod, report
+
+
+def tune_modules(mods: list[Any], tgt: Any, trials_per_task: int, cache_dir: Path, seed: int,
+                 rpc: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Tune every task of ``mods`` the database lacks in *one* MetaSchedule run; build nothing.
+
+    Why one run for many modules: MetaSchedule starts its builder and runner pools once per
+    run (about 10 s here), which tuning a space kernel by kernel pays for every kernel -- for
+    a space of 164 kernels, half an hour of pools starting.  Tasks are deduplicated by
+    structural hash across the modules (kernels of a space share many), and the ledger gets
+    them when the run ends, so a killed run loses this run's tasks and nothing before it."""
+    if trials_per_task < 1:
+        raise ValueError("tune_modules needs trials_per_task >= 1")
+    device = rpc["key"] if rpc else None
+    stub_tensor_intrin()
+    work = workdir_for(cache_dir, tgt, device)
+    distinct: dict[str, Any] = {}
+    for mod in mods:
+        for task in _fused_tasks(mod, tgt)[1]:
+            distinct.setdefault(_shash(task), task)
+    tasks = list(distinct.values())
+    t0 = time.perf_counter()
+    todo = _tune_missing(tasks, work, trials_per_task, seed, rpc)
+    return {"trials_per_task": trials_per_task, "modules": len(mods), "tasks": len(tasks),
+            "tasks_tuned_now": len(todo), "tasks_from_database": len(tasks) - len(todo),
+            "tuning_seconds": round(time.perf_counter() - t0, 2), "runner": f"rpc:{device}" if device else "local",
+            "database": _database_name(work, cache_dir), "task_names": [t.task_name for t in todo]}
+
+
+def _fused_tasks(mod: Any, tgt: Any) -> tuple[Any, list[Any]]:
+    """(``mod`` through Relax's "zero" pipeline, its MetaSchedule tasks): one task per fused kernel."""
+    from tvm import relax
+    from tvm.s_tir import meta_schedule as ms
+
+    with tgt:
+        zmod = relax.get_pipeline("zero")(mod)  # Legalize + FuseOps/FuseTIR
+    return zmod, list(ms.relax_integration.extract_tasks(zmod, tgt))
+
+
+def _tune_missing(tasks: list[Any], work: Path, trials: int, seed: int, rpc: Mapping[str, str] | None) -> list[Any]:
+    """Tune the tasks the ledger lacks at ``trials`` (under the database's lock); return them."""
+    with locked(work):
+        done = ledger(work)
+        todo = [t for t in tasks if done.get(_shash(t), {}).get("trials", 0) < trials]
+        if todo:
+            _tune(todo, work, trials, seed, rpc)
+    return todo
+
+
+def _database_name(work: Path, cache_dir: Path) -> str:
+    return f"<cache>/{work.relative_to(cache_dir)}" if work.is_relative_to(cache_dir) else work.name
 
 
 def _tune(todo: list[Any], work: Path, trials: int, seed: int, rpc: Mapping[str, str] | None) -> None:

@@ -20,8 +20,10 @@ board, a CUDA GPU) is profiled on a device behind a TVM RPC tracker (``--rpc HOS
 and the records carry source ``rpc`` and host ``rpc:KEY``, so a device's table is fitted on
 and skipped by that device only (:func:`nasc.latency.resolve.latency_model_for`).
 
-``tune_trials`` > 0 (``--tune``, TVM on a cpu target) tunes each kernel's micro-model with
-MetaSchedule into the target's database before it is timed (:mod:`nasc.latency.tuned`):
+``tune_trials`` > 0 (``--tune``, TVM on a cpu target) first tunes the TVM tasks of the kernels
+to measure into the target's MetaSchedule database, :data:`TUNE_CHUNK` kernels' micro-models per
+MetaSchedule run (tasks shared between kernels tuned once), then builds and times each kernel
+as above, its tasks found tuned (:mod:`nasc.latency.tuned`):
 the records then carry the backend label ``tvm-tuned``, and a rerun skips every kernel
 already stored under it -- its tasks are in the database, which every later TVM build of
 the target applies.
@@ -45,6 +47,12 @@ ESTIMATE_AFTER = 3
 build also pays for importing the backend, so it is left out of the estimate)."""
 
 
+TUNE_CHUNK = 8
+"""Kernels per MetaSchedule run of ``--tune``: MetaSchedule starts its pools once per run (about
+10 s here), so a run per kernel would spend minutes starting pools; a run of the whole space
+would lose hours of tuning to one kill, since the ledger is written when a run ends."""
+
+
 class ProfileError(NascError):
     """A profile that cannot run here (target, backend or precision)."""
 
@@ -61,6 +69,20 @@ class ProfileSettings:
     seed: int = 0
     arch_rounds: int = 1  # fresh-process measurements of each architecture, in interleaved rounds
     tune_trials: int = 0  # MetaSchedule trials per TVM task (0: build untuned)
+
+    def build_options(self, weights: str = "", output_names: Sequence[str] = ()) -> Any:
+        """The :class:`nasc.backends.BuildOptions` of every build (and tuning run) of the profile.
+
+        An untuned profile builds untuned whatever the database holds: its records are labelled
+        ``tvm``; a tuned one tunes through the protocol's tracker when it has one."""
+        from nasc.backends import BuildOptions
+
+        tune = bool(self.tune_trials)
+        return BuildOptions(precision=self.precision, seed=self.seed, weights=weights,
+                            output_names=tuple(output_names),
+                            tuning_database=tune, tune_trials=self.tune_trials,
+                            tune_rpc=self.protocol.rpc if tune else None,
+                            tune_device_key=self.protocol.device_key if tune else None)
 
     @property
     def label(self) -> str:
@@ -136,15 +158,10 @@ class _Measurer:
               weights: str) -> Path:
         """``module`` built with the backend into ``scratch/key``: the artifact's folder."""
         import nasc.backends as nb
-        from nasc.backends import BuildOptions
 
         s = self.settings
-        # an untuned profile builds untuned whatever the database holds: its records are labelled `tvm`
-        options = BuildOptions(precision=s.precision, seed=s.seed, weights=weights, output_names=tuple(output_names),
-                               tuning_database=bool(s.tune_trials), tune_trials=s.tune_trials, tune_rpc=s.protocol.rpc if s.tune_trials else None,
-                               tune_device_key=s.protocol.device_key if s.tune_trials else None)
         artifact = nb.build(module, inputs, out_dir=self.scratch / key, target=self.target, backend=s.backend,
-                            options=options)
+                            options=s.build_options(weights, output_names))
         if self.tally is not None:
             self.tally.add(artifact.details.get("tuning"))
         return Path(artifact.dir)
@@ -203,6 +220,8 @@ def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettin
         report.tuning = TuningTally(settings.tune_trials)
     with owned_tempdir("profile") as scratch:
         measure = _Measurer(settings, target, host, scratch, report.tuning)
+        if report.tuning is not None:
+            _tune_kernels(todo, lib, settings, target, report.tuning, progress)
         _measure_kernels(todo, lib, measure, store, progress, settings)
         report.measured = len(todo)
         if settings.archs:
@@ -210,6 +229,36 @@ def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettin
                                                                          settings, host)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _tune_kernels(todo: Sequence[Any], lib: Any, settings: ProfileSettings, target: Any, tally: Any,
+                  progress: Progress) -> None:
+    """Tune the TVM tasks of the kernels to measure, :data:`TUNE_CHUNK` kernels per MetaSchedule
+    run, before any is built: each kernel's build then finds its tasks tuned and only applies
+    the database.  A killed profile keeps the runs that finished (the database's ledger)."""
+    import nasc.backends as nb
+
+    from .micro import micro_model
+
+    chunks = [todo[i:i + TUNE_CHUNK] for i in range(0, len(todo), TUNE_CHUNK)]
+    if not chunks:
+        return
+    progress.start(len(chunks), f"tuning runs ({settings.tune_trials} trials per TVM task, up to {TUNE_CHUNK} "
+                                "kernels each)")
+    options = settings.build_options()
+    seconds: list[float] = []
+    for i, chunk in enumerate(chunks, 1):
+        t0 = time.perf_counter()
+        micros = [micro_model(k.signature, lib, seed=settings.seed) for k in chunk]
+        run = nb.tune_kernels([(m.module, m.example_inputs) for m in micros], target=target, backend=settings.backend,
+                              options=options)
+        tally.add_run(run)
+        seconds.append(time.perf_counter() - t0)
+        progress.advance(f"{len(chunk)} kernels: {run['tasks']} distinct TVM tasks, {run['tasks_tuned_now']} tuned "
+                         f"now, {run['tasks_from_database']} tuned before ({run['tuning_seconds']:.0f} s)")
+        if i == 1 and i < len(chunks):
+            progress.note(f"about {_duration(seconds[0] * (len(chunks) - 1))} for the other {len(chunks) - 1} tuning "
+                          f"runs ({seconds[0]:.0f} s for the first)")
 
 
 def _measure_kernels(todo: Sequence[Any], lib: Any, measure: _Measurer, store: LatencyStore, progress: Progress,
@@ -292,5 +341,5 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-__all__ = ["ESTIMATE_AFTER", "ProfileError", "ProfileReport", "ProfileSettings", "check_settings", "profile_space",
-           "timing_protocol"]
+__all__ = ["ESTIMATE_AFTER", "TUNE_CHUNK", "ProfileError", "ProfileReport", "ProfileSettings", "check_settings",
+           "profile_space", "timing_protocol"]

@@ -46,21 +46,35 @@ def built_backend(backend: str, tuning: Mapping[str, Any] | str | None) -> str:
 
 @dataclass
 class TuningTally:
-    """What the builds of a tuned profile did, summed from their manifests' tuning reports."""
+    """What a tuned profile did: its tuning runs (a chunk of kernels each, see
+    :func:`nasc.backends.tune_kernels`) and then its builds, which find their tasks tuned."""
 
     trials: int
+    runs: int = 0
     tasks_tuned: int = 0
     tasks_from_database: int = 0
     seconds: float = 0.0
     not_covered: list[str] = field(default_factory=list)
     database: str = ""
 
+    def add_run(self, report: Mapping[str, Any]) -> None:
+        """One tuning run's report: its distinct tasks, tuned now or found tuned."""
+        self.runs += 1
+        self.tasks_tuned += int(report["tasks_tuned_now"])
+        self.tasks_from_database += int(report["tasks_from_database"])
+        self.seconds += float(report["tuning_seconds"])
+        self.database = str(report["database"])
+
     def add(self, report: Mapping[str, Any] | str | None) -> None:
-        """One build's ``details["tuning"]`` (a string when the build was not tuned)."""
+        """One build's ``details["tuning"]`` (a string when the build was not tuned): what it
+        still had to tune, and the tasks the database had no valid schedule for.  Its tasks
+        found in the database are counted by the tuning runs (once, not once per kernel), or
+        here when no run came first (an architecture's build)."""
         if not isinstance(report, Mapping):
             return
         self.tasks_tuned += int(report["tasks_tuned_now"])
-        self.tasks_from_database += int(report["tasks_from_database"])
+        if not self.runs:
+            self.tasks_from_database += int(report["tasks_from_database"])
         self.seconds += float(report["tuning_seconds"])
         self.not_covered += list(report["not_covered"])
         self.database = str(report["database"])
@@ -70,8 +84,9 @@ class TuningTally:
         failed = (f"; {len(self.not_covered)} task(s) got no valid schedule and keep TVM's default: "
                   f"{', '.join(self.not_covered)}" if self.not_covered else "")
         where = f" in {self.database}" if self.database else ""
+        runs = f" over {self.runs} tuning run(s)" if self.runs else ""
         return (f"tuned {self.tasks_tuned:,} TVM tasks ({self.trials} MetaSchedule trials each, "
-                f"{self.seconds:.1f} s of tuning); {self.tasks_from_database:,} were in the database{where} "
+                f"{self.seconds:.1f} s of tuning{runs}); {self.tasks_from_database:,} were in the database{where} "
                 f"already{failed}")
 
 

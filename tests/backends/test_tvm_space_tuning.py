@@ -1,10 +1,10 @@
 """Tune a space's kernels once (``nasc profile --tune``); every arch of it then builds tuned.
 
 Real TVM builds and real MetaSchedule tuning, 2 trials per task, on a two-kernel space
-(a conv-BN-ReLU whose kernel size is a choice).  One test tells the story, in
-the order a user lives it: a profile killed after its first kernel, resumed; a third run
-with nothing left to do; builds of an arch inside the space and of one with a kernel the
-space never had.  Every process gets the test's own cache folder, so the database is the
+(a conv-BN-ReLU whose kernel size is a choice).  One test tells the story, in the order a
+user lives it: a profile that tunes both kernels' tasks in one MetaSchedule run, killed after
+its first kernel is measured, resumed; a third run with nothing left to do; builds of an arch
+inside the space and of one with a kernel the space never had.  Every process gets the test's own cache folder, so the database is the
 one these runs wrote.
 """
 
@@ -111,12 +111,16 @@ def test_a_space_tuned_once_builds_every_arch_tuned(tmp_path: Path, monkeypatch:
 
     run = Run(tmp_path)
     killed = _killed_after_first_kernel(run)
+    # the kernels' tasks were tuned together, in one MetaSchedule run, before any kernel was built
+    first = _ledger(run.database())
+    assert len(first) >= 2 and all(row["tasks_in_batch"] == len(first) for row in first), first
 
     # resumed: the killed run's kernel is kept, the other is tuned and measured
     done = run.nasc(*run.profile_argv()[3:])
     assert done.returncode == 0, done.stderr
     assert "1 already in" in done.stdout and "1 to tune (2 trials per TVM task) and measure" in done.stdout
     assert f"({TRIALS} MetaSchedule trials each" in done.stdout and "as tvm-tuned" in done.stdout
+    assert "tuned 0 TVM tasks" in done.stdout and "over 1 tuning run(s)" in done.stdout  # found in the ledger
     compiled = api.load(run.space)
     keys = {k.key for k in space_kernels(compiled.elaborate(), compiled.loader.ops).kernels}
     recs = run.records()
