@@ -82,4 +82,8 @@ BENCH_TRIALS ?= 8
 bench-tuned: venv
 	$(BIN)/python benchmarks/backends.py --trials $(BENCH_TRIALS) --out benchmarks/results/backends_cpu_tuned.json
 
-.PHONY: venv toolchain demo test typecheck e2e gate gate-baseline bench bench-tuned
+# hours on 2 cores: tunes NB201's and DARTS's kernels once (resumable), then 10 archs of each
+bench-tuned-space: venv
+	$(BIN)/python benchmarks/tuned_space.py
+
+.PHONY: venv toolchain demo test typecheck e2e gate gate-baseline bench bench-tuned bench-tuned-space

@@ -54,8 +54,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -69,12 +67,12 @@ from report import RATIO_CONVENTION, ROOT, Target, at_least, at_most, result_pat
 import backend_models  # noqa: E402
 import ort_profile  # noqa: E402
 from nasc_cli import run_nasc  # noqa: E402
+from fresh_timing import WINDOW, measure_in_fresh_process, summarize, timed_rounds  # noqa: E402
 
 import nasc.backends as nb  # noqa: E402
 from nasc import api  # noqa: E402
 from nasc.backends.isolation import THREAD_ENV  # noqa: E402
 from nasc.backends.manifest import library_versions  # noqa: E402
-from nasc.backends.timing import SampleWindow  # noqa: E402
 from nasc.backends.torch_ref.model import run_torch  # noqa: E402
 from nasc.deploy import reference_module  # noqa: E402
 
@@ -82,8 +80,6 @@ TOLERANCE = {"fp32": 1e-4, "int8": 5e-2}
 REFERENCE = "onnxruntime"
 TWIN = "onnxruntime_twin"
 AUTO_REPEAT = 10
-# How long each timed process samples (see SampleWindow for why).
-WINDOW = SampleWindow()
 
 
 @dataclass(frozen=True)
@@ -121,53 +117,6 @@ def build(cfg: Config, arch: Path, weights: Path, out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     run_nasc(*args, cwd=ROOT)
     return {"command": "nasc " + " ".join(args), "build_seconds": round(time.perf_counter() - t0, 1)}
-
-
-def measure_in_fresh_process(art: Path, proto: dict[str, int], threads: int,
-                             per_kernel: bool = False) -> dict[str, Any]:
-    """One `nasc measure --json` process (``proto``: warmup, repeat, number); its LatencyRecord as a dict."""
-    args = ["measure", str(art), "--json", "--threads", str(threads), *(f"--{k}={v}" for k, v in proto.items())]
-    out = run_nasc(*args, *(["--per-kernel"] if per_kernel else []),
-                   env={k: str(threads) for k in THREAD_ENV}).stdout
-    return json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
-
-
-def sample_protocol(art: Path, threads: int) -> dict[str, int]:
-    """``nasc measure`` options sized by ``WINDOW`` from a short pilot process's per-call time."""
-    per_call = measure_in_fresh_process(art, {"warmup": 2, "repeat": 3, "number": 1}, threads)["median_ms"]
-    return WINDOW.protocol_for(per_call)
-
-
-def timed_rounds(artifacts: dict[str, Path], threads: int, rounds: int,
-                 label: str) -> tuple[dict[str, list[dict[str, Any]]], list[list[str]]]:
-    """Per artifact, one LatencyRecord per round, and each round's order (random, seed r)."""
-    protos = {name: sample_protocol(art, threads) for name, art in artifacts.items()}
-    records: dict[str, list[dict[str, Any]]] = {n: [] for n in artifacts}
-    orders = [random.Random(r).sample(list(artifacts), len(artifacts)) for r in range(rounds)]
-    for r, order in enumerate(orders):
-        for name in order:
-            rec = measure_in_fresh_process(artifacts[name], protos[name], threads)
-            records[name].append(rec)
-            print(f"{label} round {r + 1}/{rounds} {name:17s} {rec['median_ms']:10.4f} ms "
-                  f"(load {rec['protocol'].get('host_load_1min')})", flush=True)
-    return records, orders
-
-
-def spread(values: list[float]) -> float:
-    """(max - min) / median of ``values`` without the one farthest from their median."""
-    med = statistics.median(values)
-    kept = sorted(values, key=lambda v: abs(v - med))[:-1]
-    return (max(kept) - min(kept)) / med
-
-
-def summarize(recs: list[dict[str, Any]]) -> dict[str, Any]:
-    medians = [r["median_ms"] for r in recs]
-    first = recs[0]
-    return {"median_ms": statistics.median(medians), "spread": spread(medians), "round_medians_ms": medians,
-            "source": first["source"], "how": f"{first['how']}, `nasc measure --json` in a fresh process per round",
-            "backend": first["backend"], "precision": first["precision"],
-            "per_process": {k: first["protocol"][k] for k in ("warmup", "repeats", "number", "threads")},
-            "host_load_1min_per_round": [r["protocol"].get("host_load_1min") for r in recs]}
 
 
 def example_inputs(art: Path) -> dict[str, np.ndarray]:

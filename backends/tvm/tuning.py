@@ -22,10 +22,11 @@ killed mid-task leaves records without a ledger line, and the next run tunes tha
 again instead of trusting a partial search.  A task counts as *covered* (at build time)
 when the database has any record for it.
 
-Two TVM 0.27 workarounds (docs/toolchain.md §3): ``stub_tensor_intrin`` avoids the 55 s
+Three TVM 0.27 workarounds (docs/toolchain.md §3): ``stub_tensor_intrin`` avoids the 55 s
 ``import tvm.s_tir.tensor_intrin`` in every builder worker (which makes LocalBuilder time
 out), and it still imports the x86/arm intrinsics because the default CPU schedule rules
-reference them (e.g. ``dot_16x4_vnni`` on VNNI hosts).
+reference them (e.g. ``dot_16x4_vnni`` on VNNI hosts); :func:`fix_pack_sum` keeps the cost
+model from crashing on tasks with nothing to schedule.
 """
 
 from __future__ import annotations
@@ -69,6 +70,34 @@ def stub_tensor_intrin() -> None:
         s_tir.tensor_intrin = stub
     arch = platform.machine().lower()
     importlib.import_module(STUB_NAME + (".arm_cpu" if arch in ("aarch64", "arm64") else ".x86"))
+
+
+def fix_pack_sum() -> None:
+    """Make MetaSchedule's XGBoost cost model survive candidates without feature blocks.
+
+    TVM 0.27's ``PackSum`` indexes each candidate's feature blocks with an array built by
+    concatenating Python lists; when no candidate of a batch has a block (a task with no loop
+    to schedule, such as the scalar ``multiply`` of NB201's ``zero`` kernel), that array is
+    float64 and empty, ``np.bincount`` refuses it, and the whole tuning run dies -- measured
+    here on NB201 after 12 minutes of a run.  Indices are made int64 and the prediction gets one
+    entry per candidate (0 for a candidate without blocks: the model knows nothing of it)."""
+    import numpy as np
+    from tvm.s_tir.meta_schedule.cost_model import xgb_model
+
+    cls: Any = xgb_model.PackSum
+    if getattr(cls, "nasc_fixed", False):
+        return
+    init = cls.__init__
+
+    def __init__(self: Any, xs: list[Any], ys: Any) -> None:
+        init(self, xs, ys)
+        self.ids = np.asarray(self.ids, dtype=np.int64)
+        self.candidates = len(xs)
+
+    def predict_with_score(self: Any, pred: Any) -> Any:
+        return np.bincount(self.ids, weights=pred, minlength=self.candidates).astype(np.float64)
+
+    cls.__init__, cls.predict_with_score, cls.nasc_fixed = __init__, predict_with_score, True
 
 
 def database_dir(cache_dir: Path, tgt: Any, device_key: str | None = None) -> Path:
@@ -234,6 +263,7 @@ def _tune(todo: list[Any], work: Path, trials: int, seed: int, rpc: Mapping[str,
     """Tune ``todo`` into the database of ``work`` (lock held), then add each to the ledger."""
     from tvm.s_tir import meta_schedule as ms
 
+    fix_pack_sum()
     t0 = time.perf_counter()
     db = ms.database.JSONDatabase(work_dir=str(work))
     per_round = min(TRIALS_PER_ROUND, max(1, trials))

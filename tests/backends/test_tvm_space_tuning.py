@@ -239,3 +239,28 @@ def test_population_scales_with_the_trials_measured_per_round() -> None:
     from nasc.backends.tvm.tuning import population_size
 
     assert [population_size(n) for n in (1, 2, 16, 64, 100)] == [8, 16, 128, 512, 512]
+
+
+PACK_SUM = """
+import sys
+import numpy as np
+from tvm.s_tir.meta_schedule.cost_model.xgb_model import PackSum
+from nasc.backends.tvm.tuning import fix_pack_sum
+if sys.argv[1] == "fixed":
+    fix_pack_sum()
+blockless = [np.zeros((0, 164)) for _ in range(3)]  # three candidates of a task with no loop to schedule
+try:
+    print([float(v) for v in PackSum(xs=blockless, ys=None).predict_with_score(np.zeros(0))])
+except TypeError as e:
+    print("TypeError", e)
+"""
+
+
+@pytest.mark.parametrize("mode, expected", [("as shipped", "TypeError"), ("fixed", "[0.0, 0.0, 0.0]")])
+def test_the_cost_model_predicts_candidates_without_feature_blocks(mode: str, expected: str) -> None:
+    """TVM 0.27's XGBoost cost model crashes on a batch of candidates none of which has a feature
+    block (it killed a 64-trial NB201 tuning run); nasc's fix gives each one prediction.  In a
+    child process: the fix patches TVM's class, as the tuning worker does for itself."""
+    run = subprocess.run([sys.executable, "-c", PACK_SUM, mode], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().startswith(expected), run.stdout
