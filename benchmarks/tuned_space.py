@@ -45,6 +45,7 @@ from nasc_cli import run_nasc  # noqa: E402
 
 from nasc.backends.common import cache_root  # noqa: E402
 from nasc.backends.manifest import library_versions  # noqa: E402
+from nasc.backends.tvm.tuning import LEDGER, ledger  # noqa: E402
 
 MEDIAN_RATIO_MAX = 1.5
 WORST_RATIO_MAX = 2.5
@@ -69,14 +70,14 @@ def tune(space: Path, trials: int, threads: int, cache: Path) -> dict[str, Any]:
 
 
 def ledger_totals(cache: Path, trials: int) -> dict[str, Any]:
-    """What the database's ledger holds at ``trials`` or more: tasks, and tuning seconds summed
-    over every run (each ledger row carries its run's seconds and how many tasks shared it)."""
-    rows: list[dict[str, Any]] = []
-    for path in (cache / "tvm-metaschedule").glob("*/tuned.jsonl"):
-        rows += [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
-    rows = [r for r in rows if r.get("trials", 0) >= trials]
+    """What the database's ledger holds at ``trials`` or more: tasks, and the tuning seconds of
+    the runs that tuned them (each ledger row carries its run's seconds and how many tasks
+    shared it).  Read with the tuning module's own reader, which skips a line cut short by a
+    kill, as the next tuning run does."""
+    rows = [row for path in (cache / "tvm-metaschedule").glob(f"*/{LEDGER}") for row in ledger(path.parent).values()
+            if row.get("trials", 0) >= trials]
     seconds = sum(float(r["seconds_with_batch"]) / max(int(r.get("tasks_in_batch", 1)), 1) for r in rows)
-    return {"tasks_tuned": len({r["workload"] for r in rows}), "tuning_seconds_all_runs": round(seconds, 1)}
+    return {"tasks_tuned": len(rows), "tuning_seconds_all_runs": round(seconds, 1)}
 
 
 def build_archs(space: Path, n: int, work: Path, cache: Path) -> dict[str, dict[str, Any]]:
