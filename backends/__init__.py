@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (Artifact, Backend, BackendUnavailable, BuildError, BuildOptions, KernelTime, LatencyRecord,
-                   MeasureProtocol, MeasurementUnavailable, Target)
+from .base import (Artifact, Backend, BackendUnavailable, BuildError, BuildOptions, KernelPlan, KernelStep, KernelTime,
+                   LatencyRecord, MeasureProtocol, MeasurementUnavailable, Target)
 from .integrity import ArtifactIntegrityError, verify_artifact, verify_files
 from .manifest import load_artifact
 from .registry import ENTRY_POINT_GROUP, availability, backend_names, get_backend
 from .targets import get_target, known_targets, list_targets
 
 __all__ = [
-    "Artifact", "Backend", "BackendUnavailable", "BuildError", "BuildOptions", "ENTRY_POINT_GROUP",
+    "Artifact", "Backend", "BackendUnavailable", "BuildError", "BuildOptions", "ENTRY_POINT_GROUP", "KernelPlan",
+    "KernelStep",
     "KernelTime", "LatencyRecord", "MeasureProtocol", "MeasurementUnavailable", "Target", "availability",
     "backend_names", "build", "describe_targets", "get_backend", "get_target", "known_targets",
     "list_targets", "load_and_run", "load_runner", "load_artifact", "measure", "verify_files", "ArtifactIntegrityError",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 from nasc.errors import BackendUnavailable, NascError
 
@@ -38,6 +38,8 @@ __all__ = [
     "BackendUnavailable",
     "BuildError",
     "BuildOptions",
+    "KernelPlan",
+    "KernelStep",
     "KernelTime",
     "LatencyRecord",
     "MeasureProtocol",
@@ -86,6 +88,37 @@ class Target:
 
 
 @dataclass(frozen=True)
+class KernelStep:
+    """One kernel of a :class:`KernelPlan`: a torch module that computes that kernel alone,
+    its example inputs (one per value it reads, in ``reads`` order), the values it reads and
+    the value it writes (value ids of the plan).  Steps with the same ``key`` have modules
+    that differ in their weights only (a backend may import that structure once)."""
+
+    module: Any
+    example_inputs: Mapping[str, Any]
+    reads: tuple[int, ...]
+    writes: int
+    key: str
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    """A model as the kernels nasc's fuse pass cut it into, in an order that runs every
+    kernel after the values it reads.
+
+    Why a backend wants it: a compiler that partitions the whole graph itself (TVM's FuseOps)
+    cuts an arch differently from nasc where a merge has several fusable producers, so the
+    kernels it runs are not the kernels nasc measured, tuned and keys its latency tables by.
+    A backend that builds each step alone and calls them in order runs exactly nasc's kernels.
+    ``inputs`` are the model's inputs (in example-input order), ``outputs`` its outputs."""
+
+    inputs: tuple[int, ...]
+    steps: tuple[KernelStep, ...]
+    outputs: tuple[int, ...]
+    origin: str = ""
+
+
+@dataclass(frozen=True)
 class BuildOptions:
     """What to build besides model and target; every field lands in ``manifest.json``.
 
@@ -100,6 +133,10 @@ class BuildOptions:
     candidates here or, with ``tune_rpc`` (a tracker's HOST:PORT) and ``tune_device_key``, on
     that device, whose database is its own (``tune_device_key`` alone applies that database).
     ``tuning_database=False`` builds with TVM's default schedules whatever the database holds.
+
+    ``kernel_plan`` (called only by a backend that uses it): the model's :class:`KernelPlan`;
+    TVM on the cpu target then builds kernel by kernel, so the tasks it tunes and looks up are
+    the space's kernels (``nasc profile --tune`` tuned exactly those).
     """
 
     precision: str = "fp32"
@@ -116,10 +153,12 @@ class BuildOptions:
     cache_dir: str | None = None
     device_code: DeviceCode = "auto"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    kernel_plan: Callable[[], KernelPlan] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = asdict(replace(self, calibration=None, kernel_plan=None))
         d["calibration"] = None if self.calibration is None else f"{len(self.calibration)} user batches"
+        d["kernel_plan"] = "given" if self.kernel_plan is not None else None
         d["output_names"] = list(self.output_names) if self.output_names else None
         d["extra"] = dict(self.extra)
         return d

@@ -95,7 +95,8 @@ def build_archs(space: Path, n: int, work: Path, cache: Path) -> dict[str, dict[
             run_nasc("build", str(arch), "--target", "cpu", "--backend", backend, "--out", str(out), env=env)
             row[f"{backend}_build_seconds"] = round(time.perf_counter() - t0, 1)
             row[f"{backend}_dir"] = out
-        tuning = json.loads((row["tvm_dir"] / "manifest.json").read_text())["details"]["tuning"]
+        details = json.loads((row["tvm_dir"] / "manifest.json").read_text())["details"]
+        tuning, row["tvm_partition"] = details["tuning"], details.get("partition")
         row["tvm_tuning"] = {k: tuning[k] for k in ("tasks", "tasks_from_database", "tasks_tuned_now", "not_covered")} \
             if isinstance(tuning, dict) else tuning
         archs[name] = row

@@ -9,14 +9,17 @@ has one (:mod:`nasc.calibration`, the sampler ``nasc opt`` uses too).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from .api import Compiled, decided
+from .latency.kernel_plan import arch_plan
 from .lower.arch import ArchNet
+from .lower.inputs import example_inputs
 
 
 def reference_module(compiled: Compiled, name: str | None = None, weights: Path | None = None,
@@ -29,23 +32,6 @@ def reference_module(compiled: Compiled, name: str | None = None, weights: Path 
 
         net.load_state_dict(load_weights(weights, expected=net.state_dict(), model=f"arch '{arch.name}'"))
     return net.eval()
-
-
-class _Inputs(Protocol):
-    """What example inputs are drawn for: a network's input names and shapes (an ArchNet, an OptNet)."""
-
-    @property
-    def input_names(self) -> Sequence[str]: ...
-
-    @property
-    def input_shapes(self) -> Sequence[Sequence[int]]: ...
-
-
-def example_inputs(net: _Inputs, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded standard-normal inputs of ``batch`` (latency and numerics checks: values do not matter)."""
-    rng = np.random.default_rng(seed)
-    return {n: rng.standard_normal((batch, *s[1:])).astype(np.float32)
-            for n, s in zip(net.input_names, net.input_shapes)}
 
 
 def calibration_batches(compiled: Compiled, net: ArchNet, samples: int,
@@ -85,7 +71,9 @@ def build_arch(compiled: Compiled, out: Path, *, target: str = "cpu", backend: s
                            weights=str(weights) if weights else f"random initialization (seed {seed})",
                            output_names=tuple(net.output_names), tune_trials=tune_trials,
                            tuning_database=tuning_database, tune_device_key=tune_device_key, calibration=batches,
-                           calibration_origin=origin)
+                           calibration_origin=origin,
+                           kernel_plan=arch_plan(decided(compiled, name, "build").graph.prune(), compiled.loader.ops,
+                                                 net, precision, batch, seed))
     return nb.build(net, inputs, out_dir=out, target=target, backend=backend, options=options,
                     protocol=MeasureProtocol(repeats=repeats))
 
@@ -102,7 +90,9 @@ def build_optimized(opt_dir: Path, out: Path, *, target: str = "cpu", backend: s
     import nasc.backends as nb
     from nasc.backends import BuildOptions, MeasureProtocol, get_target
 
-    from .passes.artifact import build_module
+    from .ir.ops import builtin_library
+    from .latency.kernel_plan import opt_kernel_plan
+    from .passes.artifact import build_module, load_opt
 
     built = build_module(opt_dir, batch=batch, seed=seed)
     info = built.precision
@@ -112,6 +102,7 @@ def build_optimized(opt_dir: Path, out: Path, *, target: str = "cpu", backend: s
                            calibration=list(info.calibration) if info.calibration else None,
                            calibration_origin=f"the calibration inputs nasc opt saved in {opt_dir / 'calibration.npz'}"
                            if info.calibration else "",
+                           kernel_plan=partial(opt_kernel_plan, load_opt(opt_dir), builtin_library(), batch, seed),
                            extra={"from": str(opt_dir), "node_precision": dict(info.node_precision),
                                   **_qdq_extra(opt_dir, info),
                                   # mixed fp16/bf16: backends that import ONNX keep the per-node casts

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..base import Artifact, BuildError, BuildOptions, LatencyRecord, MeasureProtocol, Target
+from ..base import Artifact, BuildError, BuildOptions, KernelPlan, LatencyRecord, MeasureProtocol, Target
 from ..common import cache_root, check_request, prepare_out_dir
 from ..hostinfo import libcuda_loadable, local_gpu_arch, nvcc_version
 from ..isolation import measure_maybe_isolated
@@ -73,12 +73,19 @@ class TvmBackend:
         names = output_names(len(ref), options.output_names)
         lib_name, cross, link_note = link_plan(target.host_triple)
         onnx_model = (options.extra or {}).get("onnx_model")
+        plan = options.kernel_plan() if options.kernel_plan and target.kind == "cpu" and not onnx_model else None
         with owned_tempdir("tvm-build") as tmp:
             program = tmp / "model.pt2"
-            bn_note = ("torch BN folding not used: built from the ONNX model nasc opt wrote" if onnx_model
-                       else _save_program(m, example_inputs, program))
+            if plan is not None:
+                spec_plan: dict[str, Any] | None = _save_plan(plan, [r.shape for r in ref], tmp)
+                bn_note = f"BN folded by nasc's fold-bn pass; built kernel by kernel: {plan.origin}"
+            else:
+                spec_plan = None
+                bn_note = ("torch BN folding not used: built from the ONNX model nasc opt wrote" if onnx_model
+                           else _save_program(m, example_inputs, program))
             spec: dict[str, Any] = {
                 "onnx": onnx_model, "input_shapes": {k: list(v.shape) for k, v in example_inputs.items()},
+                "plan": spec_plan,
                 "program": str(program), "target": target.to_dict(), "precision": options.precision,
                 "out_dir": str(out), "lib_name": lib_name, "cross_compiler": cross,
                 "tune": self._tune_spec(options, cache)
@@ -88,6 +95,8 @@ class TvmBackend:
         write_io_check(out, example_inputs, ref, names)
         shutil.copyfile(Path(__file__).with_name("device_runner.py"), out / RUNNER)
         details = self._details(target, result, code_note, out / lib_name, link_note, bn_note)
+        details["partition"] = (f"kernel plan: {plan.origin}, each kernel lowered and scheduled alone"
+                                if plan is not None else "TVM's FuseOps over the whole graph")
         notes = [n for n in (code_note, None if lib_name == "model.so" else link_note) if n]
         if target.kind == "cpu":
             notes.append(tuning_note(result.get("tuning"), ignored=not options.tuning_database))
@@ -240,16 +249,47 @@ class TvmBackend:
         return measure_local(artifact, protocol, kind)
 
 
+def _save_plan(plan: KernelPlan, output_shapes: Sequence[Sequence[int]], tmp: Path) -> dict[str, Any]:
+    """``plan`` for the worker: one exported program per distinct kernel (steps of the same key
+    share it), every step's own weights, and how the steps connect.
+
+    Why once per distinct kernel: an arch repeats its kernels (an NB201 arch runs 88 kernels of
+    about 25 kinds), and importing a program into TVM costs a third of a second, nearly all of it
+    torch's decomposition of the program, which does not depend on the weights."""
+    from ..torch_ref.model import fold_batchnorm, inference_copy
+
+    programs: dict[str, int] = {}
+    weights: dict[str, np.ndarray] = {}
+    for i, step in enumerate(plan.steps):
+        module, _ = fold_batchnorm(inference_copy(step.module), len(step.example_inputs))
+        if step.key not in programs:
+            programs[step.key] = len(programs)
+            _export(module, step.example_inputs, tmp / f"kernel{programs[step.key]}.pt2")
+        weights.update({f"{i}/{name}": t.detach().cpu().numpy() for name, t in module.state_dict().items()})
+    np.savez(tmp / "weights.npz", **weights)  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
+    return {"programs": [str(tmp / f"kernel{j}.pt2") for j in range(len(programs))],
+            "program_of": [programs[s.key] for s in plan.steps], "weights": str(tmp / "weights.npz"),
+            "reads": [list(s.reads) for s in plan.steps], "writes": [s.writes for s in plan.steps],
+            "inputs": list(plan.inputs), "outputs": list(plan.outputs),
+            "output_shapes": [list(s) for s in output_shapes]}
+
+
 def _save_program(model: Any, example_inputs: Mapping[str, np.ndarray], path: Path) -> str:
     """BN folded in torch, then ``torch.export`` saved to ``path`` for the worker; returns the
     folding note (an inference copy of the model is expected: it is changed in place)."""
-    import torch
-
-    from ..torch_ref.model import export_program, fold_batchnorm
+    from ..torch_ref.model import fold_batchnorm
 
     m, bn_note = fold_batchnorm(model, len(example_inputs))
+    _export(m, example_inputs, path)
+    return bn_note
+
+
+def _export(model: Any, example_inputs: Mapping[str, np.ndarray], path: Path) -> None:
+    import torch
+
+    from ..torch_ref.model import export_program
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.export.save(export_program(m, example_inputs), str(path))
-    return bn_note
+        torch.export.save(export_program(model, example_inputs), str(path))
 

@@ -30,7 +30,10 @@ def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     target = Target.from_dict(spec["target"])
     tgt = to_tvm(target)
-    if spec.get("onnx"):
+    report: dict[str, Any] | None = None
+    if spec.get("plan"):
+        mod, report = _planned(spec, tgt)
+    elif spec.get("onnx"):
         # an ONNX model with explicit casts (nasc opt's mixed precision): the torch importer
         # types every conv output fp32 and rejects fp16 biases, the ONNX importer keeps the casts
         import onnx
@@ -41,10 +44,10 @@ def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
         mod = _imported(spec["program"], spec["precision"])
     result: dict[str, Any] = {"tvm_target": describe(tgt)}
     tune = spec.get("tune")
-    if tune:
+    if tune and not spec.get("plan"):
         mod, report = _tune(mod, tgt, tune)
-        if report is not None:
-            result["tuning"] = report
+    if tune and report is not None:
+        result["tuning"] = report
     is_gpu = "gpu" in [str(k) for k in tgt.keys]
     t1 = time.perf_counter()
     if is_gpu:
@@ -80,6 +83,48 @@ def tune_spec(spec: dict[str, Any]) -> dict[str, Any]:
     mods = [_imported(p, spec["precision"]) for p in spec["programs"]]
     return tune_modules(mods, tgt, int(tune["trials"]), Path(tune["cache_dir"]), int(tune.get("seed", 0)),
                         tune.get("rpc"))
+
+
+def _planned(spec: dict[str, Any], tgt: Any) -> tuple[Any, dict[str, Any] | None]:
+    """A kernel-plan build's module: each kernel imported alone, the database applied to it
+    (tuning what it lacks when asked), then the kernels stitched (:mod:`.stitch`)."""
+    from .stitch import stitch
+    from .tuning import tune_and_apply_each, zero_pipeline
+
+    plan, tune = spec["plan"], spec.get("tune")
+    mods = _plan_modules(plan, spec["precision"])
+    report = None
+    if tune:
+        mods, report = tune_and_apply_each(mods, tgt, int(tune["trials"]), Path(tune["cache_dir"]),
+                                           int(tune.get("seed", 0)), tune.get("rpc"))
+    else:  # asked to ignore the database: TVM's default schedules
+        mods = [zero_pipeline(m, tgt) for m in mods]
+    inputs = {int(v): (name, spec["input_shapes"][name]) for v, name in zip(plan["inputs"], spec["input_shapes"])}
+    return stitch(mods, plan["reads"], plan["writes"], inputs, list(zip(plan["outputs"], plan["output_shapes"]))), \
+        report
+
+
+def _plan_modules(plan: dict[str, Any], precision: str) -> list[Any]:
+    """Each step of a kernel plan as a Relax module with its own weights: each distinct program
+    decomposed once (torch's decomposition is the slow part of an import, and weights do not
+    change it), then translated per step with the step's weights in its state dict -- the
+    module a plain import of that step's own program gives."""
+    import numpy as np
+    import torch
+
+    from .convert import relax_from_program
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        programs = [torch.export.load(p).run_decompositions() for p in plan["programs"]]
+    mods = []
+    with np.load(plan["weights"], allow_pickle=False) as weights:
+        for i, j in enumerate(plan["program_of"]):
+            ep = programs[j]
+            for name in ep.state_dict:
+                ep.state_dict[name] = torch.from_numpy(weights[f"{i}/{name}"])
+            mods.append(_at_precision(relax_from_program(ep, decomposed=True), precision))
+    return mods
 
 
 def _imported(program: str, precision: str) -> Any:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def relax_from_program(ep: Any):
+def relax_from_program(ep: Any, decomposed: bool = False):
+    """``ep`` as Relax (``decomposed``: torch's decompositions already ran on it)."""
     from tvm import relax
     from tvm.relax.frontend.torch import from_exported_program
 
-    mod = from_exported_program(ep, unwrap_unit_return_tuple=True)
+    mod = from_exported_program(ep, unwrap_unit_return_tuple=True, run_ep_decomposition=not decomposed)
     return relax.transform.DecomposeOpsForInference()(mod)
 
 

@@ -48,6 +48,7 @@ STUB_NAME = "tvm.s_tir.tensor_intrin"
 LEDGER = "tuned.jsonl"
 WORKLOADS = "database_workload.json"
 RECORDS = "database_tuning_record.json"
+BEST = "best.json"  # each workload's best record: what builds read (see snapshot)
 RPC_SESSION_TIMEOUT_S = 60
 TRIALS_PER_ROUND = 64  # MetaSchedule's default candidates measured per search round
 POPULATION_MAX = 512  # MetaSchedule's default evolutionary population
@@ -144,14 +145,49 @@ def ledger(work: Path) -> dict[str, dict[str, Any]]:
 
 @contextmanager
 def snapshot(work: Path) -> Iterator[Path]:
-    """A consistent copy of a database that a tuning run may be appending to, without waiting
-    for its lock (held for the whole tuning): whole lines only, records copied before workloads
-    so every record's workload index is present in the copy."""
+    """A database a build can read while a tuning run may be appending to ``work``, without
+    waiting for its lock (held for the whole tuning).
+
+    The pruned database (:data:`BEST`, each workload's best record) when there is one: loading
+    the full database costs about 5 ms per record -- a minute per build for a space tuned at 64
+    trials per task -- and a build only ever applies the best record.  Otherwise a copy of the
+    full one: whole lines only, records copied before workloads so every record's workload
+    index is present in the copy."""
     with tempfile.TemporaryDirectory(prefix="nasc-msdb-") as tmp:
+        best = _read_best(work)
         for name in (RECORDS, WORKLOADS):
-            data = (work / name).read_bytes() if (work / name).is_file() else b""
+            if best is not None:
+                data = best[name].encode()
+            else:
+                data = (work / name).read_bytes() if (work / name).is_file() else b""
             (Path(tmp) / name).write_bytes(data[:data.rfind(b"\n") + 1])
         yield Path(tmp)
+
+
+def _read_best(work: Path) -> dict[str, Any] | None:
+    try:
+        best = json.loads((work / BEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return best if isinstance(best, dict) and {RECORDS, WORKLOADS, "ledger_bytes"} <= set(best) else None
+
+
+def refresh_best(work: Path) -> bool:
+    """Rewrite the pruned database :data:`BEST` from the full one if the ledger changed since it
+    was written (lock held); True when rewritten.  Written whole and renamed into place, so a
+    build reading it never sees half of one."""
+    from tvm.s_tir import meta_schedule as ms
+
+    ledger_bytes = (work / LEDGER).stat().st_size if (work / LEDGER).is_file() else 0
+    old = _read_best(work)
+    if old is not None and old["ledger_bytes"] == ledger_bytes or not (work / WORKLOADS).is_file():
+        return False
+    with tempfile.TemporaryDirectory(prefix="nasc-msdb-", dir=work) as tmp:
+        ms.database.JSONDatabase(work_dir=str(work)).dump_pruned(ms.database.JSONDatabase(work_dir=tmp))
+        best = {name: (Path(tmp) / name).read_text() for name in (RECORDS, WORKLOADS)}
+        (Path(tmp) / BEST).write_text(json.dumps({**best, "ledger_bytes": ledger_bytes}))
+        (Path(tmp) / BEST).replace(work / BEST)
+    return True
 
 
 def _runner(rpc: Mapping[str, str] | None) -> Any:
@@ -171,41 +207,85 @@ def tune_and_apply(mod: Any, tgt: Any, trials_per_task: int, cache_dir: Path, se
     return (module with the database's schedules applied, report).  With ``rpc`` (``tracker``
     HOST:PORT and device ``key``) candidates are timed on that device, into its own database.
     Without trials and without a database: ``mod`` unchanged and no report (an untuned build)."""
+    if trials_per_task == 0 and not _has_database(cache_dir, tgt, rpc):
+        return mod, None
+    mods, report = _apply([mod], tgt, trials_per_task, cache_dir, seed, rpc)
+    return mods[0], report
+
+
+def tune_and_apply_each(mods: list[Any], tgt: Any, trials_per_task: int, cache_dir: Path, seed: int,
+                        rpc: Mapping[str, str] | None = None) -> tuple[list[Any], dict[str, Any] | None]:
+    """:func:`tune_and_apply` for the kernels of a kernel-plan build, each module on its own.
+
+    Why each alone: the database's schedules must be applied to every kernel *before* the
+    kernels are stitched into one module -- extracting tasks from the stitched module runs
+    FuseOps over it again, and the tasks it finds are no longer the kernels' own.  Every module
+    comes back through Relax's "zero" pipeline (its PrimFuncs fused), scheduled where the
+    database has a record; the report counts tasks shared by several kernels once."""
+    if trials_per_task == 0 and not _has_database(cache_dir, tgt, rpc):
+        return [zero_pipeline(m, tgt) for m in mods], None
+    return _apply(mods, tgt, trials_per_task, cache_dir, seed, rpc)
+
+
+def _has_database(cache_dir: Path, tgt: Any, rpc: Mapping[str, str] | None) -> bool:
+    return (database_dir(cache_dir, tgt, rpc["key"] if rpc else None) / WORKLOADS).is_file()
+
+
+def _apply(mods: list[Any], tgt: Any, trials_per_task: int, cache_dir: Path, seed: int,
+           rpc: Mapping[str, str] | None) -> tuple[list[Any], dict[str, Any]]:
+    """Tune what the database lacks, apply it to each of ``mods``; (scheduled modules, report)."""
     from tvm import relax
 
     device = rpc["key"] if rpc else None
-    if trials_per_task == 0 and not (database_dir(cache_dir, tgt, device) / WORKLOADS).is_file():
-        return mod, None
     stub_tensor_intrin()
     from tvm.s_tir import meta_schedule as ms
 
     work = workdir_for(cache_dir, tgt, device) if trials_per_task else database_dir(cache_dir, tgt, device)
-    zmod, tasks = _fused_tasks(mod, tgt)
+    fused = [_fused_tasks(m, tgt) for m in mods]
+    distinct: dict[str, Any] = {}
+    for _, mod_tasks in fused:
+        for task in mod_tasks:
+            distinct.setdefault(_shash(task), task)
+    tasks = list(distinct.values())
+    names = _unique_names(tasks)
     t0 = time.perf_counter()
     todo = _tune_missing(tasks, work, trials_per_task, seed, rpc) if trials_per_task else []
     tuning_s = time.perf_counter() - t0
+    out = []
     with snapshot(work) as copy:
         db = ms.database.JSONDatabase(work_dir=str(copy))
-        covered = [t for t in tasks if _has_record(db, t.dispatched[0])]
-        best = {t.task_name: _best_us(db, t.dispatched[0]) for t in covered}
-        if covered:
-            with tgt, db:
-                mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(zmod)
-    tuned_now = {t.task_name for t in todo}
-    have = {t.task_name for t in covered}
+        covered = {h for h, t in distinct.items() if _has_record(db, t.dispatched[0])}
+        best = {names[h]: _best_us(db, distinct[h].dispatched[0]) for h in covered}
+        for zmod, mod_tasks in fused:
+            if any(_shash(t) in covered for t in mod_tasks):
+                with tgt, db:
+                    zmod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(zmod)
+            out.append(zmod)
+    tuned_now = {_shash(t) for t in todo}
     report: dict[str, Any] = {
         "trials_per_task": trials_per_task,
         "tasks": len(tasks),
         "tasks_tuned_now": len(todo),
-        "tasks_from_database": len([t for t in covered if t.task_name not in tuned_now]),
-        "not_covered": [t.task_name for t in tasks if t.task_name not in have],
+        "tasks_from_database": len(covered - tuned_now),
+        "not_covered": [names[h] for h in distinct if h not in covered],
         "tuning_seconds": round(tuning_s, 2),
         "runner": f"rpc:{device}" if device else "local",
         "database": _database_name(work, cache_dir),
-        "task_names": [t.task_name for t in tasks],
+        "task_names": [names[h] for h in distinct],
         "best_us": best,
     }
-    return mod, report
+    return out, report
+
+
+def _unique_names(tasks: list[Any]) -> dict[str, str]:
+    """Task names by structural hash, made unique: kernels built alone each name their tasks
+    from scratch, so two kernels' different tasks can share a name (``fused_conv2d_add``)."""
+    names: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for t in tasks:
+        n = seen[t.task_name] = seen.get(t.task_name, 0) + 1
+        names[_shash(t)] = t.task_name if n == 1 else f"{t.task_name}#{n}"
+    return names
 
 
 def tune_modules(mods: list[Any], tgt: Any, trials_per_task: int, cache_dir: Path, seed: int,
@@ -237,12 +317,18 @@ def tune_modules(mods: list[Any], tgt: Any, trials_per_task: int, cache_dir: Pat
 
 def _fused_tasks(mod: Any, tgt: Any) -> tuple[Any, list[Any]]:
     """(``mod`` through Relax's "zero" pipeline, its MetaSchedule tasks): one task per fused kernel."""
-    from tvm import relax
     from tvm.s_tir import meta_schedule as ms
 
-    with tgt:
-        zmod = relax.get_pipeline("zero")(mod)  # Legalize + FuseOps/FuseTIR
+    zmod = zero_pipeline(mod, tgt)
     return zmod, list(ms.relax_integration.extract_tasks(zmod, tgt))
+
+
+def zero_pipeline(mod: Any, tgt: Any) -> Any:
+    """``mod`` through Relax's "zero" pipeline: Legalize, then FuseOps/FuseTIR."""
+    from tvm import relax
+
+    with tgt:
+        return relax.get_pipeline("zero")(mod)
 
 
 def _tune_missing(tasks: list[Any], work: Path, trials: int, seed: int, rpc: Mapping[str, str] | None) -> list[Any]:
@@ -252,6 +338,7 @@ def _tune_missing(tasks: list[Any], work: Path, trials: int, seed: int, rpc: Map
         todo = [t for t in tasks if done.get(_shash(t), {}).get("trials", 0) < trials]
         if todo:
             _tune(todo, work, trials, seed, rpc)
+        refresh_best(work)
     return todo
 
 

@@ -24,6 +24,7 @@ from ..ir.analysis import dnf_eval
 from ..ir.graph import IRGraph
 from ..ir.ops import OpLibrary
 from ..ir.space import FALSE, SearchSpace
+from ..passes.optir import OptIR
 from .space_kernels import PIPELINES, KernelSig
 
 
@@ -37,20 +38,28 @@ def arch_kernel_list(graph: IRGraph, lib: OpLibrary, precision: str = "fp32", *,
                      seed: int = 0) -> tuple[KernelSig, ...]:
     """Every kernel unit of a decided, pruned arch graph after :data:`PIPELINES` [precision], in
     the plan's order and with repeats: what a kernel-sum predictor adds up."""
+    from ..passes.signature import kernel_signature
+
+    ir = arch_opt_ir(graph, lib, precision, state=state, seed=seed)
+    return tuple(KernelSig.of(kernel_signature(ir, k), k.rule) for k in ir.kernels or ())
+
+
+def arch_opt_ir(graph: IRGraph, lib: OpLibrary, precision: str = "fp32", *, state: Any = None,
+                seed: int = 0) -> OptIR:
+    """A decided, pruned arch graph with its weights (``state``: an ArchNet state dict, else
+    seeded ones) through the passes of :data:`PIPELINES` [precision]: the kernels it runs as."""
     import torch
 
     from ..lower.arch import ArchNet
     from ..passes.base import PassContext, parse_pipeline
     from ..passes.from_arch import from_arch
     from ..passes.registry import default_registry
-    from ..passes.signature import kernel_signature
 
     if state is None:
         torch.manual_seed(seed)
         state = ArchNet(graph, lib).state_dict()
     ir = from_arch(graph, lib, state, "arch")
-    ir = parse_pipeline(PIPELINES[precision], default_registry()).run(ir, PassContext(lib, None, seed)).ir
-    return tuple(KernelSig.of(kernel_signature(ir, k), k.rule) for k in ir.kernels or ())
+    return parse_pipeline(PIPELINES[precision], default_registry()).run(ir, PassContext(lib, None, seed)).ir
 
 
 ARCH_NAME = "network"

@@ -229,7 +229,7 @@ class MicroModel:
 
 
 def micro_model(signature: str, lib: OpLibrary, batch: int = 1, seed: int = 0) -> MicroModel:
-    from ..deploy import example_inputs
+    from ..lower.inputs import example_inputs
     from ..passes.execute import OptNet
 
     ir = micro_ir(signature, lib, seed=seed)

@@ -70,7 +70,7 @@ class ProfileSettings:
     arch_rounds: int = 1  # fresh-process measurements of each architecture, in interleaved rounds
     tune_trials: int = 0  # MetaSchedule trials per TVM task (0: build untuned)
 
-    def build_options(self, weights: str = "", output_names: Sequence[str] = ()) -> Any:
+    def build_options(self, weights: str = "", output_names: Sequence[str] = (), kernel_plan: Any = None) -> Any:
         """The :class:`nasc.backends.BuildOptions` of every build (and tuning run) of the profile.
 
         An untuned profile builds untuned whatever the database holds: its records are labelled
@@ -79,7 +79,7 @@ class ProfileSettings:
 
         tune = bool(self.tune_trials)
         return BuildOptions(precision=self.precision, seed=self.seed, weights=weights,
-                            output_names=tuple(output_names),
+                            output_names=tuple(output_names), kernel_plan=kernel_plan,
                             tuning_database=tune, tune_trials=self.tune_trials,
                             tune_rpc=self.protocol.rpc if tune else None,
                             tune_device_key=self.protocol.device_key if tune else None)
@@ -155,13 +155,14 @@ class _Measurer:
     tally: Any = None  # a TuningTally: what each tuned build did
 
     def build(self, key: str, module: Any, inputs: dict[str, Any], output_names: Sequence[str],
-              weights: str) -> Path:
-        """``module`` built with the backend into ``scratch/key``: the artifact's folder."""
+              weights: str, kernel_plan: Any = None) -> Path:
+        """``module`` built with the backend into ``scratch/key``: the artifact's folder
+        (``kernel_plan``: a whole arch's, so TVM runs the kernels the profile measured)."""
         import nasc.backends as nb
 
         s = self.settings
         artifact = nb.build(module, inputs, out_dir=self.scratch / key, target=self.target, backend=s.backend,
-                            options=s.build_options(weights, output_names))
+                            options=s.build_options(weights, output_names, kernel_plan))
         if self.tally is not None:
             self.tally.add(artifact.details.get("tuning"))
         return Path(artifact.dir)
@@ -293,7 +294,8 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
     import torch
 
     from .. import api
-    from ..deploy import example_inputs
+    from ..lower.inputs import example_inputs
+    from .kernel_plan import arch_plan
     from ..lower.arch import ArchNet
     from .arch_kernels import arch_key, canonical_arch_text
     from .model import network_latency, prior_for
@@ -325,7 +327,8 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
                 torch.manual_seed(settings.seed)
                 net = ArchNet(arch.graph.prune(), lib).eval()
             built[key] = measure.build(key, net, example_inputs(net, 1, settings.seed), net.output_names,
-                                       f"random initialization (seed {settings.seed})")
+                                       f"random initialization (seed {settings.seed})",
+                                       arch_plan(arch.graph.prune(), lib, net, settings.precision, 1, settings.seed))
             store.describe_arch(key, text, {roofline_fact(prior.name): network_latency(prior, arch)})  # as the loop does
         rec = measure.time("arch", key, text, built[key])
         store.put([rec])
