@@ -75,6 +75,9 @@ bench: venv
 	$(BIN)/python benchmarks/bench_gate.py
 	$(BIN)/python benchmarks/nb201_strategies.py
 	$(BIN)/python benchmarks/sweep_front.py
+	$(BIN)/python benchmarks/kernel_plan_cover.py --space nb201
+	$(BIN)/python benchmarks/kernel_plan_cover.py --space darts --archs 5
+	$(BIN)/python benchmarks/kernel_plan.py --space nb201
 
 # The backends benchmark with a MetaSchedule-tuned TVM build as well.  The first run tunes
 # every kernel (tens of minutes on 2 cores); the database in ~/.cache/nasc makes reruns quick.
