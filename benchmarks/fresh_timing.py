@@ -69,3 +69,21 @@ def summarize(recs: list[dict[str, Any]]) -> dict[str, Any]:
             "backend": first["backend"], "precision": first["precision"],
             "per_process": {k: first["protocol"][k] for k in ("warmup", "repeats", "number", "threads")},
             "host_load_1min_per_round": [r["protocol"].get("host_load_1min") for r in recs]}
+
+
+def timed_pairs(archs: dict[str, dict[str, Any]], over: str, under: str, threads: int, rounds: int,
+                label: str) -> dict[str, float]:
+    """Time two builds of each arch (``row[f"{way}_dir"]``) together in :func:`timed_rounds`;
+    put each build's :func:`summarize` in its row (in place of its folder) and the ratio
+    ``f"{over}_over_{under}"`` of their latencies; returns the ratios by arch."""
+    artifacts = {f"{a}/{w}": row[f"{w}_dir"] for a, row in archs.items() for w in (over, under)}
+    records, _ = timed_rounds(artifacts, threads, rounds, label)
+    ratios: dict[str, float] = {}
+    for a, row in archs.items():
+        for w in (over, under):
+            row[w] = summarize(records[f"{a}/{w}"])
+            del row[f"{w}_dir"]
+        ratios[a] = row[over]["median_ms"] / row[under]["median_ms"]
+        row[f"{over}_over_{under}"] = round(ratios[a], 4)
+    return ratios
+

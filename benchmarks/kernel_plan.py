@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 from report import RATIO_CONVENTION, ROOT, Target, at_most, result_path, verdict, write_json  # noqa: E402
-from fresh_timing import WINDOW, summarize, timed_rounds  # noqa: E402
+from fresh_timing import WINDOW, timed_pairs  # noqa: E402
 
 from nasc.backends.manifest import library_versions  # noqa: E402
 
@@ -91,15 +91,7 @@ def main() -> int:
         cache = (args.cache or Path(tmp) / "cache").resolve()
         os.environ["NASC_CACHE_DIR"] = str(cache)
         archs = build_both(ROOT / "examples" / f"{args.space}.nas", args.archs, Path(tmp))
-        artifacts = {f"{a}/{w}": row[f"{w}_dir"] for a, row in archs.items() for w in ("plan", "whole")}
-        records, _ = timed_rounds(artifacts, args.threads, args.rounds, args.space)
-    ratios = {}
-    for a, row in archs.items():
-        for w in ("plan", "whole"):
-            row[w] = summarize(records[f"{a}/{w}"])
-            del row[f"{w}_dir"]
-        ratios[a] = row["plan"]["median_ms"] / row["whole"]["median_ms"]
-        row["plan_over_whole"] = round(ratios[a], 4)
+        ratios = timed_pairs(archs, "plan", "whole", args.threads, args.rounds, args.space)
     targets: dict[str, Target] = {
         f"{args.space} median plan_over_whole": at_most(round(statistics.median(ratios.values()), 4),
                                                         MEDIAN_RATIO_MAX),

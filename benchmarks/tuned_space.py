@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 from report import RATIO_CONVENTION, ROOT, Target, at_least, at_most, result_path, verdict, write_json  # noqa: E402
-from fresh_timing import WINDOW, summarize, timed_rounds  # noqa: E402
+from fresh_timing import WINDOW, timed_pairs  # noqa: E402
 from nasc_cli import run_nasc  # noqa: E402
 
 from nasc.backends.common import cache_root  # noqa: E402
@@ -115,15 +115,7 @@ def run_space(name: str, args: argparse.Namespace, cache: Path, targets: dict[st
     work = cache / "archs" / name
     work.mkdir(parents=True, exist_ok=True)
     archs = build_archs(space, args.archs, work, cache)
-    artifacts = {f"{a}/{b}": row[f"{b}_dir"] for a, row in archs.items() for b in ("onnxruntime", "tvm")}
-    records, _ = timed_rounds(artifacts, args.threads, args.rounds, name)
-    ratios: dict[str, float] = {}
-    for a, row in archs.items():
-        for b in ("onnxruntime", "tvm"):
-            row[b] = summarize(records[f"{a}/{b}"])
-            del row[f"{b}_dir"]
-        ratios[a] = row["tvm"]["median_ms"] / row["onnxruntime"]["median_ms"]
-        row["tvm_over_onnxruntime"] = round(ratios[a], 4)
+    ratios = timed_pairs(archs, "tvm", "onnxruntime", args.threads, args.rounds, name)
     median_ratio = statistics.median(ratios.values())
     worst = max(ratios.values())
     slowest_build = max(row["tvm_build_seconds"] for row in archs.values())
