@@ -86,7 +86,7 @@ def main() -> int:
             work.mkdir()
             plan = arch_plan(graph, lib, net, "fp32", 1, 0)()
             planned: dict[str, str] = {}
-            for mod in _plan_modules(_save_plan(plan, [[1]], work), "fp32"):
+            for mod in _plan_modules(_save_plan(plan, [[1]], work, Path(tmp) / "cache"), "fp32"):
                 planned.update(task_hashes(mod, tgt))
             _save_program(inference_copy(net), example_inputs(net), work / "whole.pt2")
             whole = task_hashes(_imported(str(work / "whole.pt2"), "fp32"), tgt)

@@ -12,6 +12,7 @@ compiles at first load (``source``).  The manifest says which, and what the devi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import warnings
@@ -33,6 +34,7 @@ from .tuning import tuning_note
 __all__ = ["TvmBackend"]
 
 RUNNER = "run_on_device.py"
+PROGRAMS = "tvm-kernel-programs"  # decomposed kernel programs in the cache folder (program_cache)
 COMPILE_TIMEOUT_S = 3600.0
 
 
@@ -77,7 +79,7 @@ class TvmBackend:
         with owned_tempdir("tvm-build") as tmp:
             program = tmp / "model.pt2"
             if plan is not None:
-                spec_plan: dict[str, Any] | None = _save_plan(plan, [r.shape for r in ref], tmp)
+                spec_plan: dict[str, Any] | None = _save_plan(plan, [r.shape for r in ref], tmp, cache)
                 bn_note = f"BN folded by nasc's fold-bn pass; built kernel by kernel: {plan.origin}"
             else:
                 spec_plan = None
@@ -97,6 +99,8 @@ class TvmBackend:
         details = self._details(target, result, code_note, out / lib_name, link_note, bn_note)
         details["partition"] = (f"kernel plan: {plan.origin}, each kernel lowered and scheduled alone"
                                 if plan is not None else "TVM's FuseOps over the whole graph")
+        if plan is not None:
+            details["kernel_programs"] = result["kernel_programs"]
         notes = [n for n in (code_note, None if lib_name == "model.so" else link_note) if n]
         if target.kind == "cpu":
             notes.append(tuning_note(result.get("tuning"), ignored=not options.tuning_database))
@@ -249,29 +253,47 @@ class TvmBackend:
         return measure_local(artifact, protocol, kind)
 
 
-def _save_plan(plan: KernelPlan, output_shapes: Sequence[Sequence[int]], tmp: Path) -> dict[str, Any]:
-    """``plan`` for the worker: one exported program per distinct kernel (steps of the same key
-    share it), every step's own weights, and how the steps connect.
+def _save_plan(plan: KernelPlan, output_shapes: Sequence[Sequence[int]], tmp: Path, cache: Path) -> dict[str, Any]:
+    """``plan`` for the worker: one program per distinct kernel (steps of the same key share
+    it), every step's own weights, and how the steps connect.
 
     Why once per distinct kernel: an arch repeats its kernels (an NB201 arch runs 88 kernels of
     about 25 kinds), and importing a program into TVM costs a third of a second, nearly all of it
-    torch's decomposition of the program, which does not depend on the weights."""
+    torch's decomposition of the program, which does not depend on the weights.  A kernel's
+    decomposed program is kept in the cache folder (:func:`program_cache`), so the archs of a
+    space, which share their kernels, decompose each kernel once."""
     from ..torch_ref.model import fold_batchnorm, inference_copy
 
     programs: dict[str, int] = {}
+    entries: list[dict[str, Any]] = []
     weights: dict[str, np.ndarray] = {}
     for i, step in enumerate(plan.steps):
         module, _ = fold_batchnorm(inference_copy(step.module), len(step.example_inputs))
         if step.key not in programs:
             programs[step.key] = len(programs)
-            _export(module, step.example_inputs, tmp / f"kernel{programs[step.key]}.pt2")
+            kept = program_cache(cache, step.key)
+            if kept.is_file():
+                entries.append({"path": str(kept), "decomposed": True})
+            else:
+                path = tmp / f"kernel{programs[step.key]}.pt2"
+                _export(module, step.example_inputs, path)
+                entries.append({"path": str(path), "decomposed": False, "keep_as": str(kept)})
         weights.update({f"{i}/{name}": t.detach().cpu().numpy() for name, t in module.state_dict().items()})
     np.savez(tmp / "weights.npz", **weights)  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
-    return {"programs": [str(tmp / f"kernel{j}.pt2") for j in range(len(programs))],
-            "program_of": [programs[s.key] for s in plan.steps], "weights": str(tmp / "weights.npz"),
+    return {"programs": entries, "program_of": [programs[s.key] for s in plan.steps],
+            "weights": str(tmp / "weights.npz"),
             "reads": [list(s.reads) for s in plan.steps], "writes": [s.writes for s in plan.steps],
             "inputs": list(plan.inputs), "outputs": list(plan.outputs),
             "output_shapes": [list(s) for s in output_shapes]}
+
+
+def program_cache(cache: Path, key: str) -> Path:
+    """Where the decomposed program of the kernel ``key`` (its signature) is kept: nasc's own
+    cache folder, one file per kernel and torch version (a program is torch's serialization)."""
+    import torch
+
+    digest = hashlib.sha256(f"{key}\ntorch {torch.__version__}".encode()).hexdigest()[:24]
+    return cache / PROGRAMS / f"{digest}.pt2"
 
 
 def _save_program(model: Any, example_inputs: Mapping[str, np.ndarray], path: Path) -> str:

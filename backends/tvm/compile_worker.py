@@ -12,6 +12,7 @@ The parent hands over a ``torch.export`` program file and reads back a result JS
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -31,8 +32,9 @@ def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
     target = Target.from_dict(spec["target"])
     tgt = to_tvm(target)
     report: dict[str, Any] | None = None
+    programs: dict[str, int] | None = None
     if spec.get("plan"):
-        mod, report = _planned(spec, tgt)
+        mod, report, programs = _planned(spec, tgt)
     elif spec.get("onnx"):
         # an ONNX model with explicit casts (nasc opt's mixed precision): the torch importer
         # types every conv output fp32 and rejects fp16 biases, the ONNX importer keeps the casts
@@ -43,6 +45,8 @@ def compile_spec(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         mod = _imported(spec["program"], spec["precision"])
     result: dict[str, Any] = {"tvm_target": describe(tgt)}
+    if programs is not None:
+        result["kernel_programs"] = programs
     tune = spec.get("tune")
     if tune and not spec.get("plan"):
         mod, report = _tune(mod, tgt, tune)
@@ -85,9 +89,10 @@ def tune_spec(spec: dict[str, Any]) -> dict[str, Any]:
                         tune.get("rpc"))
 
 
-def _planned(spec: dict[str, Any], tgt: Any) -> tuple[Any, dict[str, Any] | None]:
+def _planned(spec: dict[str, Any], tgt: Any) -> tuple[Any, dict[str, Any] | None, dict[str, int]]:
     """A kernel-plan build's module: each kernel imported alone, the database applied to it
-    (tuning what it lacks when asked), then the kernels stitched (:mod:`.stitch`)."""
+    (tuning what it lacks when asked), then the kernels stitched (:mod:`.stitch`); also the
+    tuning report and how many distinct kernel programs were decomposed already."""
     from .stitch import stitch
     from .tuning import tune_and_apply_each, zero_pipeline
 
@@ -99,9 +104,11 @@ def _planned(spec: dict[str, Any], tgt: Any) -> tuple[Any, dict[str, Any] | None
                                            int(tune.get("seed", 0)), tune.get("rpc"))
     else:  # asked to ignore the database: TVM's default schedules
         mods = [zero_pipeline(m, tgt) for m in mods]
+    programs = {"kernels": len(plan["program_of"]), "distinct": len(plan["programs"]),
+                "decomposed_from_cache": sum(bool(e["decomposed"]) for e in plan["programs"])}
     inputs = {int(v): (name, spec["input_shapes"][name]) for v, name in zip(plan["inputs"], spec["input_shapes"])}
-    return stitch(mods, plan["reads"], plan["writes"], inputs, list(zip(plan["outputs"], plan["output_shapes"]))), \
-        report
+    stitched = stitch(mods, plan["reads"], plan["writes"], inputs, list(zip(plan["outputs"], plan["output_shapes"])))
+    return stitched, report, programs
 
 
 def _plan_modules(plan: dict[str, Any], precision: str) -> list[Any]:
@@ -114,9 +121,7 @@ def _plan_modules(plan: dict[str, Any], precision: str) -> list[Any]:
 
     from .convert import relax_from_program
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        programs = [torch.export.load(p).run_decompositions() for p in plan["programs"]]
+    programs = [_decomposed(entry) for entry in plan["programs"]]
     mods = []
     with np.load(plan["weights"], allow_pickle=False) as weights:
         for i, j in enumerate(plan["program_of"]):
@@ -125,6 +130,28 @@ def _plan_modules(plan: dict[str, Any], precision: str) -> list[Any]:
                 ep.state_dict[name] = torch.from_numpy(weights[f"{i}/{name}"])
             mods.append(_at_precision(relax_from_program(ep, decomposed=True), precision))
     return mods
+
+
+def _decomposed(entry: dict[str, Any]) -> Any:
+    """A kernel's program after torch's decompositions: from nasc's cache folder, or decomposed
+    now and kept there (written whole, then renamed: a killed build leaves no half file)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.load(entry["path"])
+        if entry["decomposed"]:
+            return ep
+        ep = ep.run_decompositions()
+        kept = Path(entry["keep_as"])
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            part = kept.with_name(f"{kept.name}.{os.getpid()}.part")
+            torch.export.save(ep, str(part))
+            part.replace(kept)
+        except OSError:  # a read-only cache only costs the next build this decomposition again
+            pass
+    return ep
 
 
 def _imported(program: str, precision: str) -> Any:
