@@ -99,9 +99,13 @@ def test_baseline_written_then_compared(artifact: Path, baseline: Path, capsys: 
     assert {"rounds", "threads", "samples", "timer"} <= set(doc["protocol"])
     assert str(artifact) not in baseline.read_text(), "a baseline names no path of the machine it was made on"
 
-    capsys.readouterr()
-    assert main(["bench", str(artifact), *FAST, "--baseline", str(baseline), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    for _ in range(3):  # as `make gate` does: a run too noisy for a verdict (exit 3) is tried again
+        capsys.readouterr()
+        code = main(["bench", str(artifact), *FAST, "--baseline", str(baseline), "--json"])
+        result = json.loads(capsys.readouterr().out)
+        if code != 3:
+            break
+    assert code == 0, result["comparison"]["reason"]
     assert result["comparison"]["verdict"] == "ok" and result["comparison"]["same_artifact"]
     assert result["comparison"]["reason"].startswith("ok: artifact_over_reference ")
 
