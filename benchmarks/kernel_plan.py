@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from report import RATIO_CONVENTION, ROOT, Target, at_most, result_path, verdict, write_json  # noqa: E402
+from report import (RATIO_CONVENTION, ROOT, Target, at_most, project_relative, result_path, verdict,  # noqa: E402
+                    write_json)
 from fresh_timing import WINDOW, timed_pairs  # noqa: E402
 
 from nasc.backends.manifest import library_versions  # noqa: E402
@@ -58,7 +59,7 @@ def build_both(space: Path, n: int, work: Path) -> dict[str, dict[str, Any]]:
         arch = api.load(work / f"{name}.nas")
         net = reference_module(arch)
         plan = arch_plan(decided(arch, None, "build").graph.prune(), arch.loader.ops, net, "fp32", 1, 0)
-        row: dict[str, Any] = {"seed": i, "arch": text}
+        row: dict[str, Any] = {"seed": i, "arch": project_relative(text)}
         for way, kernel_plan in (("plan", plan), ("whole", None)):
             out = work / f"{name}-{way}"
             t0 = time.perf_counter()

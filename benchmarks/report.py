@@ -53,6 +53,12 @@ def elapsed(start: tuple[float, float], end: tuple[float, float]) -> tuple[float
     return end[0] - start[0], end[1] - start[1]
 
 
+def project_relative(text: str) -> str:
+    """``text`` with this checkout's folder left out of every path in it (a frozen arch's header
+    names the file it was frozen from): a result file names no path of the machine it ran on."""
+    return text.replace(f"{ROOT}/", "")
+
+
 def result_path(name: str) -> str:
     """Default JSON path of a benchmark: ``benchmarks/results/NAME.json``."""
     return str(RESULTS / f"{name}.json")

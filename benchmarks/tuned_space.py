@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from report import RATIO_CONVENTION, ROOT, Target, at_least, at_most, result_path, verdict, write_json  # noqa: E402
+from report import (RATIO_CONVENTION, ROOT, Target, at_least, at_most, project_relative, result_path,  # noqa: E402
+                    verdict, write_json)
 from fresh_timing import WINDOW, timed_pairs  # noqa: E402
 from nasc_cli import run_nasc  # noqa: E402
 
@@ -88,7 +89,7 @@ def build_archs(space: Path, n: int, work: Path, cache: Path) -> dict[str, dict[
         name = f"arch{i}"
         arch = work / f"{name}.nas"
         run_nasc("freeze", str(space), "--random", str(i), "-o", str(arch), env=env)
-        row: dict[str, Any] = {"seed": i, "arch": arch.read_text()}
+        row: dict[str, Any] = {"seed": i, "arch": project_relative(arch.read_text())}
         for backend in ("onnxruntime", "tvm"):
             out = work / f"{name}-{backend}"
             t0 = time.perf_counter()
