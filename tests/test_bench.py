@@ -99,9 +99,13 @@ def test_baseline_written_then_compared(artifact: Path, baseline: Path, capsys: 
     assert {"rounds", "threads", "samples", "timer"} <= set(doc["protocol"])
     assert str(artifact) not in baseline.read_text(), "a baseline names no path of the machine it was made on"
 
+    # the same artifact against its own baseline: only load from the other test worker moves the
+    # figure (a clean-clone run saw +50.5%), so the tolerance is wide -- what is checked here is the
+    # comparison's bookkeeping; test_a_much_smaller_baseline_ratio_is_a_regression checks the verdict
+    same = ["--rounds", "3", "--tolerance", "150"]
     for _ in range(3):  # as `make gate` does: a run too noisy for a verdict (exit 3) is tried again
         capsys.readouterr()
-        code = main(["bench", str(artifact), *FAST, "--baseline", str(baseline), "--json"])
+        code = main(["bench", str(artifact), *same, "--baseline", str(baseline), "--json"])
         result = json.loads(capsys.readouterr().out)
         if code != 3:
             break
