@@ -118,11 +118,17 @@ def workdir_for(cache_dir: Path, tgt: Any, device_key: str | None = None) -> Pat
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[None]:
+def locked(path: Path, wait: bool = True) -> Iterator[bool]:
+    """The database's lock, held for the block; with ``wait=False`` the block runs at once and
+    is told whether it got the lock (a tuning run holds it for hours)."""
     with open(path / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -152,9 +158,15 @@ def snapshot(work: Path) -> Iterator[Path]:
     the full database costs about 5 ms per record -- a minute per build for a space tuned at 64
     trials per task -- and a build only ever applies the best record.  Otherwise a copy of the
     full one: whole lines only, records copied before workloads so every record's workload
-    index is present in the copy."""
+    index is present in the copy.
+
+    A pruned database written before the ledger's last run (a tuning run killed while it was
+    pruning, which takes about a minute at 10k records) lacks that run's schedules: it is
+    rewritten first when the lock is free, else the full database is read."""
     with tempfile.TemporaryDirectory(prefix="nasc-msdb-") as tmp:
         best = _read_best(work)
+        if best is not None and best["ledger_bytes"] != _ledger_bytes(work):
+            best = _refreshed_best(work)
         for name in (RECORDS, WORKLOADS):
             if best is not None:
                 data = best[name].encode()
@@ -172,13 +184,27 @@ def _read_best(work: Path) -> dict[str, Any] | None:
     return best if isinstance(best, dict) and {RECORDS, WORKLOADS, "ledger_bytes"} <= set(best) else None
 
 
+def _ledger_bytes(work: Path) -> int:
+    """The ledger's size: it only grows, by one line per task when a tuning run ends."""
+    return (work / LEDGER).stat().st_size if (work / LEDGER).is_file() else 0
+
+
+def _refreshed_best(work: Path) -> dict[str, Any] | None:
+    """The pruned database brought up to the ledger, or None while a tuning run holds the lock."""
+    with locked(work, wait=False) as mine:
+        if not mine:
+            return None
+        refresh_best(work)
+        return _read_best(work)
+
+
 def refresh_best(work: Path) -> bool:
     """Rewrite the pruned database :data:`BEST` from the full one if the ledger changed since it
     was written (lock held); True when rewritten.  Written whole and renamed into place, so a
     build reading it never sees half of one."""
     from tvm.s_tir import meta_schedule as ms
 
-    ledger_bytes = (work / LEDGER).stat().st_size if (work / LEDGER).is_file() else 0
+    ledger_bytes = _ledger_bytes(work)
     old = _read_best(work)
     if old is not None and old["ledger_bytes"] == ledger_bytes or not (work / WORKLOADS).is_file():
         return False

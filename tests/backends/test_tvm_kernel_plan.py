@@ -98,6 +98,7 @@ def test_a_database_of_the_kernels_covers_the_kernel_plan_build_only(tmp_path: P
     best = next((tmp_path / "cache" / "tvm-metaschedule").glob("*/best.json"))
     pruned = json.loads(best.read_text())
     assert len(pruned["database_tuning_record.json"].splitlines()) == tuned["tasks"]  # one record per task
+    full = (best.parent / "database_tuning_record.json").read_text()
     (best.parent / "database_tuning_record.json").write_text("")  # builds read the pruned copy alone
 
     _, planned = _build(compiled, tmp_path / "planned", plan=True)
@@ -108,3 +109,29 @@ def test_a_database_of_the_kernels_covers_the_kernel_plan_build_only(tmp_path: P
     _, whole = _build(compiled, tmp_path / "whole", plan=False)
     assert whole["partition"] == "TVM's FuseOps over the whole graph"
     assert len(whole["tuning"]["not_covered"]) >= 1, whole["tuning"]
+
+    (best.parent / "database_tuning_record.json").write_text(full)
+    _stale_pruned_database_is_not_trusted(best, tuned["tasks"])
+
+
+def _stale_pruned_database_is_not_trusted(best: Path, tasks: int) -> None:
+    """A pruned database older than the ledger (its last run's records missing, as when a
+    tuning run is killed while pruning) is rewritten before a build reads it; while a tuning
+    run holds the lock, the build reads the full database instead."""
+    from nasc.backends.tvm.tuning import locked, snapshot
+
+    pruned = json.loads(best.read_text())
+    records = pruned["database_tuning_record.json"].splitlines(keepends=True)
+    stale = {**pruned, "database_tuning_record.json": records[0], "ledger_bytes": pruned["ledger_bytes"] - 1}
+    work = best.parent
+
+    def records_seen() -> int:
+        with snapshot(work) as copy:
+            return len((copy / "database_tuning_record.json").read_text().splitlines())
+
+    best.write_text(json.dumps(stale))
+    with locked(work):  # a tuning run holds the lock: the full database, every record of it
+        assert records_seen() == len((work / "database_tuning_record.json").read_text().splitlines()) >= tasks
+    assert records_seen() == tasks  # lock free: the pruned database was rewritten from the full one
+    assert json.loads(best.read_text())["ledger_bytes"] == pruned["ledger_bytes"]
+
