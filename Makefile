@@ -28,9 +28,8 @@ demo: venv
 
 # Two workers: most tests wait on one core (TVM's compiler, Python); every test that times
 # something compares runs made inside one test, so a neighbour's load cannot flip its verdict.
-# --dist loadscope, refined in tests/conftest.py: a file that defines a fixture wider than a test
-# (a whole killed and resumed sweep, a profiled space) stays on one worker, so it is built once;
-# every other test is scheduled alone, and files with slow tests start first.
+# --dist loadscope keeps each module on one worker: a module-scoped fixture (a whole killed and
+# resumed sweep, a profiled space) is built once, not once per worker that gets one of its tests.
 test: venv toolchain
 	$(BIN)/python -m pytest -q -n 2 --dist loadscope --durations=20 tests
 
