@@ -78,7 +78,6 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@pytest.mark.slow
 @given(extra=overrides(), command=st.sampled_from(["search", "train-arch"]))
 def test_search_and_train_with_any_experiment_values(extra: list[str], command: str, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:

@@ -107,7 +107,6 @@ def test_int8_cpu_compile_reports_the_accuracy_its_artifact_has(tmp_path: Path,
 
 @pytest.mark.tvm
 @pytest.mark.skipif(not HAS_TVM, reason="apache-tvm (the [tvm] extra) is not installed")
-@pytest.mark.slow
 def test_int8_jetson_compile_carries_every_form(tmp_path: Path) -> None:
     """No GPU here: the TVM library cross-compiled for aarch64 with sm_87 device code (fp16: TVM has
     no int8), the Q/DQ model.onnx with TensorRT's build scripts, a device runner, all hashed in a

@@ -40,7 +40,6 @@ BACKENDS = ["torch", "onnxruntime", pytest.param("tvm", marks=[pytest.mark.tvm, 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", SPACES)
-@pytest.mark.slow
 def test_every_backend_matches_the_reference(name: str, backend: str, tmp_path: Path) -> None:
     seeds = [0, 1] if name in ("digits", "digits_tiny", "nb201", "edge_budget") else [0]
     for seed in seeds:

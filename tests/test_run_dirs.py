@@ -181,7 +181,6 @@ def test_a_full_disk_during_a_search_is_a_user_error(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "o").iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.slow
 def test_a_compile_killed_while_retraining_reuses_its_search(tmp_path: Path) -> None:
     """SIGKILL during retraining, then the same command again: the search stage is reported
     cached and did no work (its epoch log and checkpoint are untouched), and the arch is the same."""

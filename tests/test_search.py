@@ -198,7 +198,6 @@ def _without_seconds(line: str) -> dict:
     return rec
 
 
-@pytest.mark.slow
 def test_same_seed_same_arch_and_resume_after_sigkill(tmp_path: Path) -> None:
     """Equal seeds give equal archs; a killed search resumes after its last finished epoch.
 

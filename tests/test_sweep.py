@@ -168,7 +168,6 @@ def resumed(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "again": again}
 
 
-@pytest.mark.slow
 def test_killed_sweep_reuses_its_finished_task(resumed: dict) -> None:
     again, out = resumed["again"], resumed["out"]
     assert again.returncode == 0, again.stderr
@@ -272,7 +271,6 @@ def test_latency_report_takes_the_sweep_directory(resumed: dict, tmp_path: Path)
     assert proc.returncode == 0 and f"n={distinct_archs(out)}" in proc.stdout
 
 
-@pytest.mark.slow
 def test_baseline_stops_at_its_task_second_budget(tmp_path: Path) -> None:
     out = tmp_path / "rs"
     proc = nasc("sweep", str(EXAMPLES / "digits_tiny.nas"), "--baseline", "random-search", "--archs", "6",

@@ -52,7 +52,6 @@ def test_a_crafted_checkpoint_runs_no_code(tmp_path: Path) -> None:
     assert marker.exists()
 
 
-@pytest.mark.slow
 def test_corrupt_checkpoint_and_another_space_are_user_errors(tmp_path: Path) -> None:
     run = tmp_path / "run"
     first = _nasc("search", SPACE, "--out", str(run), *ONE_EPOCH)

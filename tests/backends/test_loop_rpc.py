@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from backend_testlib import loopback_tracker, needs_tvm
 
 from nasc import api
@@ -33,7 +31,6 @@ def _space(tmp: Path, ms: float) -> Path:
 
 
 @needs_tvm
-@pytest.mark.slow
 def test_loop_measures_through_an_rpc_tracker(tmp_path: Path) -> None:
     compiled = api.load(_space(tmp_path, 100))  # met but wasted by every arch: two rounds
     space = compiled.elaborate()
@@ -64,7 +61,6 @@ def test_rpc_and_device_key_go_together(tmp_path: Path) -> None:
 
 
 @needs_tvm
-@pytest.mark.slow
 def test_profile_measures_a_devices_kernels_through_an_rpc_tracker(tmp_path: Path) -> None:
     """``nasc profile --rpc``: every kernel built with TVM here and timed on the tracker's device;
     the records are that device's (source rpc, host rpc:KEY), and its model is the kernel-sum

@@ -77,7 +77,6 @@ def test_a_kernel_plan_build_computes_the_arch(compiled: Any, tmp_path: Path,
             np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.slow
 def test_a_database_of_the_kernels_covers_the_kernel_plan_build_only(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The arch's kernels tuned as micro-models (what ``nasc profile --tune`` does for a

@@ -103,7 +103,6 @@ def _build(run: Run, arch_text: str, name: str) -> tuple[subprocess.CompletedPro
     return built, tuning
 
 
-@pytest.mark.slow
 def test_a_space_tuned_once_builds_every_arch_tuned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One story, in the order a user lives it (one test: its steps need the ones before)."""
     from nasc import api
