@@ -85,7 +85,7 @@ BENCH_TRIALS ?= 8
 bench-tuned: venv
 	$(BIN)/python benchmarks/backends.py --trials $(BENCH_TRIALS) --out benchmarks/results/backends_cpu_tuned.json
 
-# hours on 2 cores: tunes NB201's and DARTS's kernels once (resumable), then 10 archs of each
+# hours on 2 cores: tunes the kernels of NB201, DARTS and MobileNetV2 once (resumable), then builds and times archs
 bench-tuned-space: venv
 	$(BIN)/python benchmarks/tuned_space.py
 

@@ -1,10 +1,11 @@
 """A search space tuned once, every arch of it built tuned: TVM against ONNX Runtime on the CPU.
 
-    .venv/bin/python benchmarks/tuned_space.py [--spaces nb201,darts] [--archs 10] [--trials 64]
+    .venv/bin/python benchmarks/tuned_space.py [--spaces nb201,darts,mobilenet_v2] [--archs 10] [--trials 64]
                                                [--rounds 5] [--threads 2] [--cache DIR]
                                                [--out benchmarks/results/tuned_space.json]
 
-Per space (``examples/SPACE.nas``):
+Per space (``examples/SPACE.nas``; ``mobilenet_v2`` is one fixed arch, torchvision's MobileNetV2 at
+224x224, tuned and timed the same way as a space of one arch):
 
 1. **Tune.**  ``nasc profile SPACE --target cpu --backend tvm --tune --trials T`` in its own
    cache folder (``--cache``, default ``bench/tuned_space`` in nasc's cache directory), so the
@@ -22,8 +23,8 @@ Per space (``examples/SPACE.nas``):
    same arch (above 1: TVM is slower).
 
 Targets (exit 1 when one is missed), per space: the median ``tvm_over_onnxruntime`` over the
-archs <= 1.5, the largest <= 2.5, every TVM build <= 60 s, and every TVM build's tasks all
-taken from the database without tuning at build time.
+archs <= 1.5 (MobileNetV2: <= 1.3), the largest <= 2.5, every TVM build <= 60 s, and every TVM
+build's tasks all taken from the database without tuning at build time.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from nasc.backends.manifest import library_versions  # noqa: E402
 from nasc.backends.tvm.tuning import LEDGER, ledger  # noqa: E402
 
 MEDIAN_RATIO_MAX = 1.5
+FIXED_ARCHS = {"mobilenet_v2": 1.3}  # a fixed arch: its one build's tvm_over_onnxruntime at most this
 WORST_RATIO_MAX = 2.5
 BUILD_SECONDS_MAX = 60.0
 
@@ -115,13 +117,14 @@ def run_space(name: str, args: argparse.Namespace, cache: Path, targets: dict[st
     tuned = tune(space, args.trials, args.threads, cache)
     work = cache / "archs" / name
     work.mkdir(parents=True, exist_ok=True)
-    archs = build_archs(space, args.archs, work, cache)
+    archs = build_archs(space, 1 if name in FIXED_ARCHS else args.archs, work, cache)
     ratios = timed_pairs(archs, "tvm", "onnxruntime", args.threads, args.rounds, name)
     median_ratio = statistics.median(ratios.values())
     worst = max(ratios.values())
     slowest_build = max(row["tvm_build_seconds"] for row in archs.values())
     covered = sum(from_database(row["tvm_tuning"]) for row in archs.values())
-    targets[f"{name} median tvm_over_onnxruntime"] = at_most(round(median_ratio, 4), MEDIAN_RATIO_MAX)
+    targets[f"{name} median tvm_over_onnxruntime"] = at_most(round(median_ratio, 4),
+                                                                   FIXED_ARCHS.get(name, MEDIAN_RATIO_MAX))
     targets[f"{name} largest tvm_over_onnxruntime"] = at_most(round(worst, 4), WORST_RATIO_MAX)
     targets[f"{name} slowest TVM build of an arch, seconds"] = at_most(slowest_build, BUILD_SECONDS_MAX)
     targets[f"{name} TVM builds wholly from the database"] = at_least(covered / len(archs), 1.0)
@@ -131,7 +134,7 @@ def run_space(name: str, args: argparse.Namespace, cache: Path, targets: dict[st
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--spaces", default="nb201,darts")
+    ap.add_argument("--spaces", default="nb201,darts,mobilenet_v2")
     ap.add_argument("--archs", type=int, default=10)
     ap.add_argument("--trials", type=int, default=64, help="MetaSchedule trials per TVM task")
     ap.add_argument("--rounds", type=int, default=5)
@@ -150,7 +153,8 @@ def main() -> int:
     doc = {"benchmark": "tuned_space", "ratio_convention": RATIO_CONVENTION,
            "protocol": {"tuning": "nasc profile --tune: each kernel of the space a micro-model, their TVM tasks "
                                   "tuned by MetaSchedule in shared runs into one database; archs built from it",
-                        "archs": f"nasc freeze SPACE --random i for i in 0..{args.archs - 1}",
+                        "archs": f"nasc freeze SPACE --random i for i in 0..{args.archs - 1} (a fixed "
+                                 "arch: i = 0 only)",
                         "timing": f"each artifact in a fresh `nasc measure --json` process, {args.rounds} rounds in "
                                   f"a fresh random order each; {WINDOW.describe()}; latency = median of the "
                                   "per-round medians",
