@@ -345,3 +345,13 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
     assert plain.getvalue() == ("[1/2] k0 conv_bias_act 0.0100 ms\nabout 1 s for the other kernel\n"
                                 "[2/2] k1 pool 0.0050 ms\n")
     assert "about 1 s for the other kernel" in tty.getvalue() and "2/2" in tty.getvalue()
+
+
+def test_the_tuning_estimate_counts_only_runs_that_tuned() -> None:
+    """A resumed profile passes the runs a killed one finished in a second each; the estimate of
+    what is left comes from the runs that tuned (600 s each here), not from those."""
+    from nasc.latency.profile import tuning_eta
+
+    assert tuning_eta([600.0], 12) == ("at most about 2.0 h for the other 12 tuning run(s) (600 s per run that "
+                                       "tuned, over 1 so far)")
+    assert tuning_eta([500.0, 700.0], 3).startswith("at most about 30 min for the other 3 tuning run(s) (600 s")

@@ -247,19 +247,29 @@ def _tune_kernels(todo: Sequence[Any], lib: Any, settings: ProfileSettings, targ
     progress.start(len(chunks), f"tuning runs ({settings.tune_trials} trials per TVM task, up to {TUNE_CHUNK} "
                                 "kernels each)")
     options = settings.build_options()
-    seconds: list[float] = []
+    tuning: list[float] = []  # seconds of the runs that tuned something
     for i, chunk in enumerate(chunks, 1):
         t0 = time.perf_counter()
         micros = [micro_model(k.signature, lib, seed=settings.seed) for k in chunk]
         run = nb.tune_kernels([(m.module, m.example_inputs) for m in micros], target=target, backend=settings.backend,
                               options=options)
         tally.add_run(run)
-        seconds.append(time.perf_counter() - t0)
         progress.advance(f"{len(chunk)} kernels: {run['tasks']} distinct TVM tasks, {run['tasks_tuned_now']} tuned "
                          f"now, {run['tasks_from_database']} tuned before ({run['tuning_seconds']:.0f} s)")
-        if i == 1 and i < len(chunks):
-            progress.note(f"about {_duration(seconds[0] * (len(chunks) - 1))} for the other {len(chunks) - 1} tuning "
-                          f"runs ({seconds[0]:.0f} s for the first)")
+        if run["tasks_tuned_now"]:
+            tuning.append(time.perf_counter() - t0)
+            if i < len(chunks):
+                progress.note(tuning_eta(tuning, len(chunks) - i))
+
+
+def tuning_eta(tuned: Sequence[float], left: int) -> str:
+    """The time the ``left`` tuning runs still to come may take, from the runs so far that tuned
+    something.  A resumed profile skips through the runs a killed one finished in a second or
+    two each: counting those would promise minutes for hours of tuning.  An upper bound, as a
+    run still to come may find its tasks tuned."""
+    each = sum(tuned) / len(tuned)
+    return (f"at most about {_duration(each * left)} for the other {left} tuning run(s) ({each:.0f} s per run "
+            f"that tuned, over {len(tuned)} so far)")
 
 
 def _measure_kernels(todo: Sequence[Any], lib: Any, measure: _Measurer, store: LatencyStore, progress: Progress,
