@@ -190,12 +190,16 @@ def _ledger_bytes(work: Path) -> int:
 
 
 def _refreshed_best(work: Path) -> dict[str, Any] | None:
-    """The pruned database brought up to the ledger, or None while a tuning run holds the lock."""
-    with locked(work, wait=False) as mine:
-        if not mine:
-            return None
-        refresh_best(work)
-        return _read_best(work)
+    """The pruned database brought up to the ledger, or None while a tuning run holds the lock
+    or where it cannot be rewritten (a database on a read-only volume)."""
+    try:
+        with locked(work, wait=False) as mine:
+            if not mine:
+                return None
+            refresh_best(work)
+            return _read_best(work)
+    except OSError:
+        return None
 
 
 def refresh_best(work: Path) -> bool:
