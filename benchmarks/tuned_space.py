@@ -23,8 +23,9 @@ Per space (``examples/SPACE.nas``; ``mobilenet_v2`` is one fixed arch, torchvisi
    same arch (above 1: TVM is slower).
 
 Targets (exit 1 when one is missed), per space: the median ``tvm_over_onnxruntime`` over the
-archs <= 1.5 (MobileNetV2: <= 1.3), the largest <= 2.5, every TVM build <= 60 s, and every TVM
-build's tasks all taken from the database without tuning at build time.
+archs <= 1.5 (MobileNetV2: <= 1.3), the largest <= 2.5, every TVM build of a space's arch <= 60 s
+(MobileNetV2's build time is recorded, not judged), and every TVM build's tasks all taken from the
+database without tuning at build time.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def run_space(name: str, args: argparse.Namespace, cache: Path, targets: dict[st
     targets[f"{name} median tvm_over_onnxruntime"] = at_most(round(median_ratio, 4),
                                                                    FIXED_ARCHS.get(name, MEDIAN_RATIO_MAX))
     targets[f"{name} largest tvm_over_onnxruntime"] = at_most(round(worst, 4), WORST_RATIO_MAX)
-    targets[f"{name} slowest TVM build of an arch, seconds"] = at_most(slowest_build, BUILD_SECONDS_MAX)
+    if name not in FIXED_ARCHS:  # the issue's bound is for a new arch of a tuned space; a fixed arch's is recorded
+        targets[f"{name} slowest TVM build of an arch, seconds"] = at_most(slowest_build, BUILD_SECONDS_MAX)
     targets[f"{name} TVM builds wholly from the database"] = at_least(covered / len(archs), 1.0)
     return {"tuning": tuned, "archs": archs, "median_tvm_over_onnxruntime": median_ratio,
             "largest_tvm_over_onnxruntime": worst}
