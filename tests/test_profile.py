@@ -352,6 +352,6 @@ def test_the_tuning_estimate_counts_only_runs_that_tuned() -> None:
     what is left comes from the runs that tuned (600 s each here), not from those."""
     from nasc.latency.profile import tuning_eta
 
-    assert tuning_eta([600.0], 12) == ("at most about 2.0 h for the other 12 tuning run(s) (600 s per run that "
-                                       "tuned, over 1 so far)")
-    assert tuning_eta([500.0, 700.0], 3).startswith("at most about 30 min for the other 3 tuning run(s) (600 s")
+    assert tuning_eta([600.0], 12) == ("about 2.0 h for the other 12 tuning run(s) (600 s per run that tuned, "
+                                       "over 1 so far)")
+    assert tuning_eta([500.0, 700.0], 3).startswith("about 30 min for the other 3 tuning run(s) (600 s")

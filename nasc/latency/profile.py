@@ -265,10 +265,10 @@ def _tune_kernels(todo: Sequence[Any], lib: Any, settings: ProfileSettings, targ
 def tuning_eta(tuned: Sequence[float], left: int) -> str:
     """The time the ``left`` tuning runs still to come may take, from the runs so far that tuned
     something.  A resumed profile skips through the runs a killed one finished in a second or
-    two each: counting those would promise minutes for hours of tuning.  An upper bound, as a
-    run still to come may find its tasks tuned."""
+    two each: counting those would promise minutes for hours of tuning.  A run still to come
+    that finds its tasks tuned takes seconds, so the figure errs long when resuming."""
     each = sum(tuned) / len(tuned)
-    return (f"at most about {_duration(each * left)} for the other {left} tuning run(s) ({each:.0f} s per run "
+    return (f"about {_duration(each * left)} for the other {left} tuning run(s) ({each:.0f} s per run "
             f"that tuned, over {len(tuned)} so far)")
 
 
