@@ -287,8 +287,12 @@ def test_arch_rounds_time_each_build_again_in_interleaved_rounds(
         assert set(keys[:2]) == set(keys[2:4]) == set(keys[4:])  # round by round
         assert sorted(builds) == sorted(set(keys))  # one build per architecture
         medians = arch_medians(store, "cpu", backend="onnxruntime")
-        for key in set(keys):  # the fitted terms see the median of the rounds
+        fastest = arch_medians(store, "cpu", backend="onnxruntime", of="fastest")
+        for key in set(keys):  # the fitted terms see the median of the rounds, or the fastest one
             assert medians[key] == sorted(r.median_ms for r in new if r.key == key)[1]
+            assert fastest[key] == min(r.median_ms for r in new if r.key == key) < medians[key]
+        with pytest.raises(ValueError, match="expected one of median, fastest"):
+            arch_medians(store, "cpu", of="mean")
     code, out, _ = run_cli([*argv, "--arch-rounds", "4"], capsys)
     assert code == 0 and "and 2 architectures (0 already stored)" in out
     code, out, _ = run_cli([*argv, "--arch-rounds", "4"], capsys)
@@ -296,6 +300,43 @@ def test_arch_rounds_time_each_build_again_in_interleaved_rounds(
     with LatencyStore(db) as store:
         assert Counter(r.key for r in store.query(kind="arch") if r.identity() not in before) == Counter(
             {k: 4 for k in set(keys)})
+
+
+def test_kernel_rounds_time_each_kernel_again_in_interleaved_rounds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--kernel-rounds R``: each kernel built once and timed R times, every one once before any
+    twice; a rerun with more rounds takes only the missing ones; a model can read the fastest."""
+    from nasc.latency.kernel_source import kernel_medians
+    from nasc.latency.profile import _Measurer
+
+    db = tmp_path / "lat.sqlite"
+    builds: list[str] = []
+    real_build = _Measurer.build
+    monkeypatch.setattr(_Measurer, "build", lambda self, key, *a: builds.append(key) or real_build(self, key, *a))
+    argv = ["profile", str(FIXTURES / "edges.nas"), "--target", "cpu", "--backend", "onnxruntime",
+            "--latency-db", str(db), *QUICK]
+    code, out, err = run_cli([*argv, "--kernel-rounds", "2"], capsys)
+    assert code == 0, err
+    records = sorted(kernel_records(db), key=lambda r: r.created)
+    keys = [r.key for r in records]
+    n = len(set(keys))
+    assert n > 5 and Counter(keys) == Counter({k: 2 for k in keys}) and sorted(builds) == sorted(set(keys))
+    assert set(keys[:n]) == set(keys[n:])  # round by round
+    code, out, _ = run_cli([*argv, "--kernel-rounds", "3"], capsys)
+    assert code == 0 and "s); 0 already in" in out and f"measured {n} kernels" in out
+    assert len(builds) == 2 * n  # the third round builds each kernel once more, no more
+    code, out, _ = run_cli([*argv, "--kernel-rounds", "3"], capsys)
+    assert code == 0 and f"s); {n} already in" in out and len(builds) == 2 * n
+    records = kernel_records(db)
+    assert Counter(r.key for r in records) == Counter({k: 3 for k in set(keys)})
+    with LatencyStore(db, create=False) as store:
+        host = records[0].host
+        latest = kernel_medians(store, "cpu", "onnxruntime", "fp32", host)
+        fastest = kernel_medians(store, "cpu", "onnxruntime", "fp32", host, fastest=True)
+    for key in set(keys):
+        mine = [r for r in records if r.key == key]
+        assert fastest[key] == min(r.median_ms for r in mine)
+        assert latest[key] == max(mine, key=lambda r: r.created).median_ms
 
 
 def test_a_space_of_custom_torch_ops_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -35,7 +35,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import NascError, UsageError, did_you_mean
 from ..progress import Progress
@@ -68,6 +68,7 @@ class ProfileSettings:
     archs: int = 0
     seed: int = 0
     arch_rounds: int = 1  # fresh-process measurements of each architecture, in interleaved rounds
+    kernel_rounds: int = 1  # measurements of each kernel, in interleaved rounds
     tune_trials: int = 0  # MetaSchedule trials per TVM task (0: build untuned)
 
     def build_options(self, weights: str = "", output_names: Sequence[str] = (), kernel_plan: Any = None) -> Any:
@@ -178,14 +179,6 @@ class _Measurer:
                              protocol=timing_protocol(s.protocol), versions=record.versions,
                              source="rpc" if s.protocol.rpc else "measured", host=self.host, signature=text)
 
-    def __call__(self, kind: str, key: str, text: str, module: Any, inputs: dict[str, Any],
-                 output_names: Sequence[str], weights: str) -> StoredLatency:
-        """Build and time once, then drop the artifact (thousands of kernels: one at a time)."""
-        try:
-            return self.time(kind, key, text, self.build(key, module, inputs, output_names, weights))
-        finally:
-            shutil.rmtree(self.scratch / key, ignore_errors=True)
-
 
 def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettings, store: LatencyStore,
                   progress: Progress, say: Callable[[str], None]) -> ProfileReport:
@@ -203,9 +196,9 @@ def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettin
     found = space_kernels(space, lib, settings.precision, settings.target)
     enum_s = time.perf_counter() - t_enum
     host = rpc_host(settings.protocol.device_key or "") if remote else host_fingerprint()
-    stored = store.keys("kernel", settings.target, settings.label, settings.precision, host=host,
-                        threads=settings.protocol.threads)
-    todo = [k for k in found.kernels if k.key not in stored]
+    stored = store.key_counts("kernel", settings.target, settings.label, settings.precision, host=host,
+                              threads=settings.protocol.threads)
+    todo = [k for k in found.kernels if stored.get(k.key, 0) < settings.kernel_rounds]
     report = ProfileReport(space.name, len(found.kernels), enum_s, len(found.kernels) - len(todo),
                            keys=[k.key for k in found.kernels])
     where = f"the device {host}" if remote else "this host"
@@ -223,7 +216,8 @@ def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettin
         measure = _Measurer(settings, target, host, scratch, report.tuning)
         if report.tuning is not None:
             _tune_kernels(todo, lib, settings, target, report.tuning, progress)
-        _measure_kernels(todo, lib, measure, store, progress, settings)
+        _measure_kernels({k: settings.kernel_rounds - stored.get(k.key, 0) for k in todo}, lib, measure, store,
+                         progress, settings)
         report.measured = len(todo)
         if settings.archs:
             report.archs_measured, report.archs_already = _measure_archs(compiled, space, measure, store, progress,
@@ -272,27 +266,42 @@ def tuning_eta(tuned: Sequence[float], left: int) -> str:
             f"that tuned, over {len(tuned)} so far)")
 
 
-def _measure_kernels(todo: Sequence[Any], lib: Any, measure: _Measurer, store: LatencyStore, progress: Progress,
-                     settings: ProfileSettings) -> None:
+def _measure_kernels(needed: Mapping[Any, int], lib: Any, measure: _Measurer, store: LatencyStore,
+                     progress: Progress, settings: ProfileSettings) -> None:
+    """Time each kernel of ``needed`` as often as it says, in interleaved rounds (:mod:`.rounds`:
+    a slow stretch of the host hits one round of many kernels, not every round of a few),
+    each built once and its artifact dropped after its last measurement (thousands of
+    kernels: with one round, one artifact at a time)."""
     from .micro import micro_model
+    from .rounds import interleaved
 
-    if not todo:
+    order = interleaved(needed)
+    if not order:
         return
-    progress.start(len(todo), f"kernels {settings.label} {settings.precision}")
+    rounds = max(needed.values())
+    progress.start(len(order), f"kernels {settings.label} {settings.precision}"
+                               + (f" ({rounds} rounds)" if rounds > 1 else ""))
     seconds: list[float] = []
-    for i, k in enumerate(todo, 1):
+    built: dict[str, Path] = {}
+    left = dict(needed)
+    for i, k in enumerate(order, 1):
         t0 = time.perf_counter()
-        micro = micro_model(k.signature, lib, seed=settings.seed)
-        rec = measure("kernel", k.key, k.signature, micro.module, micro.example_inputs, micro.output_names,
-                      f"seeded random (seed {settings.seed}): a micro-model of one kernel")
+        if k.key not in built:
+            micro = micro_model(k.signature, lib, seed=settings.seed)
+            built[k.key] = measure.build(k.key, micro.module, micro.example_inputs, micro.output_names,
+                                         f"seeded random (seed {settings.seed}): a micro-model of one kernel")
+        rec = measure.time("kernel", k.key, k.signature, built[k.key])
         store.put([rec])
+        left[k] -= 1
+        if not left[k]:
+            shutil.rmtree(built[k.key], ignore_errors=True)
         seconds.append(time.perf_counter() - t0)
         progress.advance(f"{k.key} {k.rule:15s} {rec.median_ms:.4f} ms")
-        if i == ESTIMATE_AFTER + 1 and i < len(todo):
+        if i == ESTIMATE_AFTER + 1 and i < len(needed):
             each = sum(seconds[1:]) / ESTIMATE_AFTER
             work = "tune, build and measure" if settings.tune_trials else "build and measure"
-            progress.note(f"about {_duration(each * (len(todo) - i))} for the other {len(todo) - i:,} kernels "
-                          f"({each:.2f} s each: {work})")
+            progress.note(f"about {_duration(each * (len(needed) - i))} for the other {len(needed) - i:,} kernels "
+                          f"({each:.2f} s each: {work})" + (", then timing them again" if rounds > 1 else ""))
 
 
 def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: LatencyStore, progress: Progress,

@@ -35,6 +35,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--arch-rounds", type=count(1, 100), default=1, metavar="R",
                    help="time each of the --archs architectures R times, in interleaved rounds (built once, a fresh "
                         "process each time with --isolate); the fitted terms take the median (default: 1)")
+    p.add_argument("--kernel-rounds", type=count(1, 100), default=1, metavar="R",
+                   help="time each kernel R times, in interleaved rounds (built once; every round stored) "
+                        "(default: 1)")
     p.add_argument("--seed", type=count(0, 2**32 - 1), default=0,
                    help="seed of the random architectures, weights and inputs")
     p.add_argument("--repeat", "--repeats", type=count(1), default=30, help="timed samples per measurement")
@@ -89,7 +92,8 @@ def cmd_profile(args: argparse.Namespace, state: dict) -> int:
     protocol = MeasureProtocol(repeats=args.repeat, number=args.number, warmup=args.warmup, threads=args.threads,
                                isolate=args.isolate, seed=args.seed, rpc=args.rpc, device_key=args.device_key)
     settings = ProfileSettings(args.target, _backend(args), args.precision, protocol, args.archs, args.seed,
-                               args.arch_rounds, tune_trials=(args.trials or DEFAULT_TRIALS) if args.tune else 0)
+                               args.arch_rounds, args.kernel_rounds,
+                               tune_trials=(args.trials or DEFAULT_TRIALS) if args.tune else 0)
     progress = progress_for(sys.stdout)
     try:
         with LatencyStore(store_path(args.latency_db)) as store:
