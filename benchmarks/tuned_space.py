@@ -11,8 +11,8 @@ torchvision's MobileNetV2 at 224x224 -- is tuned and timed as a space of one arc
    cache folder (``--cache``, default ``bench/tuned_space`` in nasc's cache directory), so the
    database is the one this benchmark filled.  The profile resumes: a run cut short keeps the
    tuning runs that finished, and running the benchmark again goes on from there.  The JSON
-   states the trials, this run's wall time of the step, and the tuning seconds the database's
-   ledger holds for the space's tasks (all runs).
+   states the trials, this run's wall time of the step, this run's tuning summary, and the tasks
+   and tuning seconds the database's ledger holds (every space tuned into it so far, all runs).
 2. **Build.**  ``ARCHS`` random archs (``nasc freeze SPACE --random i``, i = 0..ARCHS-1), each
    built by ``nasc build --backend tvm`` from that database (no trials: nothing is tuned at
    build time, which the build's own tuning report must confirm) and by ``--backend
@@ -69,7 +69,8 @@ def tune(space: Path, trials: int, threads: int, cache: Path) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[2:])} failed (exit {proc.returncode})")
     summary = [ln for ln in proc.stdout.splitlines() if ln.startswith("tuned ")]
-    return {"command": "nasc " + " ".join(cmd[3:]), "trials_per_task": trials,
+    return {"command": "nasc " + project_relative(" ".join(cmd[3:])).replace(str(cache), "<cache>"),
+            "trials_per_task": trials,
             "wall_seconds_this_run": round(seconds, 1),
             "summary_this_run": summary[-1] if summary else None, "database": ledger_totals(cache, trials)}
 
