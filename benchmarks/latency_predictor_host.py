@@ -11,7 +11,7 @@ TVM (fp32, target ``cpu``):
    process as the measuring loop does (:func:`nasc.latency.sources.measure_arch`), built
    once and timed ``--rounds`` times in rounds interleaved over fitting and test
    architectures and backends alike (a change of the machine's speed hits the fit and the
-   judgement alike); an architecture's latency is the fastest of its rounds (``--arch-latency``,
+   judgement alike); an architecture's latency is the fastest of its rounds (``--take``,
    or their median);
 3. each test architecture predicted by the kernel-sum model fitted on the fitting ones
    only, and by the roofline prior, bare and with its affine terms fitted on the same ones.
@@ -75,7 +75,7 @@ FIT_SEED, TEST_SEED = 0, 10_000
 DEFAULT_THREADS = {"digits": 1, "nb201": 2, "nb201/onnxruntime": 1}
 DEFAULT_ROUNDS = {"all": 3}
 """Fresh-process measurements per architecture, fitting and test alike, in interleaved rounds
-(the fastest of them, or their median, is its latency: ``--arch-latency``)."""
+(the fastest of them, or their median, is its latency: ``--take``)."""
 DEFAULT_NUMBER = {"all": 10, "nb201/tvm": 1}
 """Calls per sample of a whole-architecture measurement (30 samples): ten, except TVM's
 untuned NAS-Bench-201 networks (8-120 ms a call: one call is far above the timer's
@@ -279,10 +279,10 @@ def per_case(rounds: dict[str, int], space: str, backend: str) -> int:
 
 
 def preflight(archs: list[Any], backend: str, workdir: Path, threads: int, rounds: int = 3,
-              of: str = "fastest") -> dict[str, Any]:
+              take: str = "fastest") -> dict[str, Any]:
     """Each of ``archs`` measured ``2 * rounds`` times in interleaved rounds (fresh processes,
     into a scratch store) before anything else, its value taken twice as a judged arch's is
-    (the fastest, or the median, of ``rounds`` of them; ``of``): whether this machine repeats
+    (the fastest, or the median, of ``rounds`` of them: ``take``): whether this machine repeats
     what is judged well enough for a +-10% predictor to be judged at all.
 
     Why first: a run takes one to two hours, and on a day when the machine's speed wanders
@@ -291,12 +291,12 @@ def preflight(archs: list[Any], backend: str, workdir: Path, threads: int, round
     within 10% of measurements that do not agree with themselves; two minutes say so."""
     times = scratch_times([(a, threads) for _ in range(2 * rounds) for a in archs], backend, workdir)
     per_arch = np.asarray(times).reshape(2 * rounds, len(archs))
-    pick = np.min if of == "fastest" else np.median
+    pick = np.min if take == "fastest" else np.median
     ratios = pick(per_arch[rounds:], axis=0) / pick(per_arch[:rounds], axis=0)
     share = float(np.mean(np.abs(ratios - 1) <= 0.1))
     single = (per_arch[1:] / per_arch[:-1]).ravel()
     return {"backend": backend, "archs": len(archs), "rounds": f"2 x {rounds}", "threads": threads,
-            "arch_latency": of, "repeat_within_10pct": round(share, 4), "needed": PREFLIGHT_WITHIN,
+            "take": take, "repeat_within_10pct": round(share, 4), "needed": PREFLIGHT_WITHIN,
             "quiet_enough": share >= PREFLIGHT_WITHIN,
             "single_measurements_repeat_within_10pct": round(float(np.mean(np.abs(single - 1) <= 0.1)), 4),
             "ms": [[round(float(x), 5) for x in row] for row in per_arch]}

@@ -137,13 +137,14 @@ def main() -> int:
                                 f"nasc profile of the space's kernels (onnxruntime, {args.threads} thread(s)) into "
                                 f"the sweep's store before it: {profile_s:.1f} s, counted in the sweep's compute",
                      "equal_compute": "task-seconds: the random search's --max-task-seconds is the sweep's summed "
-                                      "task wall seconds plus the profile's, and only its runs that finished within them (summed in "
-                                      "finish order) are compared",
+                                      "task wall seconds plus the profile's, and only its runs that finished within "
+                                      "them (summed in finish order) are compared",
                      "kill": f"SIGKILL of the sweep's driver once {args.kill_after} tasks finished, then the same "
                              "command again"},
         "reference": ref.to_dict(),
         "hypervolume": hv,
-        "sweep": {"task_seconds": sweep["sweep"]["task_seconds"], "profile_seconds": round(profile_s, 1), "runs": len(sweep["runs"]), "front": sweep["front"],
+        "sweep": {"task_seconds": sweep["sweep"]["task_seconds"], "profile_seconds": round(profile_s, 1),
+                  "runs": len(sweep["runs"]), "front": sweep["front"],
                   "per_lambda": sweep["per_lambda"], "ray": sweep["sweep"]["ray"], "stopped": sweep["sweep"]["stopped"]},
         "random_search": {"task_seconds": random["sweep"]["task_seconds"], "budget_task_seconds": budget,
                           "compared": random["sweep"]["within_budget"], "runs": len(random["runs"]),
