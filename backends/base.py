@@ -299,6 +299,10 @@ class Backend(Protocol):
     order of ``forward``'s positional arguments) and writes an artifact with a manifest.
     ``measure`` times it under a protocol.  ``load_and_run`` returns the outputs as numpy
     arrays so equivalence against torch can be tested.
+
+    Optional: ``timed_call(artifact, protocol)``, a zero-argument call running the artifact
+    once in this process on the protocol's inputs and threads, which lets ``nasc bench``
+    time it sample by sample against its reference in one process (``nasc.bench.paired``).
     """
 
     name: str

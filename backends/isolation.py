@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
-from typing import Callable
+from typing import Any, Callable
 
 from nasc.errors import NascError
 
@@ -30,20 +30,26 @@ def measure_maybe_isolated(artifact: Artifact, protocol: MeasureProtocol,
     if not protocol.isolate:
         return here(artifact, protocol)
     child_protocol = replace(protocol, isolate=False)
+    payload = run_worker("nasc.backends.measure_worker", [str(artifact.dir), json.dumps(child_protocol.to_dict())],
+                         threads=protocol.threads, timeout=600 + protocol.rpc_timeout_s,
+                         what=f"isolated measurement of {artifact.dir}")
+    record = LatencyRecord.from_dict(payload)
+    return replace(record, how=f"{record.how} (isolated process)",
+                   protocol={**record.protocol, "isolate": True})
+
+
+def run_worker(module: str, args: list[str], *, threads: int, timeout: float, what: str) -> Any:
+    """Run ``python -m module *args`` in a fresh process with every thread variable set to
+    ``threads``; the JSON it printed after :data:`MARK` (its last such line)."""
     env = dict(os.environ)
-    env.update({k: str(protocol.threads) for k in THREAD_ENV})
-    cmd = [sys.executable, "-m", "nasc.backends.measure_worker", str(artifact.dir),
-           json.dumps(child_protocol.to_dict())]
-    timeout = 600 + protocol.rpc_timeout_s
+    env.update({k: str(threads) for k in THREAD_ENV})
     try:
         with owned_tempdir("measure") as tmp:
-            proc = run_child(cmd, env=env, timeout=timeout, tmpdir=tmp)
+            proc = run_child([sys.executable, "-m", module, *args], env=env, timeout=timeout, tmpdir=tmp)
     except subprocess.TimeoutExpired:
-        raise NascError(f"isolated measurement of {artifact.dir} did not finish in {timeout} s") from None
+        raise NascError(f"{what} did not finish in {timeout} s") from None
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
     if proc.returncode != 0 or not lines:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        raise NascError(f"isolated measurement failed (exit {proc.returncode}):\n{tail}")
-    record = LatencyRecord.from_dict(json.loads(lines[-1][len(MARK):]))
-    return replace(record, how=f"{record.how} (isolated process)",
-                   protocol={**record.protocol, "isolate": True})
+        raise NascError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return json.loads(lines[-1][len(MARK):])

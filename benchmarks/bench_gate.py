@@ -5,7 +5,8 @@
 
 The artifact is the demo's (``RUN/artifact``, compiled with ``nasc compile
 examples/digits.nas --target cpu --out RUN`` when missing), the one ``make gate`` checks
-in CI.  One ``nasc bench RUN/artifact --write-baseline`` run writes its own baseline.
+in CI.  One ``nasc bench RUN/artifact --write-baseline`` run writes its own baseline
+(the command's default for a baseline: 21 rounds).
 
 The slower build is the same arch, one cell deeper: the demo's ``arch.nas`` with its last
 cell before the pooling repeated (what ``depth = 3`` would give in ``examples/digits.nas``,

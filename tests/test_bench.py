@@ -18,6 +18,8 @@ from nasc import api
 from nasc.backends.integrity import sha256_file
 from nasc.bench import reference
 from nasc.bench.baseline import MAX_BYTES, Baseline
+from nasc.backends import MeasureProtocol
+from nasc.backends.timing import time_paired_calls
 from nasc.bench.gate import judge
 from nasc.cli import main
 from nasc.deploy import build_arch
@@ -97,6 +99,9 @@ def test_baseline_written_then_compared(artifact: Path, baseline: Path, capsys: 
     assert doc["artifact"]["manifest_sha256"] == sha256_file(artifact / "manifest.json")
     assert doc["reference"]["sha256"] == REFERENCE_SHA256 and doc["reference"]["backend"] == "onnxruntime"
     assert {"rounds", "threads", "samples", "timer"} <= set(doc["protocol"])
+    # one thread by default: each round one process timing both sides in alternating samples
+    assert doc["protocol"]["threads"] == 1 and doc["protocol"]["timing"] == "paired"
+    assert "alternating samples" in doc["artifact"]["how"] and "alternating samples" in doc["reference"]["how"]
     assert str(artifact) not in baseline.read_text(), "a baseline names no path of the machine it was made on"
 
     # the same artifact against its own baseline: only load from the other test worker moves the
@@ -114,12 +119,14 @@ def test_baseline_written_then_compared(artifact: Path, baseline: Path, capsys: 
     assert result["comparison"]["reason"].startswith("ok: artifact_over_reference ")
 
 
-def test_a_much_smaller_baseline_ratio_is_a_regression(artifact: Path, baseline: Path, tmp_path: Path,
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_much_smaller_baseline_ratio_is_a_regression(artifact: Path, baseline: Path, tmp_path: Path, threads: int,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Paired rounds (one thread) and a fresh process per side (two) reach the same verdict."""
     figure = json.loads(baseline.read_text())["artifact_over_reference"]
-    smaller = edited(baseline, tmp_path, artifact_over_reference=figure / 3)
+    smaller = edited(baseline, tmp_path, artifact_over_reference=figure / 3, protocol__threads=threads)
     capsys.readouterr()
-    assert main(["bench", str(artifact), *FAST, "--baseline", str(smaller)]) == 1
+    assert main(["bench", str(artifact), *FAST, "--threads", str(threads), "--baseline", str(smaller)]) == 1
     lines = capsys.readouterr().out.strip().splitlines()
     reason = [ln for ln in lines if "regression" in ln]
     assert reason == [lines[-1]], lines
@@ -132,7 +139,7 @@ def test_a_much_smaller_baseline_ratio_is_a_regression(artifact: Path, baseline:
     ("artifact__target", "jetson-orin-nano", "artifact.target is 'cpu' here"),
     ("artifact__precision", "int8", "artifact.precision is 'fp32' here"),
     ("reference__sha256", "0" * 64, "reference.sha256"),
-    ("protocol__threads", 1, "protocol.threads is 2 here but 1"),
+    ("protocol__threads", 2, "protocol.threads is 1 here but 2"),
 ])
 def test_a_baseline_of_other_conditions_is_refused(artifact: Path, baseline: Path, tmp_path: Path, field: str,
                                                    value: object, message: str,
@@ -209,3 +216,14 @@ def test_a_run_too_noisy_for_its_tolerance_is_inconclusive() -> None:
 def test_write_baseline_into_a_folder_is_refused(artifact: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     user_error(["bench", str(artifact), "--write-baseline", str(tmp_path)], capsys, "is a folder")
+
+
+def test_paired_calls_alternate_sample_by_sample_after_every_warmup() -> None:
+    """What makes the paired figure steady: each side's samples adjacent to the other's, the
+    order rotating, warm-ups done before the first sample."""
+    log: list[str] = []
+    calls = [lambda: log.append("a"), lambda: log.append("r")]
+    protos = [MeasureProtocol(warmup=2, repeats=3, number=2), MeasureProtocol(warmup=1, repeats=3, number=1)]
+    samples = time_paired_calls(calls, protos, pairs=3)
+    assert "".join(log) == "aa" + "r" + "aar" + "raa" + "aar"
+    assert [len(s) for s in samples] == [3, 3]

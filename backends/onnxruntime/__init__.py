@@ -110,6 +110,14 @@ class OrtBackend:
         sess = make_session(artifact.entry_path, threads=2)
         return lambda inputs: list(sess.run(None, {k: np.ascontiguousarray(v) for k, v in inputs.items()}))
 
+    def timed_call(self, artifact: Artifact, protocol: MeasureProtocol) -> Callable[[], object]:
+        """One call of the artifact on the protocol's random inputs with its thread count, in
+        this process: what :meth:`measure` times, for loops that time several artifacts in
+        one process (``nasc bench``'s paired rounds)."""
+        sess = make_session(artifact.entry_path, threads=protocol.threads)
+        feeds = random_inputs(artifact, protocol.seed)
+        return lambda: sess.run(None, feeds)
+
     def measure(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord:
         return measure_maybe_isolated(artifact, protocol, self._measure_here)
 
@@ -117,9 +125,7 @@ class OrtBackend:
         if protocol.rpc:
             raise MeasurementUnavailable("the onnxruntime backend measures locally only; use --backend tvm for RPC")
         protocol = protocol.resolved(artifact)
-        sess = make_session(artifact.entry_path, threads=protocol.threads)
-        feeds = random_inputs(artifact, protocol.seed)
-        samples = time_calls(lambda: sess.run(None, feeds), protocol)
+        samples = time_calls(self.timed_call(artifact, protocol), protocol)
         return make_record(samples, artifact=artifact, protocol=protocol, how="measured locally",
                            extra_dists=["onnxruntime"],
                            notes=("CPUExecutionProvider, ORT_ENABLE_ALL, inter-op threads 1",))

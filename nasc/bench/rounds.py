@@ -13,6 +13,11 @@ load, and the round's ratio is what is kept; the order alternates (artifact firs
 even rounds, reference first in odd ones) so a steady drift does not always favour the
 same side.  The figure is the median of the rounds' ratios: one round that met a burst
 of load does not move it.
+
+At one thread, when the artifact's backend allows it, a round is instead one fresh process
+timing both sides in alternating samples (:mod:`nasc.bench.paired`): on a shared host the
+two fresh processes of a round can run at different speeds, which no number of rounds
+averages away.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from nasc.backends.isolation import THREAD_ENV
 from nasc.backends.timing import SAMPLE, SampleWindow
 
 from ..latency.rounds import rotated
+from .paired import time_paired
 
 ARTIFACT, REFERENCE = "artifact", "reference"
 PILOT = {"warmup": 2, "repeat": 3, "number": 1}
@@ -42,29 +48,38 @@ class BenchProtocol:
     threads: int
     seed: int = 0
     window: SampleWindow = field(default_factory=SampleWindow)
+    paired: bool = False
+    """One process per round times both sides sample by sample (:mod:`nasc.bench.paired`)."""
 
     def to_dict(self) -> dict[str, Any]:
+        if self.paired:
+            order = ("each round is one fresh process timing the artifact and the reference in alternating "
+                     "samples (artifact first in even rounds, reference first in odd ones; the order rotates "
+                     "every sample)")
+            figure = ("artifact_over_reference = median over rounds of the round's median over sample pairs of "
+                      "(artifact sample / reference sample)")
+        else:
+            order = ("each round times the artifact and the reference back to back, each in a fresh process "
+                     "(artifact first in even rounds, reference first in odd ones)")
+            figure = "artifact_over_reference = median over rounds of (artifact median / reference median)"
         return {"rounds": self.rounds, "threads": self.threads, "thread_env": list(THREAD_ENV),
-                "inputs": f"random normal, seed {self.seed}",
-                "order": "each round times the artifact and the reference back to back, each in a fresh process "
-                         "(artifact first in even rounds, reference first in odd ones)",
+                "inputs": f"random normal, seed {self.seed}", "timing": "paired" if self.paired else "separate",
+                "order": order,
                 "pilot": f"one fresh process per runtime first ({PILOT['warmup']} warm-up calls, "
                          f"{PILOT['repeat']} single-call samples) sizes the samples",
                 "samples": self.window.describe(), "window": self.window.to_dict(), "timer": SAMPLE,
-                "figure": "artifact_over_reference = median over rounds of (artifact median / reference median)"}
+                "figure": figure}
 
 
 @dataclass(frozen=True)
 class Round:
-    """One round: each side's median latency (ms) and the order they ran in."""
+    """One round: each side's median latency (ms), the order they ran in, and the round's
+    ratio (separate processes: the medians' ratio; paired: the median of the pairs' ratios)."""
 
     order: tuple[str, str]
     artifact_ms: float
     reference_ms: float
-
-    @property
-    def artifact_over_reference(self) -> float:
-        return self.artifact_ms / self.reference_ms
+    artifact_over_reference: float
 
     def to_dict(self) -> dict[str, Any]:
         return {"order": list(self.order), "artifact_ms": self.artifact_ms, "reference_ms": self.reference_ms,
@@ -109,15 +124,18 @@ def run_rounds(paths: dict[str, Path], protocol: BenchProtocol, progress: TextIO
     for r in range(protocol.rounds):
         first_side, second_side = rotated((ARTIFACT, REFERENCE), r)  # who goes first alternates
         order = (first_side, second_side)
-        ms: dict[str, float] = {}
+        if protocol.paired:
+            pair = time_paired(paths, sizes, order, (ARTIFACT, REFERENCE), protocol.threads, protocol.seed)
+            recs, ratio = pair.records, pair.ratio
+        else:
+            recs = {side: time_fresh(paths[side], sizes[side], protocol.threads, protocol.seed) for side in order}
+            ratio = recs[ARTIFACT].median_ms / recs[REFERENCE].median_ms
         for side in order:
-            rec = time_fresh(paths[side], sizes[side], protocol.threads, protocol.seed)
-            first.setdefault(side, rec)
-            ms[side] = rec.median_ms
-        rounds.append(Round(order, ms[ARTIFACT], ms[REFERENCE]))
+            first.setdefault(side, recs[side])
+        rounds.append(Round(order, recs[ARTIFACT].median_ms, recs[REFERENCE].median_ms, ratio))
         if progress is not None:
-            progress.write(f"[bench] round {r + 1}/{protocol.rounds}: artifact {ms[ARTIFACT]:.4f} ms, reference "
-                           f"{ms[REFERENCE]:.4f} ms, artifact_over_reference "
+            progress.write(f"[bench] round {r + 1}/{protocol.rounds}: artifact {rounds[-1].artifact_ms:.4f} ms, "
+                           f"reference {rounds[-1].reference_ms:.4f} ms, artifact_over_reference "
                            f"{rounds[-1].artifact_over_reference:.4f}\n")
             progress.flush()
     return BenchRun(tuple(rounds), sizes, first)
