@@ -1,18 +1,18 @@
 """``nasc sweep`` against random search at equal compute, and a sweep killed and resumed.
 
-0. ``nasc profile`` of the space's kernels (cpu, ONNX Runtime, the sweep's thread count) into
-   the sweep's latency store, as a user does before a sweep: the searches then optimize the
+0. (inside the sweep) ``nasc sweep`` first profiles the space's kernels (cpu, ONNX Runtime,
+   the sweep's thread count) into its own latency store, so the searches optimize the
    kernel-sum model of measured kernels, not the roofline prior (which on the digits
-   networks, 13-60 us, tracks their MACs and not their time).  Its seconds count against the
-   sweep's compute.
+   networks, 13-60 us, tracks their MACs and not their time).  Its seconds are part of the
+   sweep's task-seconds.
 1. ``nasc sweep examples/digits.nas --lambda 0.01,0.1,1 --seeds 0..2`` (cpu, ONNX Runtime,
    every latency measured), started as a child process and SIGKILLed once some tasks
    finished while others were still running, then run again with the same command: every
    task that had finished must be reused (its report not rewritten, ``tasks.jsonl`` saying
    ``reused`` and never ``started`` for it after the kill) and the sweep must end.
 2. ``nasc sweep ... --baseline random-search --max-task-seconds S`` with S the sweep's own
-   task-seconds plus the profile's (equal compute: summed wall seconds of the tasks, one CPU
-   each), into its own directory.
+   task-seconds, the profile's included (equal compute: summed wall seconds of the tasks, one
+   CPU each), into its own directory.
 3. Both fronts' hypervolumes under ONE reference point, chosen from the points of both
    (``nasc.sweep.hypervolume.shared_reference``: the lowest accuracy of all, the highest
    latency of all x 1.1).
@@ -79,15 +79,6 @@ def killed_and_resumed(argv: list[str], out: Path, kill_after: int) -> dict[str,
             "rerun_started": sorted({e["name"] for e in later if e["event"] == "started"})}
 
 
-def profile(space: str, threads: int, sweep_dir: Path) -> float:
-    """Step 0: the space's kernel table in the sweep's store; its wall seconds."""
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    run_nasc("profile", space, "--target", "cpu", "--backend", "onnxruntime", "--threads", str(threads),
-             "--latency-db", str(sweep_dir / "latency.sqlite"))
-    return time.perf_counter() - t0
-
-
 def points(doc: dict[str, Any]) -> list[Point]:
     """The runs a front was drawn from (same latency source, within any latency budget) and,
     under a task-second budget, only those that finished within it (``sweep.within_budget``)."""
@@ -109,7 +100,7 @@ def main() -> int:
     ap.add_argument("--kill-after", type=int, default=2, help="finished tasks before the driver is killed")
     ap.add_argument("--work", help="where the sweeps go (default: a fresh temporary folder)")
     ap.add_argument("--no-profile", action="store_true",
-                    help="sweep without profiling the space first (the searches use the roofline prior)")
+                    help="nasc sweep --no-profile: the searches use the roofline prior")
     ap.add_argument("--json", default=result_path("sweep_front"))
     args = ap.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="sweep_front-"))
@@ -117,11 +108,12 @@ def main() -> int:
     sets = [x for e in ([f"search.epochs={args.epochs}", f"train.epochs={args.epochs}"] if args.epochs else [])
             for x in ("--set", e)] + ["--threads", str(args.threads)]
     sweep_dir, random_dir = work / "sweep", work / "random"
-    sweep_argv = ["sweep", args.space, "--lambda", args.lambdas, "--seeds", args.seeds, *sets, "--out", str(sweep_dir)]
-    profile_s = 0.0 if args.no_profile else profile(args.space, args.threads, sweep_dir)
+    sweep_argv = ["sweep", args.space, "--lambda", args.lambdas, "--seeds", args.seeds, *sets, "--out", str(sweep_dir),
+                  *(["--no-profile"] if args.no_profile else [])]
     resume = killed_and_resumed(sweep_argv, sweep_dir, args.kill_after)
     sweep = json.loads((sweep_dir / "front.json").read_text())
-    budget = sweep["sweep"]["task_seconds"] + profile_s
+    budget = sweep["sweep"]["task_seconds"]
+    profile_s = sweep["sweep"]["profile"].get("seconds_all_runs", 0.0)
     run_nasc("sweep", args.space, "--baseline", "random-search", "--seeds", "0", "--max-task-seconds", f"{budget:.2f}",
              *sets, "--out", str(random_dir))
     random = json.loads((random_dir / "front.json").read_text())
@@ -133,12 +125,13 @@ def main() -> int:
                      "epochs": args.epochs or "the example's", "target": "cpu", "backend": "onnxruntime",
                      "threads": args.threads,
                      "latency": "each run's artifact measured again after its sweep's tasks, one at a time: the median of 3 interleaved rounds of fresh processes (nasc sweep --remeasure 3, the default); the compile's own figure is in each front.json run as latency_ms_in_compile",
-                     "profile": "none: the searches used the roofline prior" if args.no_profile else
-                                f"nasc profile of the space's kernels (onnxruntime, {args.threads} thread(s)) into "
-                                f"the sweep's store before it: {profile_s:.1f} s, counted in the sweep's compute",
+                     "profile": "none (--no-profile): the searches used the roofline prior" if args.no_profile else
+                                f"nasc sweep's own profile of the space's kernels (onnxruntime, {args.threads} "
+                                f"thread(s)) into its store before the first task: {profile_s:.1f} s over the "
+                                "driver's runs, part of its task-seconds",
                      "equal_compute": "task-seconds: the random search's --max-task-seconds is the sweep's summed "
-                                      "task wall seconds plus the profile's, and only its runs that finished within "
-                                      "them (summed in finish order) are compared",
+                                      "task wall seconds (the profile's included), and only its runs that finished "
+                                      "within them (summed in finish order) are compared",
                      "kill": f"SIGKILL of the sweep's driver once {args.kill_after} tasks finished, then the same "
                              "command again"},
         "reference": ref.to_dict(),

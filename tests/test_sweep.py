@@ -208,6 +208,45 @@ def test_sweep_writes_its_front(resumed: dict) -> None:
     assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_sweep_profiles_the_space_before_its_searches(resumed: dict) -> None:
+    """Step 0: the kernels in the sweep's store before the first task, so every search weighs
+    the measured kernel sum, not the roofline prior; the rerun measured none again; the
+    profile's seconds are the ledger's first entry (part of the task-seconds)."""
+    out = resumed["out"]
+    doc = json.loads((out / "front.json").read_text())
+    profile = doc["sweep"]["profile"]
+    assert profile["ran"] and profile["kernels"] > 0
+    assert profile["measured"] == 0 and profile["already_stored"] == profile["kernels"]  # this run: the rerun
+    profiled = [e for e in events(out) if e["event"] == "profiled"]
+    assert len(profiled) == 2 and profiled[0]["measured"] == profile["kernels"] and profiled[1]["measured"] == 0
+    assert profile["seconds_all_runs"] == pytest.approx(sum(e["seconds"] for e in profiled), abs=0.01)
+    tasks = sum(e["seconds"] for e in events(out) if e["event"] == "finished")
+    assert doc["sweep"]["task_seconds"] == pytest.approx(tasks + profile["seconds_all_runs"], abs=0.05)
+    for run in (out / "runs").iterdir():
+        summary = json.loads((run / "search" / "summary.json").read_text())
+        source = summary["final"]["expected"]["latency_source"]
+        assert source.startswith("predicted (kernel-sum:cpu/onnxruntime at 2 threads") and "prior share 0%" in source
+
+
+@pytest.mark.parametrize("change,why", [
+    ({"strategy": "random-search", "lambdas": ()}, "a baseline runs no search"),
+    ({"profile": False}, "--no-profile"),
+    ({"target": "recorded-raspi4"}, "recorded table"),
+    ({"target": "jetson-orin-nano", "backend": "tvm"}, "not measured here"),
+    ({"backend": "auto"}, "--backend auto"),
+    ({}, ""),
+])
+def test_when_a_sweep_profiles(change: dict, why: str) -> None:
+    from nasc.sweep.plan import SweepPlan
+    from nasc.sweep.profiling import why_not
+
+    plan = SweepPlan(**{**dict(space=str(EXAMPLES / "digits_tiny.nas"), space_sha256="0" * 64, strategy="lambda",
+                               lambdas=(1.0,), seeds=(0,), archs=0, target="cpu", backend="onnxruntime",
+                               experiment=None, sets=(), latency_budget_ms=None), **change})
+    reason = why_not(plan)
+    assert (why in reason) if why else reason == ""
+
+
 def test_remeasurement_is_kept_for_a_resumed_sweep(resumed: dict) -> None:
     """Gathering the same finished runs again measures nothing: each run's rounds are kept,
     keyed by its artifact's manifest, and give the same front latencies."""
@@ -285,3 +324,5 @@ def test_baseline_stops_at_its_task_second_budget(tmp_path: Path) -> None:
     archs = [(out / "runs" / name / "arch.nas").read_text() for name in sorted(ran)]
     assert archs[0] != archs[1] and all(a.startswith("# nasc arch v1") for a in archs)
     assert all(r["latency_source"] == "measured" for r in doc["runs"])
+    assert doc["sweep"]["profile"] == {"ran": False, "why": "a baseline runs no search: nothing weighs a latency "
+                                       "model", "seconds_all_runs": 0.0}

@@ -58,6 +58,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", type=count(1, 1024), default=2, metavar="N",
                    help="intra-op threads of every latency measurement, the tasks' and the remeasurement's "
                         "(default 2; `nasc compile --threads`)")
+    p.add_argument("--no-profile", action="store_true",
+                   help="do not measure the space's kernels into the sweep's store before the first task (by "
+                        "default a λ sweep on cpu does, so its searches weigh measured kernels, not the roofline "
+                        "prior; the profile's seconds count in the sweep's compute)")
     p.add_argument("--out", "-o", required=True, help="the sweep directory")
     p.set_defaults(fn=cmd_sweep, precheck=precheck)
 
@@ -96,7 +100,7 @@ def precheck(args: argparse.Namespace) -> None:
                      backend=args.backend, experiment=experiment, sets=tuple(args.set),
                      latency_budget_ms=parse_budget(args.budget), max_task_seconds=args.max_task_seconds,
                      min_hv_gain=args.min_hv_gain, hv_window=args.hv_window, remeasure=args.remeasure,
-                     threads=args.threads)
+                     threads=args.threads, profile=not args.no_profile)
     plan.check()
     args.plan = plan
 

@@ -12,6 +12,10 @@ checkpoint) or restarts its stage cleanly.  ``DIR/tasks.jsonl`` has one line per
 (reused, started, finished, failed), with wall seconds and exit codes: the sweep's own log,
 from which a resumed run also takes the seconds its reused tasks cost.
 
+Before the first task a λ sweep measured here profiles the space's kernels into the sweep's
+store (:mod:`.profiling`; a ``profiled`` line), so every task's search weighs measured kernels;
+those seconds are the ledger's first entry.
+
 Ray's start-up (a local instance: about 4 s on a 2-core machine) is measured and recorded in
 ``front.json``.
 """
@@ -31,6 +35,7 @@ from ..progress import progress_for
 from .baselines import Chooser, Scored, save_assignment, saved_assignment
 from .front import FRONT, Run, front_doc, gather, read_run
 from .plan import SweepPlan, TaskSpec, run_dir
+from .profiling import ProfileStep, profile_kernels
 from .stop import StopRules, stop_reason
 from .tasks import compile_argv, run_task
 
@@ -41,6 +46,8 @@ TASK_LOG = "tasks.jsonl"
 CPUS_PER_TASK = 1
 OBJECT_STORE_BYTES = 80 * 1024 * 1024
 """Ray's object store holds nothing but the tasks' small result dicts; Ray's minimum is ~75 MB."""
+PROFILE_ENTRY = "profile"
+"""The ledger's entry for step 0's seconds (never a task's name: those start ``lam=`` or ``arch=``)."""
 PASSED_ENV = ("NASC_CACHE_DIR", "NASC_PATH", "XDG_CACHE_HOME")
 
 
@@ -65,21 +72,31 @@ def log_event(out: Path, event: str, **fields: Any) -> None:
         f.write(line)
 
 
-def past_seconds(out: Path) -> dict[str, float]:
-    """Each task's wall seconds from earlier runs' ``tasks.jsonl`` (its last finished line)."""
-    seconds: dict[str, float] = {}
+def _events(out: Path, event: str) -> list[dict[str, Any]]:
+    """The ``event`` lines of earlier runs' ``tasks.jsonl`` that carry their seconds."""
     try:
         lines = (out / TASK_LOG).read_text().splitlines()
     except OSError:
-        return seconds
+        return []
+    found = []
     for line in lines:
         try:
             doc = json.loads(line)
         except ValueError:
             continue  # a line cut short by a kill
-        if isinstance(doc, dict) and doc.get("event") == "finished" and isinstance(doc.get("seconds"), (int, float)):
-            seconds[str(doc.get("name"))] = float(doc["seconds"])
-    return seconds
+        if isinstance(doc, dict) and doc.get("event") == event and isinstance(doc.get("seconds"), (int, float)):
+            found.append(doc)
+    return found
+
+
+def past_seconds(out: Path) -> dict[str, float]:
+    """Each task's wall seconds from earlier runs' ``tasks.jsonl`` (its last finished line)."""
+    return {str(doc.get("name")): float(doc["seconds"]) for doc in _events(out, "finished")}
+
+
+def past_profile_seconds(out: Path) -> float:
+    """The seconds earlier runs of the driver spent profiling (``profiled`` lines)."""
+    return sum(float(doc["seconds"]) for doc in _events(out, "profiled"))
 
 
 def stage_seconds(run: Path) -> float:
@@ -124,6 +141,7 @@ class Sweep:
         self.chooser: Chooser | None = None
         self.assignments: dict[str, dict[str, int]] = {}
         self._chosen: ChosenExperiment | None = None
+        self.profile_step = ProfileStep(skipped="not run yet")
 
     def _baseline_setup(self) -> None:
         from .. import api
@@ -193,6 +211,7 @@ class Sweep:
         tasks = self.plan.tasks()
         if self.plan.strategy != "lambda":
             self._baseline_setup()
+        self._profile()
         pending = self._reuse(tasks)
         progress = progress_for(self.log)
         progress.start(len(tasks), "tasks")
@@ -206,6 +225,19 @@ class Sweep:
             stopped = ray_info.pop("stopped")
         progress.close()
         return self._finish(tasks, stopped, ray_info)
+
+    def _profile(self) -> None:
+        """Step 0 (:mod:`.profiling`): its seconds, this run's and earlier runs', are the
+        ledger's first entry, so the stop rules and a comparison at equal compute count them."""
+        before = past_profile_seconds(self.out)
+        self.profile_step = profile_kernels(self.plan, self.store, self.log)
+        if not self.profile_step.skipped:
+            step = self.profile_step
+            log_event(self.out, "profiled", name=PROFILE_ENTRY, seconds=step.seconds, kernels=step.kernels,
+                      measured=step.measured)
+        total = before + self.profile_step.seconds
+        if total:
+            self.ledger.seconds[PROFILE_ENTRY] = total
 
     def _stop(self) -> str | None:
         return stop_reason(self.rules, self.ledger.total_seconds, [r.point for r in self.ledger.runs],
@@ -285,7 +317,10 @@ class Sweep:
                            "hv_window": self.plan.hv_window},
             "task_seconds": round(self.ledger.total_seconds, 2),
             "compute_rule": "task-seconds: the summed wall seconds of every task that ran (a reused task counts "
-                            "with the seconds it took when it ran); each task holds one CPU",
+                            f"with the seconds it took when it ran; each task holds one CPU) and of the kernel "
+                            f"profile before them ('{PROFILE_ENTRY}', every run of the driver)",
+            "profile": {**self.profile_step.to_dict(), "seconds_all_runs": round(
+                self.ledger.seconds.get(PROFILE_ENTRY, 0.0), 2)},
             "tasks": {"planned": len(tasks), "finished": len(done), "reused": len(self.ledger.reused),
                       "failed": sorted(self.ledger.failed), "not_started": sorted(
                           t.name for t in tasks if t.name not in done and t.name not in self.ledger.failed)},

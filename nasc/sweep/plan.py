@@ -128,6 +128,7 @@ class SweepPlan:
     min_hv_gain: float | None = None
     hv_window: int = 3
     remeasure: int = 3
+    profile: bool = True  # a λ sweep measured here first profiles the space's kernels (nasc.sweep.profiling)
 
     def identity(self) -> dict[str, Any]:
         """The settings a task's result depends on (JSON types)."""
