@@ -122,16 +122,26 @@ def test_baseline_written_then_compared(artifact: Path, baseline: Path, capsys: 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_much_smaller_baseline_ratio_is_a_regression(artifact: Path, baseline: Path, tmp_path: Path, threads: int,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """Paired rounds (one thread) and a fresh process per side (two) reach the same verdict."""
+    """Paired rounds (one thread) and a fresh process per side (two) reach the same verdict.
+
+    A baseline a fifth of the figure and a tolerance of 100%: beside the other test worker, a
+    fresh process per side at two threads once spread its 3 rounds by 115%, inconclusive at a
+    tolerance of 50%; a run still too noisy (exit 3) is tried again, as `make gate` does."""
     figure = json.loads(baseline.read_text())["artifact_over_reference"]
-    smaller = edited(baseline, tmp_path, artifact_over_reference=figure / 3, protocol__threads=threads)
-    capsys.readouterr()
-    assert main(["bench", str(artifact), *FAST, "--threads", str(threads), "--baseline", str(smaller)]) == 1
+    smaller = edited(baseline, tmp_path, artifact_over_reference=figure / 5, protocol__threads=threads)
+    code = 3
+    for _ in range(3):
+        capsys.readouterr()
+        code = main(["bench", str(artifact), "--rounds", "3", "--tolerance", "100", "--threads", str(threads),
+                     "--baseline", str(smaller)])
+        if code != 3:
+            break
+    assert code == 1
     lines = capsys.readouterr().out.strip().splitlines()
     reason = [ln for ln in lines if "regression" in ln]
     assert reason == [lines[-1]], lines
     assert reason[0].startswith("regression: artifact_over_reference ")
-    assert f"above the baseline's {figure / 3:.4f} (tolerance +50%, baseline {smaller})" in reason[0]
+    assert f"above the baseline's {figure / 5:.4f} (tolerance +100%, baseline {smaller})" in reason[0]
 
 
 @pytest.mark.parametrize("field,value,message", [
