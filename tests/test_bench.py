@@ -73,6 +73,19 @@ def user_error(argv: list[str], capsys: pytest.CaptureFixture[str], *needles: st
     return err
 
 
+def until_a_verdict(argv: list[str], capsys: pytest.CaptureFixture[str], tries: int = 3) -> tuple[int, str]:
+    """``nasc bench`` run as `make gate` runs it: a run too noisy for a verdict (exit 3) is tried
+    again, up to ``tries`` times; the last exit code and its stdout."""
+    code, out = 3, ""
+    for _ in range(tries):
+        capsys.readouterr()
+        code = main(argv)
+        out = capsys.readouterr().out
+        if code != 3:
+            break
+    return code, out
+
+
 def test_the_reference_workload_is_pinned() -> None:
     assert reference.SHA256 == REFERENCE_SHA256
     assert sha256_file(reference.ONNX) == REFERENCE_SHA256
@@ -108,12 +121,8 @@ def test_baseline_written_then_compared(artifact: Path, baseline: Path, capsys: 
     # figure (a clean-clone run saw +50.5%), so the tolerance is wide -- what is checked here is the
     # comparison's bookkeeping; test_a_much_smaller_baseline_ratio_is_a_regression checks the verdict
     same = ["--rounds", "3", "--tolerance", "150"]
-    for _ in range(3):  # as `make gate` does: a run too noisy for a verdict (exit 3) is tried again
-        capsys.readouterr()
-        code = main(["bench", str(artifact), *same, "--baseline", str(baseline), "--json"])
-        result = json.loads(capsys.readouterr().out)
-        if code != 3:
-            break
+    code, out = until_a_verdict(["bench", str(artifact), *same, "--baseline", str(baseline), "--json"], capsys)
+    result = json.loads(out)
     assert code == 0, result["comparison"]["reason"]
     assert result["comparison"]["verdict"] == "ok" and result["comparison"]["same_artifact"]
     assert result["comparison"]["reason"].startswith("ok: artifact_over_reference ")
@@ -129,15 +138,10 @@ def test_a_much_smaller_baseline_ratio_is_a_regression(artifact: Path, baseline:
     tolerance of 50%; a run still too noisy (exit 3) is tried again, as `make gate` does."""
     figure = json.loads(baseline.read_text())["artifact_over_reference"]
     smaller = edited(baseline, tmp_path, artifact_over_reference=figure / 5, protocol__threads=threads)
-    code = 3
-    for _ in range(3):
-        capsys.readouterr()
-        code = main(["bench", str(artifact), "--rounds", "3", "--tolerance", "100", "--threads", str(threads),
-                     "--baseline", str(smaller)])
-        if code != 3:
-            break
+    code, out = until_a_verdict(["bench", str(artifact), "--rounds", "3", "--tolerance", "100", "--threads",
+                                 str(threads), "--baseline", str(smaller)], capsys)
     assert code == 1
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = out.strip().splitlines()
     reason = [ln for ln in lines if "regression" in ln]
     assert reason == [lines[-1]], lines
     assert reason[0].startswith("regression: artifact_over_reference ")

@@ -71,8 +71,9 @@ def _measure_pair(spec: Mapping[str, Any]) -> dict[str, Any]:
                               number=spec["sizes"][s]["number"], threads=spec["threads"], seed=spec["seed"],
                               isolate=True).resolved(a) for s, a in zip(sides, arts)]
     for art in arts:
-        if not hasattr(get_backend(art.backend), "timed_call"):
-            raise NascError(f"the {art.backend} backend cannot be timed in a shared loop; use separate processes")
+        if not pairable(art.backend, spec["threads"]):
+            raise NascError(f"the {art.backend} backend cannot be timed in a shared loop at {spec['threads']} "
+                            "thread(s); use separate processes")
     calls = [get_backend(a.backend).timed_call(a, p) for a, p in zip(arts, protos)]
     pairs = max(p.repeats for p in protos)
     samples = time_paired_calls(calls, protos, pairs)
