@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -286,8 +287,17 @@ def test_another_thread_count_is_measured_anew(resumed: dict, tmp_path: Path) ->
     said: list[str] = []
     one = gather(out, plan.tasks())[:1]  # one run is enough to see the rule
     runs = remeasured(out, one, 3, "onnxruntime", said.append, threads=1)
-    assert said and runs and all("on 1 threads" in r.latency_how for r in runs)
-    assert json.loads((out / REMEASURED).read_text())[one[0].task.name]["threads"] == 1
+    assert said and runs and all("on 1 thread(s)" in r.latency_how for r in runs)
+    kept = json.loads((out / REMEASURED).read_text())[one[0].task.name]
+    assert kept["threads"] == 1
+    # at one thread an ONNX Runtime artifact is timed beside the reference workload, one process per round
+    assert kept["timing"] == "paired" and "beside nasc's reference workload" in runs[0].latency_how
+    assert len(kept["rounds_ratio"]) == len(kept["reference_rounds_ms"]) == len(kept["rounds_ms"]) == 3
+    for ratio, art_ms, ref_ms in zip(kept["rounds_ratio"], kept["rounds_ms"], kept["reference_rounds_ms"]):
+        assert ratio == pytest.approx(art_ms / ref_ms, rel=0.25)  # artifact over reference, same process
+    assert runs[0].latency_over_reference == statistics.median(kept["rounds_ratio"])
+    assert runs[0].latency_ms == pytest.approx(runs[0].latency_over_reference
+                                               * statistics.median(kept["reference_rounds_ms"]))
     said.clear()
     remeasured(out, one, 3, "onnxruntime", said.append, threads=1)
     assert said == []  # kept for that count

@@ -25,14 +25,14 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Mapping, TextIO
 
 from nasc.backends import LatencyRecord, MeasureProtocol
 from nasc.backends.api import measure
 from nasc.backends.isolation import THREAD_ENV
 from nasc.backends.timing import SAMPLE, SampleWindow
 
-from ..latency.rounds import rotated
+from ..latency.rounds import interleaved, rotated
 from .paired import time_paired
 
 ARTIFACT, REFERENCE = "artifact", "reference"
@@ -139,3 +139,24 @@ def run_rounds(paths: dict[str, Path], protocol: BenchProtocol, progress: TextIO
                            f"{rounds[-1].artifact_over_reference:.4f}\n")
             progress.flush()
     return BenchRun(tuple(rounds), sizes, first)
+
+
+def rounds_beside_reference(paths: Mapping[str, Path], reference: Path, rounds: int, threads: int, seed: int = 0,
+                            window: SampleWindow | None = None) -> dict[str, list[Round]]:
+    """Each of ``paths`` timed ``rounds`` times beside ``reference``, one paired process per
+    round (:mod:`nasc.bench.paired`); the rounds interleave across ``paths`` in rotating
+    order and the side that goes first alternates, so a slow stretch of the machine meets one
+    round of many artifacts and both orders.  Why: the ratio to the reference taken in one
+    process is what stays put when the host changes speed (module docstring); interleaving
+    keeps a stretch from landing on every round of one artifact."""
+    win = window or SampleWindow()
+    sizes = {name: win.protocol_for(time_fresh(path, PILOT, threads, seed).median_ms) for name, path in paths.items()}
+    ref_sizes = win.protocol_for(time_fresh(reference, PILOT, threads, seed).median_ms)
+    out: dict[str, list[Round]] = {name: [] for name in paths}
+    for name in interleaved({name: rounds for name in paths}):
+        order = tuple(rotated((ARTIFACT, REFERENCE), len(out[name])))
+        pair = time_paired({ARTIFACT: paths[name], REFERENCE: reference}, {ARTIFACT: sizes[name], REFERENCE: ref_sizes},
+                           (order[0], order[1]), (ARTIFACT, REFERENCE), threads, seed)
+        out[name].append(Round((order[0], order[1]), pair.records[ARTIFACT].median_ms,
+                               pair.records[REFERENCE].median_ms, pair.ratio))
+    return out

@@ -38,6 +38,7 @@ class Run:
     macs: int
     arch: str
     compile_latency_ms: float | None = None  # the compile's own figure, when the latency was measured again
+    latency_over_reference: float | None = None  # timed beside nasc's reference workload (sweep.remeasure)
 
     @property
     def point(self) -> Point:
@@ -48,7 +49,9 @@ class Run:
                 "accuracy": self.accuracy, "accuracy_source": self.accuracy_source,
                 "latency_ms": self.latency_ms, "latency_source": self.latency_source, "latency_how": self.latency_how,
                 "params": self.params, "macs": self.macs, "arch": self.arch,
-                **({"latency_ms_in_compile": self.compile_latency_ms} if self.compile_latency_ms is not None else {})}
+                **({"latency_ms_in_compile": self.compile_latency_ms} if self.compile_latency_ms is not None else {}),
+                **({"latency_over_reference": self.latency_over_reference}
+                   if self.latency_over_reference is not None else {})}
 
 
 def read_run(out: Path, task: TaskSpec) -> Run | None:
