@@ -54,7 +54,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--remeasure", type=count(0, 100), default=3, metavar="R",
                    help="after the tasks, time every run's measured artifact again one at a time, in R interleaved "
                         "rounds of fresh processes, and put that on the front (a task measures next to the others' "
-                        "computing); 0: the compiles' own figures (default 3)")
+                        "computing); at --threads 1 each round times the artifact beside nasc's reference workload "
+                        "in one process (latency_over_reference); 0: the compiles' own figures (default 3)")
     p.add_argument("--threads", type=count(1, 1024), default=2, metavar="N",
                    help="intra-op threads of every latency measurement, the tasks' and the remeasurement's "
                         "(default 2; `nasc compile --threads`)")
