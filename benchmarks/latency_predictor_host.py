@@ -144,9 +144,9 @@ def counts(space: str, backend: str, args: argparse.Namespace) -> tuple[int, int
     return args.fit, args.test
 
 
-def profile(compiled: Any, backend: str, store: LatencyStore, threads: int, rounds: int) -> float:
-    """``nasc profile``'s kernel table of the space (in one process, ``rounds`` interleaved rounds);
-    the seconds it took."""
+def profile(compiled: Any, backend: str, store: LatencyStore, threads: int, rounds: int, beside: bool = False) -> float:
+    """``nasc profile``'s kernel table of the space (``rounds`` interleaved rounds; ``beside``:
+    ``--beside-reference``); the seconds it took."""
     from nasc.backends import MeasureProtocol
     from nasc.latency.profile import ProfileSettings, profile_space
     from nasc.progress import progress_for
@@ -154,7 +154,8 @@ def profile(compiled: Any, backend: str, store: LatencyStore, threads: int, roun
     t0 = time.perf_counter()
     progress = progress_for(sys.stdout)
     try:
-        settings = ProfileSettings("cpu", backend, "fp32", MeasureProtocol(threads=threads), kernel_rounds=rounds)
+        settings = ProfileSettings("cpu", backend, "fp32", MeasureProtocol(threads=threads), kernel_rounds=rounds,
+                                   beside_reference=beside)
         profile_space(compiled, None, settings, store, progress, print)
     finally:
         progress.close()
@@ -179,7 +180,7 @@ def random_archs(compiled: Any, n: int, first_seed: int, exclude: AbstractSet[st
 
 
 def measure_archs(archs: list[Any], wanted: dict[str, list[int]], rounds: dict[str, int], numbers: dict[str, int],
-                  store: LatencyStore, workdir: Path, threads: dict[str, int]) -> dict[str, float]:
+                  store: LatencyStore, workdir: Path, threads: dict[str, int], beside: str = "") -> dict[str, float]:
     """Measure the archs ``wanted[backend]`` (indices into ``archs``: fitting and test archs
     alike) with each backend ``rounds[backend]`` times, in interleaved rounds over archs and
     backends (built once per run, a fresh process per measurement, 30 samples of
@@ -193,7 +194,8 @@ def measure_archs(archs: list[Any], wanted: dict[str, list[int]], rounds: dict[s
     from nasc.latency.sources import measure_again, measure_arch
 
     host = host_fingerprint()
-    have = {b: store.key_counts("arch", "cpu", b, "fp32", host=host, threads=threads[b]) for b in wanted}
+    have = {b: store.key_counts("arch", "cpu", b, "fp32", host=host, threads=threads[b], beside=beside)
+            for b in wanted}
     needed = {(i, b): rounds[b] - have[b].get(archs[i].key, 0) for b, idx in wanted.items() for i in idx
               if have[b].get(archs[i].key, 0) < rounds[b]}
     protocols = {b: MeasureProtocol(repeats=30, number=numbers[b], isolate=True, threads=threads[b]) for b in wanted}
@@ -202,39 +204,44 @@ def measure_archs(archs: list[Any], wanted: dict[str, list[int]], rounds: dict[s
     for i, backend in interleaved(needed):
         arch, where = archs[i], workdir / backend / archs[i].key[:16]
         t0 = time.perf_counter()
-        got = (measure_again(arch, "cpu", store, where, protocols[backend]) if (i, backend) in built
-               else measure_arch(arch, "cpu", store, workdir=where, backend=backend, protocol=protocols[backend]))
+        got = (measure_again(arch, "cpu", store, where, protocols[backend], bool(beside)) if (i, backend) in built
+               else measure_arch(arch, "cpu", store, workdir=where, backend=backend, protocol=protocols[backend],
+                                 beside_reference=bool(beside)))
         built.add((i, backend))
         seconds[backend] += time.perf_counter() - t0
-        print(f"arch {i + 1}/{len(archs)} {backend} {arch.key[:16]} {got.median_ms:.4f} ms", flush=True)
+        ratio = f" ({got.record.over_reference:.4f} of the reference)" if beside else ""
+        print(f"arch {i + 1}/{len(archs)} {backend} {arch.key[:16]} {got.median_ms:.4f} ms{ratio}", flush=True)
     return seconds
 
 
-def scratch_times(runs: list[tuple[Any, int]], backend: str, workdir: Path) -> list[float]:
+def scratch_times(runs: list[tuple[Any, int]], backend: str, workdir: Path, beside: str = "") -> list[float]:
     """The median (ms) of each (arch, threads) of ``runs`` measured as the test archs are
-    (fresh process, 30 repeats), in order, into a scratch store: checks that must not touch
-    the stored values."""
+    (fresh process, 30 repeats; ``beside``: its ratio to the reference instead), in order, into
+    a scratch store: checks that must not touch the stored values."""
     import tempfile
 
     from nasc.backends import MeasureProtocol
     from nasc.latency.sources import measure_arch
 
     with tempfile.TemporaryDirectory(dir=workdir.parent) as scratch, LatencyStore(Path(scratch) / "s.sqlite") as tmp:
-        return [measure_arch(arch, "cpu", tmp, workdir=Path(scratch) / arch.key[:16], backend=backend,
-                             protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads)).median_ms
-                for arch, threads in runs]
+        got = [measure_arch(arch, "cpu", tmp, workdir=Path(scratch) / arch.key[:16], backend=backend,
+                            protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads),
+                            beside_reference=bool(beside)).record for arch, threads in runs]
+        return [float(r.over_reference or 0.0) if beside else r.median_ms for r in got]
 
 
-def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Path, threads: int) -> dict[str, Any]:
+def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Path, threads: int,
+                beside: str = "") -> dict[str, Any]:
     """Each of ``archs`` measured once more (into a scratch store, so the stored values stay):
     how far the same measurement moves on this shared machine -- the floor under any
     predictor's error.  Not cached: it is about the load of this run."""
     host = host_fingerprint()
-    first = {a.key: rec for a in archs
-             if (rec := store.get("arch", "cpu", backend, "fp32", a.key, host=host, threads=threads)) is not None}
+    first = {a.key: float(rec.over_reference or 0.0) if beside else rec.median_ms for a in archs
+             if (rec := store.get("arch", "cpu", backend, "fp32", a.key, host=host, threads=threads,
+                                  beside=beside)) is not None}
     known = [a for a in archs if a.key in first]
-    again = scratch_times([(a, threads) for a in known], backend, workdir)
-    r = np.asarray([ms / first[a.key].median_ms for a, ms in zip(known, again)])
+    again = scratch_times([(a, threads) for a in known], backend, workdir, beside)
+    r = np.asarray([ms / first[a.key] for a, ms in zip(known, again)])
     return {"backend": backend, "n": int(len(r)), "remeasured_within_10pct": round(float(np.mean(np.abs(r - 1) <= 0.1)), 4)
             if len(r) else None, "median_abs_change": round(float(np.median(np.abs(r - 1))), 4) if len(r) else None,
             "ratios": [round(float(x), 4) for x in r]}
@@ -279,7 +286,7 @@ def per_case(rounds: dict[str, int], space: str, backend: str) -> int:
 
 
 def preflight(archs: list[Any], backend: str, workdir: Path, threads: int, rounds: int = 3,
-              take: str = "fastest") -> dict[str, Any]:
+              take: str = "fastest", beside: str = "") -> dict[str, Any]:
     """Each of ``archs`` measured ``2 * rounds`` times in interleaved rounds (fresh processes,
     into a scratch store) before anything else, its value taken twice as a judged arch's is
     (the fastest, or the median, of ``rounds`` of them: ``take``): whether this machine repeats
@@ -289,7 +296,7 @@ def preflight(archs: list[Any], backend: str, workdir: Path, threads: int, round
     (measured here: the same build 1.4-1.7x slower for minutes at a time, fewer than half of
     repeat measurements within 10% of each other) no model can land 90% of its predictions
     within 10% of measurements that do not agree with themselves; two minutes say so."""
-    times = scratch_times([(a, threads) for _ in range(2 * rounds) for a in archs], backend, workdir)
+    times = scratch_times([(a, threads) for _ in range(2 * rounds) for a in archs], backend, workdir, beside)
     per_arch = np.asarray(times).reshape(2 * rounds, len(archs))
     pick = np.min if take == "fastest" else np.median
     ratios = pick(per_arch[rounds:], axis=0) / pick(per_arch[:rounds], axis=0)
@@ -325,13 +332,13 @@ def judge(predicted: list[float], measured: list[float]) -> dict[str, Any]:
 
 
 def evaluate(store: LatencyStore, lib: Any, backend: str, fit: list[str], tests: list[str],
-             threads: int, fastest: bool) -> dict[str, Any]:
+             threads: int, fastest: bool, beside: str = "") -> dict[str, Any]:
     """Every model fitted on ``fit`` only, judged on ``tests``; an arch and a kernel measured in
     several rounds count at their fastest (``fastest``) or at an arch's median and a kernel's latest."""
     from nasc.latency.fitted import fit_affine_prior
     from nasc.latency.kernel_source import KernelSumSource
 
-    source = KernelSumSource(store, "cpu", backend, lib, threads=threads, fastest=fastest)
+    source = KernelSumSource(store, "cpu", backend, lib, threads=threads, fastest=fastest, beside=beside)
     by_key = {a.key: a for a in source.archs}
     fitted = [by_key[k] for k in fit if k in by_key]
     held = [by_key[k] for k in tests if k in by_key]
@@ -345,6 +352,7 @@ def evaluate(store: LatencyStore, lib: Any, backend: str, fit: list[str], tests:
     terms = {"intercept_ms": model.terms.intercept_ms, "scale": model.terms.scale,
              "dispatch_ms": dict(model.terms.dispatch_ms)}
     return {"model": model.name, "terms": terms, "fit_archs": len(fitted), "kernels": len(source.table),
+            **({"reference_unit_ms": source.reference_ms} if beside else {}),
             "prior_share": round(sum(a.sums.prior_ms for a in held) / max(1e-12, sum(a.sums.total_ms for a in held)), 4),
             **{name: judge(p, measured) for name, p in predicted.items()}}
 
@@ -379,9 +387,20 @@ def main() -> int:
                          "SPACE/BACKEND (default: %(default)s)")
     ap.add_argument("--threads", type=parse_threads, default=DEFAULT_THREADS,
                     help="intra-op threads per space, SPACE=N,... (default: %(default)s)")
+    ap.add_argument("--beside-reference", action="store_true",
+                    help="time every kernel and architecture in one fresh process beside nasc's reference workload "
+                         "(nasc profile --beside-reference), fit and judge on the ratios to it; every case on one "
+                         "thread")
     ap.add_argument("--out", default=result_path("latency_predictor_host"))
     args = ap.parse_args()
     backends = [b for b in args.backends.split(",") if b]
+    beside = ""
+    if args.beside_reference:
+        from nasc.bench.reference import beside_label
+
+        beside = beside_label()
+        if any(threads_of(args.threads, s, b) != 1 for s in SPACES for b in backends):
+            args.threads = {**{s: 1 for s in SPACES}, **{f"{s}/{b}": 1 for s in SPACES for b in BACKENDS}}
     db = args.latency_db or default_store()
     db.parent.mkdir(parents=True, exist_ok=True)
     workdir = db.parent / "latency_predictor_host_builds"
@@ -398,7 +417,7 @@ def main() -> int:
             if args.preflight and not args.judge_only:
                 pre = preflight(archs[:args.preflight], "onnxruntime", workdir,
                                 threads_of(args.threads, name, "onnxruntime"),
-                                per_case(args.rounds, name, "onnxruntime"), args.take)
+                                per_case(args.rounds, name, "onnxruntime"), args.take, beside)
                 cases[f"{name}/preflight"] = pre
                 targets[f"{name} preflight: repeat measurements within +-10%"] = at_least(
                     pre["repeat_within_10pct"], PREFLIGHT_WITHIN)
@@ -409,24 +428,25 @@ def main() -> int:
                           "predictor; nothing measured for it (--preflight 0 measures anyway)", flush=True)
                     continue
             rounds = {b: per_case(args.rounds, name, b) for b in backends}
-            seconds = {f"profile_{b}_s": 0.0 if args.judge_only else profile(compiled, b, store, threads[b], rounds[b])
+            seconds = {f"profile_{b}_s": 0.0 if args.judge_only else profile(compiled, b, store, threads[b], rounds[b],
+                                                                           bool(beside))
                        for b in backends}
             limits = {b: counts(name, b, args)[1] for b in backends}
             numbers = {b: per_case(args.number, name, b) for b in backends}
             wanted = {b: [*range(counts(name, b, args)[0]), *(len(fitting) + i for i in range(limits[b]))]
                       for b in backends}
             spent = ({b: 0.0 for b in backends} if args.judge_only
-                     else measure_archs([*fitting, *archs], wanted, rounds, numbers, store, workdir, threads))
+                     else measure_archs([*fitting, *archs], wanted, rounds, numbers, store, workdir, threads, beside))
             if args.measure_only:
                 continue
             if "onnxruntime" in backends and args.noise_check:
                 cases[f"{name}/noise"] = noise_check(archs[:args.noise_check], "onnxruntime", store, workdir,
-                                                     threads["onnxruntime"])
+                                                     threads["onnxruntime"], beside)
                 cases[f"{name}/threads"] = threads_check(archs[:THREADS_CHECK], "onnxruntime", workdir)
             for backend in backends:
                 tests = [a.key for a in archs[:limits[backend]]]
                 case = evaluate(store, compiled.loader.ops, backend, fits[backend], tests, threads[backend],
-                                args.take == "fastest")
+                                args.take == "fastest", beside)
                 case.update({"threads": threads[backend], "fit_requested": counts(name, backend, args)[0], "test_requested": limits[backend],
                              "seconds": {"kernels": round(seconds[f"profile_{backend}_s"], 1),
                                          "fitting_and_test_archs_this_run": round(spent[backend], 1)}})
@@ -448,6 +468,10 @@ def main() -> int:
                        f"kernels: the same protocol in one process, R interleaved rounds, each kernel's latency the "
                        f"{'fastest' if args.take == 'fastest' else 'latest'}; intra-op threads per space: "
                        + ", ".join(f"{k}={v}" for k, v in args.threads.items()),
+           "beside_reference": (f"every kernel and architecture measurement one fresh process timing it beside nasc's "
+                                f"reference workload ({beside}) in alternating samples; fitted and judged on the "
+                                "ratios to it, stated in ms as ratio x the reference's median over the case's records "
+                                "(reference_unit_ms)") if beside else "no: each measurement timed alone",
            "threads_rule": THREADS_RULE,
            "reduced": {"nb201/tvm": f"{counts('nb201', 'tvm', args)[0]} fitting and {counts('nb201', 'tvm', args)[1]} "
                                     "test archs: TVM builds a whole "

@@ -158,24 +158,31 @@ def varied() -> list[StoredLatency]:
                           source="rpc", host="aarch64-linux-gnu; Cortex-A78AE ×6; 6 cores",
                           created="2025-06-01T14:00:00.5+02:00"),
             StoredLatency("arch", "cpu", "tvm", "fp32", arch_key("b"), 123456.789, 2e5, PROTOCOL,
-                          {"apache-tvm": "0.27.0"}, source="recorded", host=HOST)]
+                          {"apache-tvm": "0.27.0"}, source="recorded", host=HOST),
+            *kernels("beside", [1], protocol=BESIDE, reference_ms=0.0451, over_reference=1 / 3)]
+
+
+BESIDE = TimingProtocol(warmup=10, repeats=30, batch=1, threads=1, number=10, beside="bench_reference:59277a670d94")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_export_import_round_trips_exactly(tmp_path: Path, fmt: str) -> None:
     first, table, again = tmp_path / "a.sqlite", tmp_path / f"table.{fmt}", tmp_path / f"again.{fmt}"
     with LatencyStore(first) as store:
-        assert store.put(varied()) == 6
-        assert store.export(table, fmt) == 6
+        assert store.put(varied()) == 7
+        assert store.export(table, fmt) == 7
         original = list(store.query())
     with LatencyStore(tmp_path / "b.sqlite") as store:
         result = store.import_(table)
-        assert (result.rows, result.added) == (6, 6)
+        assert (result.rows, result.added) == (7, 7)
         assert list(store.query()) == original
-        assert store.export(again, None) == 6
+        assert store.export(again, None) == 7
         again_result = store.import_(table)  # the same file twice: nothing new
-        assert (again_result.added, again_result.present) == (0, 6)
-        assert len(list(store.query())) == 6
+        assert (again_result.added, again_result.present) == (0, 7)
+        assert len(list(store.query())) == 7
+        (paired,) = store.query(beside=BESIDE.beside)
+        assert (paired.reference_ms, paired.over_reference, paired.protocol) == (0.0451, 1 / 3, BESIDE)
+        assert {r.key for r in store.query(beside="")} == {r.key for r in original} - {paired.key}
     assert again.read_bytes() == table.read_bytes()
     assert [r.created for r in original if r.target == "jetson-orin-nano"] == ["2025-06-01T12:00:00.500000+00:00"]
 
@@ -411,6 +418,18 @@ V1_SCHEMA = (
 )
 
 
+@pytest.mark.parametrize("over,message", [
+    ({"protocol": BESIDE}, "set exactly when protocol.beside names a reference"),
+    ({"reference_ms": 0.05, "over_reference": 0.5}, "set exactly when protocol.beside names a reference"),
+    ({"protocol": BESIDE, "reference_ms": 0.05, "over_reference": -1.0}, "over_reference: expected a finite"),
+    ({"protocol": BESIDE, "reference_ms": 0.0, "over_reference": 0.5}, "reference_ms: must be positive"),
+])
+def test_a_ratio_to_a_reference_comes_with_its_reference(over: dict[str, Any], message: str) -> None:
+    """A record timed beside a reference holds the reference's time and the ratio, and only such a record."""
+    with pytest.raises(RowError, match=re.escape(message)):
+        next(kernels("k", [0], **over))
+
+
 def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "v1.sqlite"
     with sqlite3.connect(path) as db:
@@ -424,6 +443,7 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     with LatencyStore(path) as store:
         (old,) = store.query()
         assert (old.key, old.signature, old.median_ms) == ("old", "", 1.0)
+        assert (old.reference_ms, old.over_reference, old.protocol.beside) == (None, None, "")
         assert store.put(signed()) == 2
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)

@@ -14,6 +14,7 @@ import functools
 import io
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -339,6 +340,43 @@ def test_kernel_rounds_time_each_kernel_again_in_interleaved_rounds(
         assert latest[key] == max(mine, key=lambda r: r.created).median_ms
 
 
+def test_beside_reference_stores_each_kernel_and_arch_with_its_ratio_to_the_reference(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--beside-reference``: every record timed in one process beside nasc's reference
+    workload holds the reference's time and the ratio; a model read beside it fits on the
+    ratios in units of the reference's median; records timed alone are another table."""
+    from nasc.bench.reference import beside_label
+    from nasc.latency.kernel_source import KernelSumSource, kernel_medians
+
+    db = tmp_path / "lat.sqlite"
+    argv = ["profile", str(EXAMPLES / "digits_tiny.nas"), "--target", "cpu", "--backend", "onnxruntime",
+            "--latency-db", str(db), "--repeat", "5", "--number", "2", "--warmup", "1", "--threads", "1",
+            "--archs", "4", "--beside-reference"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    label = beside_label()
+    with LatencyStore(db, create=False) as store:
+        records = list(store.query())
+        assert records and all(r.protocol.beside == label for r in records)
+        assert {r.kind for r in records} == {"kernel", "arch"}
+        for r in records:  # the ratio is this record's over the reference's, from the same process
+            assert r.reference_ms and r.over_reference
+            assert r.over_reference == pytest.approx(r.median_ms / r.reference_ms, rel=0.35)
+        host = records[0].host
+        assert kernel_medians(store, "cpu", "onnxruntime", "fp32", host, threads=1) == {}  # none timed alone
+        ratios = kernel_medians(store, "cpu", "onnxruntime", "fp32", host, threads=1, beside=label)
+        source = KernelSumSource(store, "cpu", "onnxruntime", api.load(EXAMPLES / "digits_tiny.nas").loader.ops, threads=1,
+                                 beside=label)
+        unit = statistics.median(r.reference_ms for r in records)
+        assert source.reference_ms == pytest.approx(unit) and f"beside {label}" in source.what
+        assert len(source.table) == len(ratios) and len(source.archs) == 4
+        for a in source.archs:
+            mine = [r.over_reference for r in records if r.kind == "arch" and r.key == a.key]
+            assert a.measured_ms == pytest.approx(statistics.median(mine) * unit)
+    code, out, err = run_cli(argv, capsys)  # resumed: everything timed beside the reference is there
+    assert code == 0 and "measured 0 kernels" in out and "0 architectures (4 already stored)" in out, out
+
+
 def test_a_space_of_custom_torch_ops_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "myops.py").write_text(
         "import nasc\nops = nasc.op_library()\n\n"
@@ -358,6 +396,9 @@ def test_a_space_of_custom_torch_ops_is_refused(tmp_path: Path, capsys: pytest.C
     (["--target", "cpu", "--backend", "auto"], "name it with --backend"),
     (["--target", "cpu", "--precision", "fp16"], "backend 'onnxruntime' builds fp32, int8, not fp16"),
     (["--target", "cpu", "--precision", "fp61"], "has no fp61 precision"),
+    (["--target", "cpu", "--beside-reference"], "--beside-reference needs one thread (--threads 1)"),
+    (["--target", "cpu", "--beside-reference", "--threads", "1", "--backend", "torch"],
+     "got torch at 1 thread(s)"),
 ])
 def test_what_cannot_be_profiled_is_exit_2(tmp_path: Path, flags: list[str], message: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:

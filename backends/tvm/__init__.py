@@ -21,7 +21,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..base import Artifact, BuildError, BuildOptions, KernelPlan, LatencyRecord, MeasureProtocol, Target
+from ..base import (Artifact, BuildError, BuildOptions, KernelPlan, LatencyRecord, MeasureProtocol,
+                    MeasurementUnavailable, Target)
 from ..common import cache_root, check_request, prepare_out_dir
 from ..hostinfo import libcuda_loadable, local_gpu_arch, nvcc_version
 from ..isolation import measure_maybe_isolated
@@ -239,6 +240,19 @@ class TvmBackend:
         from .measure import local_runner
 
         return local_runner(artifact, self._kind(artifact))
+
+    def timed_call(self, artifact: Artifact, protocol: MeasureProtocol) -> Callable[[], object]:
+        """One call of a CPU artifact in this process, for loops that time it beside another
+        artifact sample by sample (``nasc bench``'s paired rounds).  At one thread TVM's pool
+        does not compete with the other runtime's; the caller is a one-shot child process, so
+        the core pinning TVM's pool applies is not undone."""
+        from .measure import local_call
+
+        kind = self._kind(artifact)
+        if kind != "cpu":
+            raise MeasurementUnavailable(f"{artifact.dir} is built for {artifact.target}: only CPU artifacts are "
+                                         "timed in a shared loop")
+        return local_call(artifact, protocol.resolved(artifact), kind)[0]
 
     def measure(self, artifact: Artifact, protocol: MeasureProtocol) -> LatencyRecord:
         return measure_maybe_isolated(artifact, protocol, self._measure_here)

@@ -61,7 +61,12 @@ def measure_local(artifact: Artifact, protocol: MeasureProtocol, target_kind: st
         return _measure_local(artifact, protocol, target_kind)
 
 
-def _measure_local(artifact: Artifact, protocol: MeasureProtocol, target_kind: str) -> LatencyRecord:
+def local_call(artifact: Artifact, protocol: MeasureProtocol,
+               target_kind: str) -> tuple[Callable[[], None], Any, list[Any], Callable[[], None]]:
+    """One synchronized call of the artifact on the protocol's random inputs, with the VM, its
+    arguments and the device sync it uses: what a local measurement times, alone or beside
+    another artifact in one process (``timed_call``).  Sizes TVM's thread pool, which pins
+    this process to cores; callers that go on with other work restore the affinity."""
     import tvm
 
     dev = local_device(artifact, target_kind)
@@ -75,6 +80,11 @@ def _measure_local(artifact: Artifact, protocol: MeasureProtocol, target_kind: s
         main(*args)
         sync()
 
+    return call, vm, args, sync
+
+
+def _measure_local(artifact: Artifact, protocol: MeasureProtocol, target_kind: str) -> LatencyRecord:
+    call, vm, args, sync = local_call(artifact, protocol, target_kind)
     samples = time_calls(call, protocol)
     kernels = per_kernel(vm, args, protocol, sync) if protocol.per_kernel else ()
     notes = [f"TVM thread pool: {protocol.threads} threads"] if target_kind == "cpu" else []

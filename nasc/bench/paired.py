@@ -64,6 +64,16 @@ def time_paired(paths: Mapping[str, Path], sizes: Mapping[str, Mapping[str, int]
     return Paired(records, float(payload["ratio"]))
 
 
+def beside_reference(artifact: Path, protocol: MeasureProtocol, reference: Path) -> Paired:
+    """``artifact`` timed beside the reference artifact folder ``reference`` in one fresh
+    process, both with ``protocol``'s sizes, alternating sample by sample (artifact first);
+    the ratio is the artifact's over the reference's.  What the latency store's records
+    timed ``beside`` a reference hold (:class:`nasc.latency.records.StoredLatency`)."""
+    sizes = {"warmup": protocol.warmup, "repeat": protocol.repeats, "number": protocol.number}
+    return time_paired({"artifact": artifact, "reference": reference}, {"artifact": sizes, "reference": sizes},
+                       ("artifact", "reference"), ("artifact", "reference"), protocol.threads, protocol.seed)
+
+
 def _measure_pair(spec: Mapping[str, Any]) -> dict[str, Any]:
     sides = list(spec["paths"])
     arts = [load_artifact(spec["paths"][s], verify=True) for s in sides]  # checked here, in the child, again

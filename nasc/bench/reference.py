@@ -43,6 +43,12 @@ def identity() -> dict[str, object]:
                       f"(seeded initialization, seed {SEED}), shipped as nasc/bench/{ONNX.name}"}
 
 
+def beside_label() -> str:
+    """How a latency timed beside this reference names it (``protocol.beside`` in the latency
+    store): its name and sha256 prefix, so ratios to another reference never mix."""
+    return f"{NAME}:{SHA256[:12]}"
+
+
 def check_shipped(path: Path = ONNX) -> None:
     """Refuse a reference file whose bytes are not the pinned ones."""
     try:

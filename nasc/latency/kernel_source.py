@@ -69,21 +69,34 @@ def measured_threads() -> int:
 
 
 def kernel_medians(store: LatencyStore, target: str, backend: str, precision: str, host: str,
-                   source: str = "measured", threads: int | None = None, fastest: bool = False) -> dict[str, float]:
+                   source: str = "measured", threads: int | None = None, fastest: bool = False,
+                   beside: str = "") -> dict[str, float]:
     """The latest stored median (ms) of each kernel measured on ``host`` (``source``: ``measured``
     here, ``rpc`` on a device behind a tracker) on ``threads`` threads (None: any); with
     ``fastest``, the smallest of its stored medians (rounds of ``nasc profile --kernel-rounds``).
+    With ``beside`` (a reference's label), the records timed beside it, and their ratios to it
+    instead of milliseconds.
 
     Why the latest by default: a kernel profiled again after an upgrade is best described by
     its newest record; the fastest suits rounds taken together on a shared host, where load
     only ever adds time."""
     chosen: dict[str, tuple[str, float]] = {}
     for rec in store.query(kind="kernel", target=target, backend=backend, precision=precision, host=host,
-                           source=source, threads=threads):
+                           source=source, threads=threads, beside=beside):
+        value = float(rec.over_reference or 0.0) if beside else rec.median_ms
         have = chosen.get(rec.key)
-        if have is None or (rec.median_ms < have[1] if fastest else rec.created > have[0]):
-            chosen[rec.key] = (rec.created, rec.median_ms)
+        if have is None or (value < have[1] if fastest else rec.created > have[0]):
+            chosen[rec.key] = (rec.created, value)
     return {key: ms for key, (_, ms) in chosen.items()}
+
+
+def reference_median(store: LatencyStore, beside: str, **filters: str | int | None) -> float | None:
+    """The median of ``reference_ms`` over the records timed beside ``beside`` that match
+    ``filters``: the milliseconds one reference unit stands for on that host (None: none)."""
+    import statistics
+
+    values = [rec.reference_ms for rec in store.query(beside=beside, **filters) if rec.reference_ms]
+    return statistics.median(values) if values else None
 
 
 class KernelSumSource:
@@ -97,12 +110,18 @@ class KernelSumSource:
     ``threads`` threads (None: :func:`measured_threads`): one thread count is one configuration
     of the host.  A device's are filtered by ``threads`` only when it is given.  An arch
     measured several times counts once, at the median of its measurements, and a kernel at
-    its latest; with ``fastest``, both at their fastest (:data:`.store.ARCH_LATENCY`)."""
+    its latest; with ``fastest``, both at their fastest (:data:`.store.ARCH_LATENCY`).
+
+    With ``beside`` (a reference's label, :func:`nasc.bench.reference.beside_label`), only
+    records timed beside that reference count, each as its ratio to it times
+    :attr:`reference_ms`, the reference's median over those records: the model fits and
+    predicts in the reference's units, stated in ms at the reference's usual speed on this
+    host, so a process or a minute that ran slow moves neither side."""
 
     def __init__(self, store: LatencyStore, target: str, backend: str, lib: "OpLibrary", *,
                  precision: str = "fp32", host: str | None = None, device_key: str | None = None,
                  kernels_of: ArchKernels | None = None, threads: int | None = None,
-                 fastest: bool = False) -> None:
+                 fastest: bool = False, beside: str = "") -> None:
         from .host import host_fingerprint, rpc_host
         from .store import arch_medians
 
@@ -113,11 +132,18 @@ class KernelSumSource:
         self.target, self.backend, self.precision = target, backend, precision
         self.host = rpc_host(device_key or "") if remote else host or host_fingerprint()
         source = "rpc" if remote else "measured"
-        self.table = KernelTable(kernel_medians(store, target, backend, precision, self.host, source,
-                                                self.threads, fastest), prior_for(target), lib)
+        kernels = kernel_medians(store, target, backend, precision, self.host, source, self.threads, fastest, beside)
         medians = arch_medians(store, target, backend=backend, precision=precision, source=source,
-                               host=self.host, threads=self.threads,
+                               host=self.host, threads=self.threads, beside=beside,
                                of="fastest" if fastest else "median")
+        self.reference_ms: float | None = None
+        if beside:
+            self.reference_ms = reference_median(store, beside, target=target, backend=backend, precision=precision,
+                                                 source=source, host=self.host, threads=self.threads) or 0.0
+            kernels = {k: v * self.reference_ms for k, v in kernels.items()}
+            medians = {k: v * self.reference_ms for k, v in medians.items()}
+            self.what += f" beside {beside} (1 unit = {self.reference_ms:.4g} ms here)"
+        self.table = KernelTable(kernels, prior_for(target), lib)
         self.kernels_of = kernels_of or ArchKernels(target, precision)
         # ONNX Runtime rewrites this CPU's graphs: its layout block (0: no layout terms)
         self.layout = self.kernels_of.block if backend == "onnxruntime" and not remote else 0

@@ -70,6 +70,14 @@ class ProfileSettings:
     arch_rounds: int = 1  # fresh-process measurements of each architecture, in interleaved rounds
     kernel_rounds: int = 1  # measurements of each kernel, in interleaved rounds
     tune_trials: int = 0  # MetaSchedule trials per TVM task (0: build untuned)
+    beside_reference: bool = False  # each measurement one process timing it beside nasc's reference workload
+
+    @property
+    def beside(self) -> str:
+        """``protocol.beside`` of the records: the reference's label, or "" (timed alone)."""
+        from ..bench.reference import beside_label
+
+        return beside_label() if self.beside_reference else ""
 
     def build_options(self, weights: str = "", output_names: Sequence[str] = (), kernel_plan: Any = None) -> Any:
         """The :class:`nasc.backends.BuildOptions` of every build (and tuning run) of the profile.
@@ -140,9 +148,39 @@ def check_settings(target: str, backend: str, precision: str, remote: bool = Fal
     return tgt
 
 
-def timing_protocol(protocol: Any, batch: int = 1) -> TimingProtocol:
+def check_beside(backend: str, threads: int, remote: bool) -> None:
+    """Refuse ``--beside-reference`` where the two cannot share one timing process: through a
+    tracker, at more than one thread (two runtimes' pools starve each other on two cores), or
+    with a backend that cannot be timed in a shared loop."""
+    from ..bench.paired import pairable
+
+    if remote:
+        raise UsageError("--beside-reference times here, beside nasc's reference workload; a device behind a "
+                         "tracker is timed alone")
+    if not pairable(backend, threads):
+        raise UsageError(f"--beside-reference needs one thread (--threads 1) and a backend that shares a timing "
+                         f"loop (onnxruntime, tvm); got {backend} at {threads} thread(s)")
+
+
+def timing_protocol(protocol: Any, batch: int = 1, beside: str = "") -> TimingProtocol:
     return TimingProtocol(warmup=protocol.warmup, repeats=protocol.repeats, batch=batch, threads=protocol.threads,
-                          number=protocol.number)
+                          number=protocol.number, beside=beside)
+
+
+def timed(artifact: Path, protocol: Any, beside: str, reference: Path | None) -> tuple[Any, dict[str, float]]:
+    """One measurement of ``artifact`` (a :class:`nasc.backends.LatencyRecord`) and, timed
+    ``beside`` the reference artifact in ``reference``, the record's ``reference_ms`` and
+    ``over_reference`` ({} when timed alone): what every stored local measurement runs."""
+    import nasc.backends as nb
+
+    if not beside:
+        return nb.measure(artifact, protocol), {}
+    from ..bench.paired import beside_reference
+
+    assert reference is not None
+    pair = beside_reference(artifact, protocol, reference)
+    return pair.records["artifact"], {"reference_ms": pair.records["reference"].median_ms,
+                                      "over_reference": pair.ratio}
 
 
 @dataclass
@@ -169,15 +207,22 @@ class _Measurer:
         return Path(artifact.dir)
 
     def time(self, kind: str, key: str, text: str, artifact: Path) -> StoredLatency:
-        """One measurement of a built artifact, as the store keeps it."""
-        import nasc.backends as nb
-
+        """One measurement of a built artifact, as the store keeps it (beside the reference
+        workload when the settings say so)."""
         s = self.settings
-        record = nb.measure(artifact, s.protocol)
+        reference = None
+        if s.beside:
+            from ..bench.reference import materialize
+
+            reference = self.scratch / "reference"
+            if not (reference / "manifest.json").is_file():
+                materialize(reference)
+        record, paired = timed(artifact, s.protocol, s.beside, reference)
         return StoredLatency(kind=kind, target=s.target, backend=s.label, precision=s.precision,  # type: ignore[arg-type]
                              key=key, median_ms=record.median_ms, p90_ms=max(record.p90_ms, record.median_ms),
-                             protocol=timing_protocol(s.protocol), versions=record.versions,
-                             source="rpc" if s.protocol.rpc else "measured", host=self.host, signature=text)
+                             protocol=timing_protocol(s.protocol, beside=s.beside), versions=record.versions,
+                             source="rpc" if s.protocol.rpc else "measured", host=self.host, signature=text,
+                             reference_ms=paired.get("reference_ms"), over_reference=paired.get("over_reference"))
 
 
 def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettings, store: LatencyStore,
@@ -190,6 +235,8 @@ def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettin
     t0 = time.perf_counter()
     remote = bool(settings.protocol.rpc)
     target = check_settings(settings.target, settings.backend, settings.precision, remote, settings.tune_trials > 0)
+    if settings.beside_reference:
+        check_beside(settings.backend, settings.protocol.threads, remote)
     space = compiled.elaborate(space_name)
     lib = compiled.loader.ops
     t_enum = time.perf_counter()
@@ -197,7 +244,7 @@ def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettin
     enum_s = time.perf_counter() - t_enum
     host = rpc_host(settings.protocol.device_key or "") if remote else host_fingerprint()
     stored = store.key_counts("kernel", settings.target, settings.label, settings.precision, host=host,
-                              threads=settings.protocol.threads)
+                              threads=settings.protocol.threads, beside=settings.beside)
     todo = [k for k in found.kernels if stored.get(k.key, 0) < settings.kernel_rounds]
     report = ProfileReport(space.name, len(found.kernels), enum_s, len(found.kernels) - len(todo),
                            keys=[k.key for k in found.kernels])
@@ -324,7 +371,7 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
     lib = compiled.loader.ops
     prior = prior_for(settings.target)
     have = store.key_counts("arch", settings.target, settings.label, settings.precision, host=host,
-                            threads=settings.protocol.threads)
+                            threads=settings.protocol.threads, beside=settings.beside)
     drawn: dict[str, tuple[str, Any]] = {}
     for i in range(max(settings.archs * 20, 100)):  # draws repeat in tiny spaces: stop trying eventually
         if len(drawn) == settings.archs:

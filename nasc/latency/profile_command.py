@@ -45,6 +45,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--warmup", type=count(0), default=10)
     p.add_argument("--threads", type=count(1, 1024), default=2)
     p.add_argument("--isolate", action="store_true", help="time each measurement in a fresh process")
+    p.add_argument("--beside-reference", action="store_true",
+                   help="time each measurement in one fresh process beside nasc's reference workload, in alternating "
+                        "samples, and store its ratio to it too (--threads 1; onnxruntime or tvm): the figures a "
+                        "model in the reference's units fits on, steady when the host's speed moves")
     p.add_argument("--rpc", metavar="HOST:PORT", help="a TVM RPC tracker: time the kernels on its device")
     p.add_argument("--device-key", metavar="KEY", help="the device's key at the tracker (with --rpc)")
     p.add_argument("--tune", action="store_true",
@@ -93,7 +97,12 @@ def cmd_profile(args: argparse.Namespace, state: dict) -> int:
                                isolate=args.isolate, seed=args.seed, rpc=args.rpc, device_key=args.device_key)
     settings = ProfileSettings(args.target, _backend(args), args.precision, protocol, args.archs, args.seed,
                                args.arch_rounds, args.kernel_rounds,
-                               tune_trials=(args.trials or DEFAULT_TRIALS) if args.tune else 0)
+                               tune_trials=(args.trials or DEFAULT_TRIALS) if args.tune else 0,
+                               beside_reference=args.beside_reference)
+    if args.beside_reference:  # before the store is opened: a refused run leaves nothing behind
+        from .profile import check_beside
+
+        check_beside(settings.backend, args.threads, bool(args.rpc))
     progress = progress_for(sys.stdout)
     try:
         with LatencyStore(store_path(args.latency_db)) as store:

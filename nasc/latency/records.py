@@ -26,10 +26,10 @@ SOURCES: tuple[str, ...] = ("measured", "recorded", "rpc")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 
 COLUMNS: tuple[str, ...] = ("kind", "target", "backend", "precision", "key", "median_ms", "p90_ms", "protocol",
-                            "versions", "host", "source", "created", "signature")
+                            "versions", "host", "source", "created", "signature", "reference_ms", "over_reference")
 """Every field of a stored latency, in the order of the database, CSV and JSONL columns."""
 
-OPTIONAL: tuple[str, ...] = ("signature",)
+OPTIONAL: tuple[str, ...] = ("signature", "reference_ms", "over_reference")
 """Columns a table may lack (tables written before they existed): they take their default."""
 
 IDENTITY: tuple[str, ...] = ("kind", "target", "backend", "precision", "key", "created", "host", "source")
@@ -68,12 +68,12 @@ def _count(name: str, value: object, least: int) -> int:
     return value
 
 
-def _millis(name: str, value: object) -> float:
+def _millis(name: str, value: object, what: str = "number of milliseconds") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RowError(name, f"expected a number of milliseconds, got {value!r}")
+        raise RowError(name, f"expected a {what}, got {value!r}")
     ms = float(value)
     if not math.isfinite(ms) or ms < 0:
-        raise RowError(name, f"expected a finite, non-negative number of milliseconds, got {value!r}")
+        raise RowError(name, f"expected a finite, non-negative {what}, got {value!r}")
     return ms
 
 
@@ -88,14 +88,20 @@ class TimingProtocol:
     batch: int
     threads: int
     number: int = 1
+    beside: str = ""
+    """The workload timed beside it in the same process, in alternating samples (its name and
+    sha256 prefix, :func:`nasc.bench.reference.beside_label`); "" when timed alone."""
 
     def __post_init__(self) -> None:
         _count("protocol.warmup", self.warmup, 0)
         for name in ("repeats", "batch", "threads", "number"):
             _count(f"protocol.{name}", getattr(self, name), 1)
+        if not isinstance(self.beside, str) or any(not ch.isprintable() for ch in self.beside):
+            raise RowError("protocol.beside", f"expected printable text, got {self.beside!r}")
 
-    def to_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def to_dict(self) -> dict[str, int | str]:
+        """The fields, ``beside`` only when set (records timed alone keep their old form)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "beside" or self.beside}
 
     @classmethod
     def from_dict(cls, doc: object) -> "TimingProtocol":
@@ -169,6 +175,13 @@ class StoredLatency:
     ``host`` defaults to this machine's fingerprint, read on each construction; code that
     makes many records at once passes it once, computed by :func:`host_fingerprint`.
 
+    ``reference_ms`` and ``over_reference``, set exactly when the protocol says it was timed
+    ``beside`` a reference workload: the reference's median in the same process, and the
+    median over sample pairs of (this sample / the reference's sample).  Why: on a shared
+    host a small network's speed moves between processes and seconds by more than a +-10%
+    predictor may miss by, and the ratio to a fixed workload timed in the same moments does
+    not (:mod:`nasc.bench.paired`); a model fitted on ratios predicts in the reference's units.
+
     ``signature`` is the text the key hashes -- a kernel's signature (its key is the first
     16 hex digits of the text's sha256), an architecture's canonical ``.nas`` text (the
     whole sha256) -- so a table says what it measured, and a kernel can be rebuilt and
@@ -187,6 +200,8 @@ class StoredLatency:
     host: str = field(default_factory=host_fingerprint)
     created: str = field(default_factory=now_utc)
     signature: str = ""
+    reference_ms: float | None = None
+    over_reference: float | None = None
 
     def __post_init__(self) -> None:
         _choice("kind", self.kind, KINDS)
@@ -206,6 +221,20 @@ class StoredLatency:
         object.__setattr__(self, "versions", _versions(self.versions))
         object.__setattr__(self, "created", canonical_time(self.created))
         _signature(self.kind, self.key, self.signature)
+        self._check_reference()
+
+    def _check_reference(self) -> None:
+        paired = (self.reference_ms, self.over_reference)
+        if bool(self.protocol.beside) != (paired != (None, None)):
+            raise RowError("reference_ms", "reference_ms and over_reference are set exactly when protocol.beside "
+                                           f"names a reference (beside {self.protocol.beside!r}, got {paired!r})")
+        if self.protocol.beside:
+            ref = _millis("reference_ms", self.reference_ms)
+            ratio = _millis("over_reference", self.over_reference, "ratio")
+            if ref <= 0 or ratio <= 0:
+                raise RowError("over_reference" if ref > 0 else "reference_ms", f"must be positive, got {paired!r}")
+            object.__setattr__(self, "reference_ms", ref)
+            object.__setattr__(self, "over_reference", ratio)
 
     def identity(self) -> tuple[str, ...]:
         return tuple(getattr(self, name) for name in IDENTITY)
@@ -248,7 +277,10 @@ class StoredLatency:
                     kw[name] = json.loads(kw[name])
                 except ValueError as err:
                     raise RowError(name, f"not valid JSON ({err})") from None
-        for name in ("median_ms", "p90_ms"):
+        for name in ("reference_ms", "over_reference"):
+            if kw.get(name) == "":
+                kw[name] = None  # an empty CSV cell: timed alone
+        for name in ("median_ms", "p90_ms", "reference_ms", "over_reference"):
             if isinstance(kw.get(name), str):
                 try:
                     kw[name] = float(kw[name])

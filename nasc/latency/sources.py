@@ -89,16 +89,19 @@ class ArchMeasurement:
 
 
 def measure_arch(arch: DecidedArch, target: str, store: LatencyStore, *, workdir: Path,
-                 backend: str = DEFAULT_BACKEND, protocol: "MeasureProtocol | None" = None) -> ArchMeasurement:
+                 backend: str = DEFAULT_BACKEND, protocol: "MeasureProtocol | None" = None,
+                 beside_reference: bool = False) -> ArchMeasurement:
     """Measure ``arch`` on ``target`` (recorded or ``cpu``) and store the result (module
-    docstring).  ``workdir`` receives the artifact a local measurement builds."""
+    docstring).  ``workdir`` receives the artifact a local measurement builds; with
+    ``beside_reference`` it is timed beside nasc's reference workload in one process
+    (:func:`.profile.timed`), and the record holds its ratio to it too."""
     spec = resolve_target(target)
     if protocol is not None and protocol.rpc:
         result = _built_and_measured(arch, spec, workdir, "tvm", protocol)
     elif spec.kind == "recorded":
         result = _from_table(arch, spec)
     elif spec.kind == "cpu":
-        result = _built_and_measured(arch, spec, workdir, backend, protocol)
+        result = _built_and_measured(arch, spec, workdir, backend, protocol, beside_reference)
     else:
         raise NascError(f"nasc measures an architecture on a recorded device, on cpu (this machine) or through a "
                         f"TVM RPC tracker, and '{spec.name}' is not attached here: give --rpc HOST:PORT and "
@@ -120,22 +123,26 @@ def store_arch_record(store: LatencyStore, arch: DecidedArch, record: StoredLate
 
 
 def measured_record(key: str, target: str, rec: "LatencyRecord", proto: "MeasureProtocol",
-                    batch: int, tuning: Mapping[str, Any] | str | None = None) -> StoredLatency:
+                    batch: int, tuning: Mapping[str, Any] | str | None = None, beside: str = "",
+                    paired: Mapping[str, float] | None = None) -> StoredLatency:
     """The store's record of one :func:`nasc.backends.measure` result ``rec`` of an arch with
     key ``key``, timed with ``proto`` (here, or on the device behind its RPC tracker: then
     the source is ``rpc`` and the host the device's key).  ``tuning`` is the artifact's
     tuning report: a build that applied a tuning database is stored as ``tvm-tuned``
-    (:func:`.tuned.built_backend`)."""
+    (:func:`.tuned.built_backend`).  ``beside`` and ``paired``: the reference it was timed
+    beside, and the record's ``reference_ms`` and ``over_reference``."""
     from .tuned import built_backend
 
     timing = TimingProtocol(warmup=proto.warmup, repeats=rec.repeats, batch=batch, threads=proto.threads,
-                            number=proto.number)
+                            number=proto.number, beside=beside)
     remote = bool(proto.rpc)
+    pair = paired or {}
     return StoredLatency(kind="arch", target=target, backend=built_backend(rec.backend, tuning),
                          precision=rec.precision, key=key,
                          median_ms=rec.median_ms, p90_ms=max(rec.p90_ms, rec.median_ms), protocol=timing,
                          versions=dict(rec.versions), source="rpc" if remote else "measured",
-                         **({"host": rpc_host(proto.device_key or "")} if remote else {}))
+                         **({"host": rpc_host(proto.device_key or "")} if remote else {}),
+                         reference_ms=pair.get("reference_ms"), over_reference=pair.get("over_reference"))
 
 
 def _from_table(arch: DecidedArch, spec: TargetSpec) -> ArchMeasurement:
@@ -171,7 +178,7 @@ def _table_sha256() -> str:
 
 
 def _built_and_measured(arch: DecidedArch, spec: TargetSpec, workdir: Path, backend: str,
-                        protocol: "MeasureProtocol | None") -> ArchMeasurement:
+                        protocol: "MeasureProtocol | None", beside_reference: bool = False) -> ArchMeasurement:
     """Build ``arch`` for ``spec`` with ``backend`` and time it: here in a fresh process, or on
     the device behind the protocol's RPC tracker (then the record's source is ``rpc``, its
     host the device's key, and the build applies that device's tuning database, not this
@@ -182,29 +189,40 @@ def _built_and_measured(arch: DecidedArch, spec: TargetSpec, workdir: Path, back
     compiled = load_text(arch.text, f"<arch {arch.key[:12]}>", arch.compiled.loader)  # its ops library
     device = protocol.device_key if protocol is not None and protocol.rpc else None
     built = build_arch(compiled, workdir, target=spec.name, backend=backend, seed=0, tune_device_key=device)
-    return _timed(arch, spec.name, built, protocol)
+    return _timed(arch, spec.name, built, protocol, beside_reference)
 
 
-def _timed(arch: DecidedArch, target: str, built: Any, protocol: "MeasureProtocol | None") -> ArchMeasurement:
-    """One measurement of ``built`` (an artifact of ``arch``) as the store keeps it."""
-    import nasc.backends as nb
+def _timed(arch: DecidedArch, target: str, built: Any, protocol: "MeasureProtocol | None",
+           beside_reference: bool = False) -> ArchMeasurement:
+    """One measurement of ``built`` (an artifact of ``arch``) as the store keeps it; beside
+    the reference workload (materialized next to the artifact's folder) when asked."""
     from nasc.backends import MeasureProtocol
 
+    from .profile import check_beside, timed
+
     proto = protocol or MeasureProtocol(repeats=30, isolate=True)
-    rec = nb.measure(built, proto)
-    record = measured_record(arch.key, target, rec, proto, built.batch, built.details.get("tuning"))
+    beside, reference = "", None
+    if beside_reference:
+        from ..bench.reference import beside_label, materialize
+
+        check_beside(built.backend, proto.threads, bool(proto.rpc))
+        beside, reference = beside_label(), Path(built.dir).parent / "bench_reference"
+        if not (reference / "manifest.json").is_file():
+            materialize(reference)
+    rec, paired = timed(Path(built.dir), proto, beside, reference)
+    record = measured_record(arch.key, target, rec, proto, built.batch, built.details.get("tuning"), beside, paired)
     return ArchMeasurement(arch.key, rec.median_ms, record.source,
                            f"{record.backend}, {rec.how}, {rec.repeats} repeats", record)
 
 
 def measure_again(arch: DecidedArch, target: str, store: LatencyStore, artifact: Path,
-                  protocol: "MeasureProtocol | None" = None) -> ArchMeasurement:
+                  protocol: "MeasureProtocol | None" = None, beside_reference: bool = False) -> ArchMeasurement:
     """Another round of :func:`measure_arch` on the artifact it built for ``arch`` in ``artifact``
     (no rebuild: a round measures the same build again), stored beside the first; the
     store's median over an architecture's records is its latency (:mod:`.rounds`)."""
     from nasc.backends.manifest import load_artifact
 
-    result = _timed(arch, target, load_artifact(artifact), protocol)
+    result = _timed(arch, target, load_artifact(artifact), protocol, beside_reference)
     store_arch_record(store, arch, result.record)
     return result
 

@@ -11,7 +11,8 @@ leaves nothing behind: the next open rolls its uncommitted pages back.
 The schema carries its version in a ``meta`` table; a store written by a newer nasc is
 refused with a message instead of being misread, and an older one is upgraded in place
 when opened (version 2 added each record's ``signature``; records from version 1 keep
-an empty one).
+an empty one; version 3 added ``reference_ms`` and ``over_reference``, empty for records
+timed alone).
 
 An arch record's key is the sha256 of the architecture's canonical ``.nas`` text, which says
 nothing by itself; the ``archs`` table keeps that text and facts derived from it (its
@@ -44,13 +45,15 @@ from .records import COLUMNS, IDENTITY, RowError, StoredLatency, dumps
 
 ENV = "NASC_LATENCY_DB"
 FILENAME = "latency.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
-FILTERS = ("kind", "target", "backend", "precision", "key", "host", "source", "threads")
-"""What :meth:`LatencyStore.query` can select on (each an exact match): the columns, and
+FILTERS = ("kind", "target", "backend", "precision", "key", "host", "source", "threads", "beside")
+"""What :meth:`LatencyStore.query` can select on (each an exact match): the columns,
 ``threads``, the protocol's thread count -- a record timed on one thread and one timed on
-two are measurements of two configurations, and a model fitted on both mixes them."""
-_EXPRESSIONS = {"threads": "CAST(json_extract(protocol, '$.threads') AS INTEGER)"}
+two are measurements of two configurations, and a model fitted on both mixes them -- and
+``beside``, the workload timed beside it ("" for records timed alone)."""
+_EXPRESSIONS = {"threads": "CAST(json_extract(protocol, '$.threads') AS INTEGER)",
+                "beside": "COALESCE(json_extract(protocol, '$.beside'), '')"}
 
 _SCHEMA = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -59,11 +62,12 @@ _SCHEMA = (
     " precision TEXT NOT NULL, key TEXT NOT NULL, median_ms REAL NOT NULL, p90_ms REAL NOT NULL,"
     " protocol TEXT NOT NULL, versions TEXT NOT NULL, host TEXT NOT NULL,"
     " source TEXT NOT NULL CHECK (source IN ('measured', 'recorded', 'rpc')), created TEXT NOT NULL,"
-    " signature TEXT NOT NULL DEFAULT '',"
+    " signature TEXT NOT NULL DEFAULT '', reference_ms REAL, over_reference REAL,"
     f" UNIQUE ({', '.join(IDENTITY)}))",
 )
 _UPGRADES = {  # from version -> the statements that make it the next version
     1: ("ALTER TABLE records ADD COLUMN signature TEXT NOT NULL DEFAULT ''",),
+    2: ("ALTER TABLE records ADD COLUMN reference_ms REAL", "ALTER TABLE records ADD COLUMN over_reference REAL"),
 }
 _ARCHS = "CREATE TABLE IF NOT EXISTS archs (key TEXT PRIMARY KEY, text TEXT NOT NULL, facts TEXT NOT NULL)"
 _INSERT = (f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -258,25 +262,25 @@ class LatencyStore:
         return self._select(where, params, " ORDER BY " + ", ".join(IDENTITY))
 
     def get(self, kind: str, target: str, backend: str, precision: str, key: str, *,
-            host: str | None = None, threads: int | None = None) -> StoredLatency | None:
+            host: str | None = None, threads: int | None = None, beside: str | None = None) -> StoredLatency | None:
         """The latest record of one kernel or arch (from ``host`` only, timed on ``threads``
-        threads only, when given), or None."""
+        threads only, beside ``beside`` only, when given), or None."""
         where, params = _where({"kind": kind, "target": target, "backend": backend, "precision": precision,
-                                "key": key, "host": host, "threads": threads})
+                                "key": key, "host": host, "threads": threads, "beside": beside})
         return next(self._select(where, params, " ORDER BY created DESC, id DESC LIMIT 1"), None)
 
     def keys(self, kind: str, target: str, backend: str, precision: str, *, host: str | None = None,
-             threads: int | None = None) -> set[str]:
-        """The keys stored for one target, backend and precision (and thread count, when
-        given): what a resumed profiling run skips."""
-        return set(self.key_counts(kind, target, backend, precision, host=host, threads=threads))
+             threads: int | None = None, beside: str | None = None) -> set[str]:
+        """The keys stored for one target, backend and precision (and thread count, and
+        workload timed beside, when given): what a resumed profiling run skips."""
+        return set(self.key_counts(kind, target, backend, precision, host=host, threads=threads, beside=beside))
 
     def key_counts(self, kind: str, target: str, backend: str, precision: str, *, host: str | None = None,
-                   threads: int | None = None) -> dict[str, int]:
+                   threads: int | None = None, beside: str | None = None) -> dict[str, int]:
         """How many records each key of :meth:`keys` has: how many rounds of a repeated
         measurement a resumed run has already taken."""
         where, params = _where({"kind": kind, "target": target, "backend": backend, "precision": precision,
-                                "host": host, "threads": threads})
+                                "host": host, "threads": threads, "beside": beside})
         with self._errors("read"):
             return {row[0]: int(row[1]) for row in
                     self._db.execute(f"SELECT key, COUNT(*) FROM records{where} GROUP BY key", params)}
@@ -367,12 +371,14 @@ def arch_medians(store: LatencyStore, target: str, *, of: str = "median",
                  **filters: str | int | None) -> dict[str, float]:
     """Stored latency (ms) per arch key of ``target``: each record's median, and over the
     re-measurements of one arch their median, or with ``of="fastest"`` the smallest (one
-    value per arch, see :data:`ARCH_LATENCY`)."""
+    value per arch, see :data:`ARCH_LATENCY`).  Filtered on ``beside`` (a reference's label),
+    the values are the records' ratios to that reference instead."""
     if of not in ARCH_LATENCY:
         raise ValueError(f"arch latency of {of!r}: expected one of {', '.join(ARCH_LATENCY)}")
     by_key: dict[str, list[float]] = {}
+    relative = bool(filters.get("beside"))
     for rec in store.query(kind="arch", target=target, **filters):
-        by_key.setdefault(rec.key, []).append(rec.median_ms)
+        by_key.setdefault(rec.key, []).append(float(rec.over_reference or 0.0) if relative else rec.median_ms)
     pick = min if of == "fastest" else statistics.median
     return {key: pick(values) for key, values in by_key.items()}
 
