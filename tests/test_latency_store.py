@@ -390,20 +390,25 @@ def test_a_signature_must_hash_to_its_key() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_a_table_written_before_signatures_imports(tmp_path: Path, fmt: str) -> None:
+@pytest.mark.parametrize("newer", [["reference_ms", "over_reference"],
+                                   ["signature", "reference_ms", "over_reference"]])
+def test_a_table_written_before_its_newer_columns_imports(tmp_path: Path, fmt: str, newer: list[str]) -> None:
+    """Tables exported before ``signature`` (version 1) or the reference columns (version 2)."""
     table = tmp_path / f"old.{fmt}"
     with LatencyStore(tmp_path / "a.sqlite") as store:
         store.put(kernels("k", range(3)))
         store.export(table)
-    if fmt == "csv":  # drop the last column, as a version-1 export had it
-        table.write_text("\n".join(line.rsplit(",", 1)[0] if line else line
-                                   for line in table.read_text().split("\n")))
+    text = table.read_text()
+    if fmt == "csv":  # drop the last columns, as an older export had it
+        text = "\n".join(line.rsplit(",", len(newer))[0] if line else line for line in text.split("\n"))
     else:
-        table.write_text(table.read_text().replace(', "signature": ""', ""))
-    assert "signature" not in table.read_text()
+        for name in newer:
+            text = re.sub(f', "{name}": (""|null)', "", text)
+    table.write_text(text)
+    assert not any(name in text for name in newer)
     with LatencyStore(tmp_path / "b.sqlite") as store:
         assert store.import_(table).added == 3
-        assert {r.signature for r in store.query()} == {""}
+        assert {(r.signature, r.reference_ms, r.over_reference) for r in store.query()} == {("", None, None)}
 
 
 V1_SCHEMA = (
