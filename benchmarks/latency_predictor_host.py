@@ -371,9 +371,10 @@ def main() -> int:
     ap.add_argument("--preflight", type=int, default=PREFLIGHT_ARCHS,
                     help="test archs measured twice over with ONNX Runtime before anything else, per space; a "
                          "space whose repeat measurements agree too rarely is not measured (0: no preflight)")
-    ap.add_argument("--take", choices=ARCH_LATENCY, default="fastest",
+    ap.add_argument("--take", choices=ARCH_LATENCY,
                     help="an arch's and a kernel's latency from its rounds: the fastest (default), or the median "
-                         "of an arch's and the latest of a kernel's")
+                         "of an arch's and the latest of a kernel's (beside the reference: the median of each, the "
+                         "default there)")
     ap.add_argument("--measure-only", action="store_true", help="measure what is missing, judge nothing")
     ap.add_argument("--judge-only", action="store_true",
                     help="measure nothing into the store: judge on what it holds (a run cut short by time)")
@@ -395,6 +396,7 @@ def main() -> int:
     args = ap.parse_args()
     backends = [b for b in args.backends.split(",") if b]
     beside = ""
+    args.take = args.take or ("median" if args.beside_reference else "fastest")
     if args.beside_reference:
         from nasc.bench.reference import beside_label
 
@@ -466,7 +468,8 @@ def main() -> int:
                        + ", ".join(f"{k}={v}" for k, v in args.rounds.items())
                        + "; N per case: " + ", ".join(f"{k}={v}" for k, v in args.number.items()) + "); "
                        f"kernels: the same protocol in one process, R interleaved rounds, each kernel's latency the "
-                       f"{'fastest' if args.take == 'fastest' else 'latest'}; intra-op threads per space: "
+                       f"{'fastest' if args.take == 'fastest' else ('median' if beside else 'latest')}; "
+                       "intra-op threads per space: "
                        + ", ".join(f"{k}={v}" for k, v in args.threads.items()),
            "beside_reference": (f"every kernel and architecture measurement one fresh process timing it beside nasc's "
                                 f"reference workload ({beside}) in alternating samples; fitted and judged on the "

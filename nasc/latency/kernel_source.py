@@ -75,19 +75,26 @@ def kernel_medians(store: LatencyStore, target: str, backend: str, precision: st
     here, ``rpc`` on a device behind a tracker) on ``threads`` threads (None: any); with
     ``fastest``, the smallest of its stored medians (rounds of ``nasc profile --kernel-rounds``).
     With ``beside`` (a reference's label), the records timed beside it, and their ratios to it
-    instead of milliseconds.
+    instead of milliseconds -- the median of a kernel's ratios unless ``fastest``.
 
     Why the latest by default: a kernel profiled again after an upgrade is best described by
     its newest record; the fastest suits rounds taken together on a shared host, where load
-    only ever adds time."""
-    chosen: dict[str, tuple[str, float]] = {}
+    only ever adds time.  A ratio to a reference timed in the same moments does not carry the
+    host's slow stretches, so its rounds are repeats of one figure, and their median is the
+    least noisy (measured on digits: 92% of predictions within +-10% with kernels and archs at
+    their median ratio, 86% at the kernels' latest, 80% at both fastest)."""
+    import statistics
+
+    values: dict[str, list[tuple[str, float]]] = {}
     for rec in store.query(kind="kernel", target=target, backend=backend, precision=precision, host=host,
                            source=source, threads=threads, beside=beside):
-        value = float(rec.over_reference or 0.0) if beside else rec.median_ms
-        have = chosen.get(rec.key)
-        if have is None or (value < have[1] if fastest else rec.created > have[0]):
-            chosen[rec.key] = (rec.created, value)
-    return {key: ms for key, (_, ms) in chosen.items()}
+        values.setdefault(rec.key, []).append((rec.created, float(rec.over_reference or 0.0) if beside
+                                               else rec.median_ms))
+    if fastest:
+        return {key: min(v for _, v in rows) for key, rows in values.items()}
+    if beside:
+        return {key: statistics.median(v for _, v in rows) for key, rows in values.items()}
+    return {key: max(rows)[1] for key, rows in values.items()}
 
 
 def reference_median(store: LatencyStore, beside: str, **filters: str | int | None) -> float | None:
