@@ -190,7 +190,7 @@ def measure_archs(archs: list[Any], wanted: dict[str, list[int]], rounds: dict[s
     percent over tens of minutes, and a model fitted on archs timed in one stretch and judged
     on archs timed in the next misses by that wander; interleaved, it hits both alike."""
     from nasc.backends import MeasureProtocol
-    from nasc.latency.rounds import interleaved
+    from nasc.interleave import interleaved
     from nasc.latency.sources import measure_again, measure_arch
 
     host = host_fingerprint()

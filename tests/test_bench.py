@@ -242,19 +242,3 @@ def test_paired_calls_alternate_sample_by_sample_after_every_warmup() -> None:
     assert "".join(log) == "aa" + "r" + "aar" + "raa" + "aar"
     assert [len(s) for s in samples] == [3, 3]
 
-
-@pytest.mark.tvm
-def test_a_tvm_artifact_is_timed_beside_the_reference_in_one_process(tmp_path: Path) -> None:
-    """A TVM CPU artifact shares a timing loop too (``timed_call``): at one thread each round
-    is one process timing it and the reference (ONNX Runtime) in alternating samples."""
-    pytest.importorskip("tvm", reason="apache-tvm (the [tvm] extra) is not installed")
-    arch = frozen_arch(tmp_path / "arch.nas", "digits_tiny", 0)
-    art = tmp_path / "tvm"
-    assert main(["build", str(arch), "--backend", "tvm", "--out", str(art)]) == 0
-    path = tmp_path / "base.json"
-    assert main(["bench", str(art), *FAST, "--write-baseline", str(path)]) == 0
-    doc = json.loads(path.read_text())
-    assert doc["artifact"]["backend"] == "tvm" and doc["protocol"]["timing"] == "paired"
-    assert "alternating samples" in doc["artifact"]["how"] and "alternating samples" in doc["reference"]["how"]
-    for r in doc["rounds"]:  # the round's ratio is this artifact's over the reference's, from one process
-        assert r["artifact_over_reference"] == pytest.approx(r["artifact_ms"] / r["reference_ms"], rel=0.25)

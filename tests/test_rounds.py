@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from nasc.latency.rounds import interleaved, rotated
+from nasc.interleave import interleaved, rotated
 
 
 def test_rotation_starts_each_round_one_further() -> None:

@@ -32,7 +32,7 @@ from nasc.backends.api import measure
 from nasc.backends.isolation import THREAD_ENV
 from nasc.backends.timing import SAMPLE, SampleWindow
 
-from ..latency.rounds import interleaved, rotated
+from ..interleave import interleaved, rotated
 from .paired import time_paired
 
 ARTIFACT, REFERENCE = "artifact", "reference"

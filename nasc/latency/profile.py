@@ -315,12 +315,12 @@ def tuning_eta(tuned: Sequence[float], left: int) -> str:
 
 def _measure_kernels(needed: Mapping[Any, int], lib: Any, measure: _Measurer, store: LatencyStore,
                      progress: Progress, settings: ProfileSettings) -> None:
-    """Time each kernel of ``needed`` as often as it says, in interleaved rounds (:mod:`.rounds`:
+    """Time each kernel of ``needed`` as often as it says, in interleaved rounds (:mod:`nasc.interleave`:
     a slow stretch of the host hits one round of many kernels, not every round of a few),
     each built once and its artifact dropped after its last measurement (thousands of
     kernels: with one round, one artifact at a time)."""
     from .micro import micro_model
-    from .rounds import interleaved
+    from ..interleave import interleaved
 
     order = interleaved(needed)
     if not order:
@@ -355,7 +355,7 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
                    settings: ProfileSettings, host: str) -> tuple[int, int]:
     """Measure ``settings.archs`` architectures drawn with seeds ``seed, seed+1, ...`` (distinct
     ones: a space with fewer architectures gives fewer), each ``settings.arch_rounds`` times in
-    interleaved rounds (:mod:`.rounds`; built once, a fresh process per measurement, the model
+    interleaved rounds (:mod:`nasc.interleave`; built once, a fresh process per measurement, the model
     takes their median); returns (architectures measured now, already stored in full)."""
     import torch
 
@@ -366,7 +366,7 @@ def _measure_archs(compiled: Any, space: Any, measure: _Measurer, store: Latency
     from .arch_kernels import arch_key, canonical_arch_text
     from .model import network_latency, prior_for
     from .resolve import roofline_fact
-    from .rounds import interleaved
+    from ..interleave import interleaved
 
     lib = compiled.loader.ops
     prior = prior_for(settings.target)

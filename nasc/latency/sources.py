@@ -219,7 +219,7 @@ def measure_again(arch: DecidedArch, target: str, store: LatencyStore, artifact:
                   protocol: "MeasureProtocol | None" = None, beside_reference: bool = False) -> ArchMeasurement:
     """Another round of :func:`measure_arch` on the artifact it built for ``arch`` in ``artifact``
     (no rebuild: a round measures the same build again), stored beside the first; the
-    store's median over an architecture's records is its latency (:mod:`.rounds`)."""
+    store's median over an architecture's records is its latency (:mod:`nasc.interleave`)."""
     from nasc.backends.manifest import load_artifact
 
     result = _timed(arch, target, load_artifact(artifact), protocol, beside_reference)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..fsio import write_json
-from ..latency.rounds import interleaved
+from ..interleave import interleaved
 from .front import Run
 from .plan import run_dir
 

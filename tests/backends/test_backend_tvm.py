@@ -48,6 +48,22 @@ def test_cpu_measure_with_per_kernel_times(tvm_cpu_artifact) -> None:
     assert "apache-tvm" in rec.versions
 
 
+def test_a_cpu_artifact_is_timed_beside_the_reference_in_one_process(tvm_cpu_artifact, tmp_path: Path) -> None:
+    """A TVM CPU artifact shares a timing loop (``timed_call``) at one thread: ``nasc bench``
+    and ``nasc profile --beside-reference`` time it beside the reference workload (ONNX
+    Runtime) in one process, alternating samples; at two threads it is not paired."""
+    from nasc.bench.paired import beside_reference, pairable
+    from nasc.bench.reference import materialize
+
+    assert pairable("tvm", 1) and not pairable("tvm", 2)
+    ref = materialize(tmp_path / "ref")
+    pair = beside_reference(Path(tvm_cpu_artifact.dir), MeasureProtocol(warmup=2, repeats=20, number=5, threads=1),
+                            Path(ref.dir))
+    art, other = pair.records["artifact"], pair.records["reference"]
+    assert art.backend == "tvm" and other.backend == "onnxruntime" and "alternating samples" in art.how
+    assert 0.5 < pair.ratio / (art.median_ms / other.median_ms) < 2  # the artifact's over the reference's
+
+
 def test_device_runner_script_runs_the_artifact(tvm_cpu_artifact) -> None:
     out = subprocess.run([sys.executable, str(tvm_cpu_artifact.dir / "run_on_device.py"), "--device", "cpu",
                           "--repeats", "3", "--number", "2", "--warmup", "1"],

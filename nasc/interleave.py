@@ -6,7 +6,8 @@ cores a fresh process of ONNX Runtime sometimes lands on a slower level for its 
 next).  Timing each thing ``R`` times back to back puts all of its samples in one minute;
 timing everything once per round, in an order that rotates from round to round, spreads
 each thing's samples over the run, so the median of its rounds is comparable across things.
-``nasc profile --arch-rounds`` and ``nasc sweep --remeasure`` both take their order from here.
+``nasc profile --arch-rounds``, ``nasc sweep --remeasure`` and ``nasc bench`` take their order from
+here (a module of its own, below both the latency store's measuring and the bench gate).
 """
 
 from __future__ import annotations
