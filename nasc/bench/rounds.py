@@ -115,10 +115,14 @@ def time_fresh(art: Path, sizes: dict[str, int], threads: int, seed: int) -> Lat
     return measure(art, proto)
 
 
+def sized(path: Path, window: SampleWindow, threads: int, seed: int) -> dict[str, int]:
+    """The per-process sizes (:meth:`SampleWindow.protocol_for`) of ``path``, from one pilot process."""
+    return window.protocol_for(time_fresh(path, PILOT, threads, seed).median_ms)
+
+
 def run_rounds(paths: dict[str, Path], protocol: BenchProtocol, progress: TextIO | None = None) -> BenchRun:
     """Time ``paths[ARTIFACT]`` and ``paths[REFERENCE]`` in ``protocol.rounds`` interleaved rounds."""
-    sizes = {side: protocol.window.protocol_for(time_fresh(path, PILOT, protocol.threads, protocol.seed).median_ms)
-             for side, path in paths.items()}
+    sizes = {side: sized(path, protocol.window, protocol.threads, protocol.seed) for side, path in paths.items()}
     rounds: list[Round] = []
     first: dict[str, LatencyRecord] = {}
     for r in range(protocol.rounds):
@@ -150,8 +154,8 @@ def rounds_beside_reference(paths: Mapping[str, Path], reference: Path, rounds: 
     process is what stays put when the host changes speed (module docstring); interleaving
     keeps a stretch from landing on every round of one artifact."""
     win = window or SampleWindow()
-    sizes = {name: win.protocol_for(time_fresh(path, PILOT, threads, seed).median_ms) for name, path in paths.items()}
-    ref_sizes = win.protocol_for(time_fresh(reference, PILOT, threads, seed).median_ms)
+    sizes = {name: sized(path, win, threads, seed) for name, path in paths.items()}
+    ref_sizes = sized(reference, win, threads, seed)
     out: dict[str, list[Round]] = {name: [] for name in paths}
     for name in interleaved({name: rounds for name in paths}):
         order = tuple(rotated((ARTIFACT, REFERENCE), len(out[name])))

@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import NascError, UsageError, did_you_mean
 from ..progress import Progress
+from .beside import check_beside, timed
 from .records import StoredLatency, TimingProtocol
 from .store import LatencyStore
 
@@ -148,39 +149,9 @@ def check_settings(target: str, backend: str, precision: str, remote: bool = Fal
     return tgt
 
 
-def check_beside(backend: str, threads: int, remote: bool) -> None:
-    """Refuse ``--beside-reference`` where the two cannot share one timing process: through a
-    tracker, at more than one thread (two runtimes' pools starve each other on two cores), or
-    with a backend that cannot be timed in a shared loop."""
-    from ..bench.paired import pairable
-
-    if remote:
-        raise UsageError("--beside-reference times here, beside nasc's reference workload; a device behind a "
-                         "tracker is timed alone")
-    if not pairable(backend, threads):
-        raise UsageError(f"--beside-reference needs one thread (--threads 1) and a backend that shares a timing "
-                         f"loop (onnxruntime, tvm); got {backend} at {threads} thread(s)")
-
-
 def timing_protocol(protocol: Any, batch: int = 1, beside: str = "") -> TimingProtocol:
     return TimingProtocol(warmup=protocol.warmup, repeats=protocol.repeats, batch=batch, threads=protocol.threads,
                           number=protocol.number, beside=beside)
-
-
-def timed(artifact: Path, protocol: Any, beside: str, reference: Path | None) -> tuple[Any, dict[str, float]]:
-    """One measurement of ``artifact`` (a :class:`nasc.backends.LatencyRecord`) and, timed
-    ``beside`` the reference artifact in ``reference``, the record's ``reference_ms`` and
-    ``over_reference`` ({} when timed alone): what every stored local measurement runs."""
-    import nasc.backends as nb
-
-    if not beside:
-        return nb.measure(artifact, protocol), {}
-    from ..bench.paired import beside_reference
-
-    assert reference is not None
-    pair = beside_reference(artifact, protocol, reference)
-    return pair.records["artifact"], {"reference_ms": pair.records["reference"].median_ms,
-                                      "over_reference": pair.ratio}
 
 
 @dataclass
@@ -210,19 +181,14 @@ class _Measurer:
         """One measurement of a built artifact, as the store keeps it (beside the reference
         workload when the settings say so)."""
         s = self.settings
-        reference = None
-        if s.beside:
-            from ..bench.reference import materialize
-
-            reference = self.scratch / "reference"
-            if not (reference / "manifest.json").is_file():
-                materialize(reference)
-        record, paired = timed(artifact, s.protocol, s.beside, reference)
+        got = timed(artifact, s.protocol, self.scratch / "reference" if s.beside_reference else None)
+        record = got.record
         return StoredLatency(kind=kind, target=s.target, backend=s.label, precision=s.precision,  # type: ignore[arg-type]
                              key=key, median_ms=record.median_ms, p90_ms=max(record.p90_ms, record.median_ms),
-                             protocol=timing_protocol(s.protocol, beside=s.beside), versions=record.versions,
+                             protocol=timing_protocol(s.protocol, beside=got.beside), versions=record.versions,
                              source="rpc" if s.protocol.rpc else "measured", host=self.host, signature=text,
-                             reference_ms=paired.get("reference_ms"), over_reference=paired.get("over_reference"))
+                             reference_ms=got.paired.get("reference_ms"),
+                             over_reference=got.paired.get("over_reference"))
 
 
 def profile_space(compiled: Any, space_name: str | None, settings: ProfileSettings, store: LatencyStore,

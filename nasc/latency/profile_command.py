@@ -100,7 +100,7 @@ def cmd_profile(args: argparse.Namespace, state: dict) -> int:
                                tune_trials=(args.trials or DEFAULT_TRIALS) if args.tune else 0,
                                beside_reference=args.beside_reference)
     if args.beside_reference:  # before the store is opened: a refused run leaves nothing behind
-        from .profile import check_beside
+        from .beside import check_beside
 
         check_beside(settings.backend, args.threads, bool(args.rpc))
     progress = progress_for(sys.stdout)

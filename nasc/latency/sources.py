@@ -94,7 +94,7 @@ def measure_arch(arch: DecidedArch, target: str, store: LatencyStore, *, workdir
     """Measure ``arch`` on ``target`` (recorded or ``cpu``) and store the result (module
     docstring).  ``workdir`` receives the artifact a local measurement builds; with
     ``beside_reference`` it is timed beside nasc's reference workload in one process
-    (:func:`.profile.timed`), and the record holds its ratio to it too."""
+    (:func:`.beside.timed`), and the record holds its ratio to it too."""
     spec = resolve_target(target)
     if protocol is not None and protocol.rpc:
         result = _built_and_measured(arch, spec, workdir, "tvm", protocol)
@@ -198,19 +198,15 @@ def _timed(arch: DecidedArch, target: str, built: Any, protocol: "MeasureProtoco
     the reference workload (materialized next to the artifact's folder) when asked."""
     from nasc.backends import MeasureProtocol
 
-    from .profile import check_beside, timed
+    from .beside import check_beside, timed
 
     proto = protocol or MeasureProtocol(repeats=30, isolate=True)
-    beside, reference = "", None
     if beside_reference:
-        from ..bench.reference import beside_label, materialize
-
         check_beside(built.backend, proto.threads, bool(proto.rpc))
-        beside, reference = beside_label(), Path(built.dir).parent / "bench_reference"
-        if not (reference / "manifest.json").is_file():
-            materialize(reference)
-    rec, paired = timed(Path(built.dir), proto, beside, reference)
-    record = measured_record(arch.key, target, rec, proto, built.batch, built.details.get("tuning"), beside, paired)
+    got = timed(Path(built.dir), proto, Path(built.dir).parent / "bench_reference" if beside_reference else None)
+    rec = got.record
+    record = measured_record(arch.key, target, rec, proto, built.batch, built.details.get("tuning"), got.beside,
+                             got.paired)
     return ArchMeasurement(arch.key, rec.median_ms, record.source,
                            f"{record.backend}, {rec.how}, {rec.repeats} repeats", record)
 
