@@ -76,6 +76,10 @@ DEFAULT_THREADS = {"digits": 1, "nb201": 2, "nb201/onnxruntime": 1}
 DEFAULT_ROUNDS = {"all": 3}
 """Fresh-process measurements per architecture, fitting and test alike, in interleaved rounds
 (the fastest of them, or their median, is its latency: ``--take``)."""
+DEFAULT_REPEATS = 30
+"""Samples per measurement (kernels and whole archs).  Beside the reference a sample pair costs
+two short timings, so a run can afford more of them (``--repeats``): the median ratio of more
+pairs moves less between processes."""
 DEFAULT_NUMBER = {"all": 10, "nb201/tvm": 1}
 """Calls per sample of a whole-architecture measurement (30 samples): ten, except TVM's
 untuned NAS-Bench-201 networks (8-120 ms a call: one call is far above the timer's
@@ -144,9 +148,10 @@ def counts(space: str, backend: str, args: argparse.Namespace) -> tuple[int, int
     return args.fit, args.test
 
 
-def profile(compiled: Any, backend: str, store: LatencyStore, threads: int, rounds: int, beside: bool = False) -> float:
-    """``nasc profile``'s kernel table of the space (``rounds`` interleaved rounds; ``beside``:
-    ``--beside-reference``); the seconds it took."""
+def profile(compiled: Any, backend: str, store: LatencyStore, threads: int, rounds: int, beside: bool = False,
+            repeats: int = DEFAULT_REPEATS) -> float:
+    """``nasc profile``'s kernel table of the space (``rounds`` interleaved rounds of ``repeats``
+    samples; ``beside``: ``--beside-reference``); the seconds it took."""
     from nasc.backends import MeasureProtocol
     from nasc.latency.profile import ProfileSettings, profile_space
     from nasc.progress import progress_for
@@ -154,7 +159,8 @@ def profile(compiled: Any, backend: str, store: LatencyStore, threads: int, roun
     t0 = time.perf_counter()
     progress = progress_for(sys.stdout)
     try:
-        settings = ProfileSettings("cpu", backend, "fp32", MeasureProtocol(threads=threads), kernel_rounds=rounds,
+        settings = ProfileSettings("cpu", backend, "fp32", MeasureProtocol(threads=threads, repeats=repeats),
+                                   kernel_rounds=rounds,
                                    beside_reference=beside)
         profile_space(compiled, None, settings, store, progress, print)
     finally:
@@ -180,10 +186,11 @@ def random_archs(compiled: Any, n: int, first_seed: int, exclude: AbstractSet[st
 
 
 def measure_archs(archs: list[Any], wanted: dict[str, list[int]], rounds: dict[str, int], numbers: dict[str, int],
-                  store: LatencyStore, workdir: Path, threads: dict[str, int], beside: str = "") -> dict[str, float]:
+                  store: LatencyStore, workdir: Path, threads: dict[str, int], beside: str = "",
+                  repeats: int = DEFAULT_REPEATS) -> dict[str, float]:
     """Measure the archs ``wanted[backend]`` (indices into ``archs``: fitting and test archs
     alike) with each backend ``rounds[backend]`` times, in interleaved rounds over archs and
-    backends (built once per run, a fresh process per measurement, 30 samples of
+    backends (built once per run, a fresh process per measurement, ``repeats`` samples of
     ``numbers[backend]`` calls), skipping what is stored; seconds per backend.
 
     Why fitting and test archs in the same rounds: the machine's speed wanders by several
@@ -198,7 +205,8 @@ def measure_archs(archs: list[Any], wanted: dict[str, list[int]], rounds: dict[s
             for b in wanted}
     needed = {(i, b): rounds[b] - have[b].get(archs[i].key, 0) for b, idx in wanted.items() for i in idx
               if have[b].get(archs[i].key, 0) < rounds[b]}
-    protocols = {b: MeasureProtocol(repeats=30, number=numbers[b], isolate=True, threads=threads[b]) for b in wanted}
+    protocols = {b: MeasureProtocol(repeats=repeats, number=numbers[b], isolate=True, threads=threads[b])
+                 for b in wanted}
     seconds = {b: 0.0 for b in wanted}
     built: set[tuple[int, str]] = set()
     for i, backend in interleaved(needed):
@@ -214,9 +222,10 @@ def measure_archs(archs: list[Any], wanted: dict[str, list[int]], rounds: dict[s
     return seconds
 
 
-def scratch_times(runs: list[tuple[Any, int]], backend: str, workdir: Path, beside: str = "") -> list[float]:
+def scratch_times(runs: list[tuple[Any, int]], backend: str, workdir: Path, beside: str = "",
+                  repeats: int = DEFAULT_REPEATS) -> list[float]:
     """The median (ms) of each (arch, threads) of ``runs`` measured as the test archs are
-    (fresh process, 30 repeats; ``beside``: its ratio to the reference instead), in order, into
+    (fresh process, ``repeats`` samples; ``beside``: its ratio to the reference instead), in order, into
     a scratch store: checks that must not touch the stored values."""
     import tempfile
 
@@ -225,13 +234,13 @@ def scratch_times(runs: list[tuple[Any, int]], backend: str, workdir: Path, besi
 
     with tempfile.TemporaryDirectory(dir=workdir.parent) as scratch, LatencyStore(Path(scratch) / "s.sqlite") as tmp:
         got = [measure_arch(arch, "cpu", tmp, workdir=Path(scratch) / arch.key[:16], backend=backend,
-                            protocol=MeasureProtocol(repeats=30, isolate=True, threads=threads),
+                            protocol=MeasureProtocol(repeats=repeats, isolate=True, threads=threads),
                             beside_reference=bool(beside)).record for arch, threads in runs]
         return [float(r.over_reference or 0.0) if beside else r.median_ms for r in got]
 
 
 def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Path, threads: int,
-                beside: str = "") -> dict[str, Any]:
+                beside: str = "", repeats: int = DEFAULT_REPEATS) -> dict[str, Any]:
     """Each of ``archs`` measured once more (into a scratch store, so the stored values stay):
     how far the same measurement moves on this shared machine -- the floor under any
     predictor's error.  Not cached: it is about the load of this run."""
@@ -240,7 +249,7 @@ def noise_check(archs: list[Any], backend: str, store: LatencyStore, workdir: Pa
              if (rec := store.get("arch", "cpu", backend, "fp32", a.key, host=host, threads=threads,
                                   beside=beside)) is not None}
     known = [a for a in archs if a.key in first]
-    again = scratch_times([(a, threads) for a in known], backend, workdir, beside)
+    again = scratch_times([(a, threads) for a in known], backend, workdir, beside, repeats)
     r = np.asarray([ms / first[a.key] for a, ms in zip(known, again)])
     return {"backend": backend, "n": int(len(r)), "remeasured_within_10pct": round(float(np.mean(np.abs(r - 1) <= 0.1)), 4)
             if len(r) else None, "median_abs_change": round(float(np.median(np.abs(r - 1))), 4) if len(r) else None,
@@ -286,7 +295,7 @@ def per_case(rounds: dict[str, int], space: str, backend: str) -> int:
 
 
 def preflight(archs: list[Any], backend: str, workdir: Path, threads: int, rounds: int = 3,
-              take: str = "fastest", beside: str = "") -> dict[str, Any]:
+              take: str = "fastest", beside: str = "", repeats: int = DEFAULT_REPEATS) -> dict[str, Any]:
     """Each of ``archs`` measured ``2 * rounds`` times in interleaved rounds (fresh processes,
     into a scratch store) before anything else, its value taken twice as a judged arch's is
     (the fastest, or the median, of ``rounds`` of them: ``take``): whether this machine repeats
@@ -296,7 +305,8 @@ def preflight(archs: list[Any], backend: str, workdir: Path, threads: int, round
     (measured here: the same build 1.4-1.7x slower for minutes at a time, fewer than half of
     repeat measurements within 10% of each other) no model can land 90% of its predictions
     within 10% of measurements that do not agree with themselves; two minutes say so."""
-    times = scratch_times([(a, threads) for _ in range(2 * rounds) for a in archs], backend, workdir, beside)
+    times = scratch_times([(a, threads) for _ in range(2 * rounds) for a in archs], backend, workdir, beside,
+                          repeats)
     per_arch = np.asarray(times).reshape(2 * rounds, len(archs))
     pick = np.min if take == "fastest" else np.median
     ratios = pick(per_arch[rounds:], axis=0) / pick(per_arch[:rounds], axis=0)
@@ -388,6 +398,8 @@ def main() -> int:
                          "SPACE/BACKEND (default: %(default)s)")
     ap.add_argument("--threads", type=parse_threads, default=DEFAULT_THREADS,
                     help="intra-op threads per space, SPACE=N,... (default: %(default)s)")
+    ap.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                    help="samples per measurement, kernels and whole archs (a sample: N calls)")
     ap.add_argument("--beside-reference", action="store_true",
                     help="time every kernel and architecture in one fresh process beside nasc's reference workload "
                          "(nasc profile --beside-reference), fit and judge on the ratios to it; every case on one "
@@ -419,7 +431,7 @@ def main() -> int:
             if args.preflight and not args.judge_only:
                 pre = preflight(archs[:args.preflight], "onnxruntime", workdir,
                                 threads_of(args.threads, name, "onnxruntime"),
-                                per_case(args.rounds, name, "onnxruntime"), args.take, beside)
+                                per_case(args.rounds, name, "onnxruntime"), args.take, beside, args.repeats)
                 cases[f"{name}/preflight"] = pre
                 targets[f"{name} preflight: repeat measurements within +-10%"] = at_least(
                     pre["repeat_within_10pct"], PREFLIGHT_WITHIN)
@@ -431,19 +443,20 @@ def main() -> int:
                     continue
             rounds = {b: per_case(args.rounds, name, b) for b in backends}
             seconds = {f"profile_{b}_s": 0.0 if args.judge_only else profile(compiled, b, store, threads[b], rounds[b],
-                                                                           bool(beside))
+                                                                           bool(beside), args.repeats)
                        for b in backends}
             limits = {b: counts(name, b, args)[1] for b in backends}
             numbers = {b: per_case(args.number, name, b) for b in backends}
             wanted = {b: [*range(counts(name, b, args)[0]), *(len(fitting) + i for i in range(limits[b]))]
                       for b in backends}
             spent = ({b: 0.0 for b in backends} if args.judge_only
-                     else measure_archs([*fitting, *archs], wanted, rounds, numbers, store, workdir, threads, beside))
+                     else measure_archs([*fitting, *archs], wanted, rounds, numbers, store, workdir, threads, beside,
+                                   args.repeats))
             if args.measure_only:
                 continue
             if "onnxruntime" in backends and args.noise_check:
                 cases[f"{name}/noise"] = noise_check(archs[:args.noise_check], "onnxruntime", store, workdir,
-                                                     threads["onnxruntime"], beside)
+                                                     threads["onnxruntime"], beside, args.repeats)
                 cases[f"{name}/threads"] = threads_check(archs[:THREADS_CHECK], "onnxruntime", workdir)
             for backend in backends:
                 tests = [a.key for a in archs[:limits[backend]]]
@@ -462,7 +475,8 @@ def main() -> int:
     earlier = keep_earlier(Path(args.out), cases, targets)
     doc = {"benchmark": "latency_predictor_host", "store": store_label(db, args.latency_db is None),
            "host_fingerprint": host_fingerprint(),
-           "protocol": "whole archs, fitting and test alike: 30 samples of N calls after 10 warm-up calls, a "
+           "protocol": f"whole archs, fitting and test alike: {args.repeats} samples of N calls after 10 warm-up "
+                       "calls, a "
                        f"fresh process each, their latency the {args.take} of R such measurements in rounds "
                        "interleaved over all of them (R per case: "
                        + ", ".join(f"{k}={v}" for k, v in args.rounds.items())
