@@ -349,8 +349,9 @@ def test_beside_reference_stores_each_kernel_and_arch_with_its_ratio_to_the_refe
     from nasc.latency.kernel_source import KernelSumSource, kernel_medians
 
     db, space = tmp_path / "lat.sqlite", tmp_path / "two.nas"
-    space.write_text("space two {\n    input x: f32[B, 3, 8, 8]\n"  # a handful of kernels: each timing is a process
-                     "    output logits = x |> conv(4, k = choice [1, 3]) |> bn |> relu |> gap |> linear(2)\n}\n")
+    space.write_text("space two {\n    input x: f32[B, 1, 8, 8]\n"  # a handful of kernels: each timing is a process
+                     "    output logits = x |> conv(4, k = choice [1, 3]) |> bn |> relu |> gap |> linear(10)\n"
+                     "    constraint latency <= 1ms on cpu\n}\n")  # the loop below closes it (one round)
     argv = ["profile", str(space), "--target", "cpu", "--backend", "onnxruntime",
             "--latency-db", str(db), "--repeat", "5", "--number", "2", "--warmup", "1", "--threads", "1",
             "--archs", "2", "--kernel-rounds", "2", "--beside-reference"]
@@ -380,6 +381,37 @@ def test_beside_reference_stores_each_kernel_and_arch_with_its_ratio_to_the_refe
             assert a.measured_ms == pytest.approx(statistics.median(mine) * unit)
     code, out, err = run_cli(argv, capsys)  # resumed: everything timed beside the reference is there
     assert code == 0 and "measured 0 kernels" in out and "0 architectures (2 already stored)" in out, out
+    _the_search_and_its_loop_read_and_time_beside_the_reference(space, db, label, tmp_path)
+
+
+def _the_search_and_its_loop_read_and_time_beside_the_reference(space: Path, db: Path, label: str,
+                                                               tmp_path: Path) -> None:
+    """A space profiled beside the reference only: the search's model is the kernel sum read
+    beside it (not a kernel-sum model with no kernels), and the measuring loop times its
+    architecture beside it too, so the refit reads that measurement."""
+    import json
+
+    from nasc import experiment
+    from nasc.backends import MeasureProtocol
+    from nasc.latency.kernel_source import kernels_timed
+    from nasc.latency.resolve import latency_model_for
+    from nasc.search.rounds import LoopSettings, search_with_rounds
+
+    compiled = api.load(space)
+    with LatencyStore(db, create=False) as store:
+        assert kernels_timed(store, "cpu", "onnxruntime", threads=1) == label
+        assert kernels_timed(store, "cpu", "onnxruntime", threads=2) is None
+        model = latency_model_for("cpu", store, compiled.elaborate(), backend="onnxruntime", threads=1)
+        before = Counter(r.key for r in store.query(kind="arch", beside=label))
+    assert model.name.startswith("kernel-sum:") and f"beside {label}" in model.name and "prior share 0%" in model.name
+    cfg = experiment.resolve(None, ["search.epochs=1", "split.train=0.05", "split.val=0.05", "split.test=0.9"])
+    protocol = MeasureProtocol(repeats=5, number=2, warmup=1, isolate=True, threads=1)
+    search_with_rounds(compiled, cfg, tmp_path / "out", LoopSettings(1, db, protocol=protocol, probes=0))
+    (entry,) = [json.loads(line) for line in (tmp_path / "out" / "rounds.jsonl").read_text().splitlines()]
+    assert f"beside {label}" in entry["model"] and "alternating samples" in entry["how"], entry
+    with LatencyStore(db, create=False) as store:
+        after = Counter(r.key for r in store.query(kind="arch", beside=label))
+    assert after - before == Counter({entry["arch_key"]: 1})  # the round's measurement, timed beside it
 
 
 def test_a_space_of_custom_torch_ops_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

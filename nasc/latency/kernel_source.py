@@ -165,13 +165,31 @@ class KernelSumSource:
 
 
 def has_kernels(store: LatencyStore, target: str, backend: str, precision: str = "fp32",
-                host: str | None = None, threads: int | None = None) -> bool:
+                host: str | None = None, threads: int | None = None, beside: str | None = None) -> bool:
     """Whether ``host`` (None: this one, timed on ``threads`` threads, None: on
-    :func:`measured_threads`) has kernel records for the target, backend and precision."""
+    :func:`measured_threads`) has kernel records for the target, backend and precision
+    (timed beside the workload ``beside`` names only, "" alone only, when given)."""
     from .host import host_fingerprint
 
     return bool(store.keys("kernel", target, backend, precision, host=host or host_fingerprint(),
-                           threads=None if host else threads or measured_threads()))
+                           threads=None if host else threads or measured_threads(), beside=beside))
 
 
-__all__ = ["ArchFacts", "ArchKernels", "KernelSumSource", "has_kernels", "kernel_medians", "measured_threads"]
+def kernels_timed(store: LatencyStore, target: str, backend: str, threads: int | None = None) -> str | None:
+    """How this host's kernel records of ``target``/``backend`` at ``threads`` threads were
+    timed: "" alone, the label of nasc's reference workload when they were timed beside it
+    only (``nasc profile --beside-reference``), None when there are none.
+
+    Why alone first: a build runs alone in the user's process, so records timed alone are
+    the direct measure of what the search predicts; records beside the reference (another
+    reference's ratios never mix in) are the next best, and far better than the prior."""
+    from ..bench.reference import beside_label
+
+    if has_kernels(store, target, backend, threads=threads, beside=""):
+        return ""
+    label = beside_label()
+    return label if has_kernels(store, target, backend, threads=threads, beside=label) else None
+
+
+__all__ = ["ArchFacts", "ArchKernels", "KernelSumSource", "has_kernels", "kernel_medians", "kernels_timed",
+           "measured_threads"]

@@ -9,7 +9,10 @@ a number comes from -- they get a :class:`~nasc.latency.model.LatencyModel` whos
 * ``cpu`` when this host has kernel records with the chosen backend (``nasc profile``):
   the kernel-sum model (:mod:`.kernel_model`), its terms fitted on this host's stored
   whole-network measurements, ``kernel-sum:cpu/onnxruntime (164 kernels, 30 archs, err
-  2.1%, prior share 0%)``; likewise a device behind a TVM RPC tracker (``device_key``) with
+  2.1%, prior share 0%)``; read from the kernels and architectures timed alone, or, when
+  the space was profiled beside nasc's reference workload only (``nasc profile
+  --beside-reference``), from those timed beside it, in the reference's units
+  (:func:`.kernel_source.kernels_timed`); likewise a device behind a TVM RPC tracker (``device_key``) with
   kernel records of its own (``nasc profile --rpc``), fitted on that device's records only;
 * a recorded device with fewer, and every other target with stored whole-network
   measurements (``cpu``: of this host, with the chosen backend): the roofline prior with
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 from ..targets import resolve_target
 from .fitted import fit_affine_prior
 from .host import host_fingerprint, rpc_host
-from .kernel_source import KernelSumSource, has_kernels, measured_threads
+from .kernel_source import KernelSumSource, has_kernels, kernels_timed, measured_threads
 from .model import LatencyModel, prior_for
 from .recorded import MIN_ARCHS
 from .recorded_cells import fit_cells
@@ -101,8 +104,9 @@ def latency_model_for(target: str | None, store: LatencyStore | None, space: "Se
     if store is None:
         return prior
     backend = predicted_backend(store, spec.name, backend, device_key=device_key, threads=threads)
-    if device_key is None and spec.kind == "cpu" and has_kernels(store, spec.name, backend, threads=threads):
-        return KernelSumSource(store, spec.name, backend, space.ops, threads=threads).model()
+    beside = kernels_timed(store, spec.name, backend, threads) if device_key is None and spec.kind == "cpu" else None
+    if beside is not None:
+        return KernelSumSource(store, spec.name, backend, space.ops, threads=threads, beside=beside).model()
     if device_key is not None and has_kernels(store, spec.name, backend, host=rpc_host(device_key)):
         return KernelSumSource(store, spec.name, backend, space.ops, device_key=device_key).model()
     medians = fitted_on(store, spec.name, backend=backend, device_key=device_key, threads=threads)

@@ -33,6 +33,7 @@ from ..fsio import write_json
 from ..ir.analysis import bounds
 from ..ir.space import ConstraintSpec, SearchSpace
 from ..latency.fitted import Corrected, scaled
+from ..latency.kernel_source import kernels_timed
 from ..latency.model import LatencyModel, prior_for
 from ..latency.resolve import DEFAULT_BACKEND, NB201_FACT, LatencyModels, fitted_on, model_identity, predicted_backend
 from ..latency.sources import ArchMeasurement, DecidedArch, decided_arch, measure_arch
@@ -303,12 +304,22 @@ class _Loop:
         (:func:`~.budget_use.wastes`)."""
         return holds(ms / 1e3, self.budget) and not wastes(ms, self.bound_s * 1e3, self.cfg)
 
+    def beside(self, store: LatencyStore) -> bool:
+        """Whether this loop times its architectures beside nasc's reference workload: when
+        this host's kernel records of the device in ``store`` were timed so only (the space
+        profiled with ``nasc profile --beside-reference``), its model reads only records timed
+        so, and a measurement timed alone would never reach the refit."""
+        if self.settings.device_key is not None or resolve_target(self.device).kind != "cpu":
+            return False
+        backend = predicted_backend(store, self.device, self.settings.backend, threads=self.settings.threads)
+        return bool(kernels_timed(store, self.device, backend, self.settings.threads))
+
     def measure(self, assignment: dict[str, int], store: LatencyStore,
                 workdir: Path) -> tuple[DecidedArch, ArchMeasurement]:
         """Measure (and store) the architecture ``assignment`` picks."""
         arch = decided_arch(self.compiled, self.space, assignment)
         return arch, measure_arch(arch, self.device, store, workdir=workdir, backend=self.settings.backend,
-                                  protocol=self.settings.protocol)
+                                  protocol=self.settings.protocol, beside_reference=self.beside(store))
 
     def probes_wanted(self) -> int:
         wanted = self.settings.probes
@@ -349,7 +360,8 @@ class _Loop:
             try:
                 arch = decided_arch(self.compiled, self.space, full)
                 got = measure_arch(arch, self.device, store, workdir=workdir / str(len(probed)),
-                                   backend=self.settings.backend, protocol=self.settings.protocol)
+                                   backend=self.settings.backend, protocol=self.settings.protocol,
+                                   beside_reference=self.beside(store))
             except NascError:
                 continue
             probed.append({"assignment": dict(key), "measured_ms": got.median_ms, "arch_key": arch.key})
