@@ -26,7 +26,8 @@ from nasc.latency.arch_kernels import arch_key, arch_kernel_list, canonical_arch
 from nasc.latency.decided_kernels import DecidedKernels
 from nasc.latency.fitted import AffinePrior
 from nasc.latency.host import host_fingerprint
-from nasc.latency.kernel_model import KernelSumModel, KernelSums, KernelTable, fit_terms, kernel_prior_ms
+from nasc.latency.kernel_model import (KernelSumModel, KernelSums, KernelTable, fit_kernel_sum, fit_terms,
+                                      kernel_prior_ms)
 from nasc.latency.micro import micro_ir
 from nasc.latency.model import network_latency, prior_for
 from nasc.latency.records import StoredLatency, TimingProtocol
@@ -150,6 +151,14 @@ def test_model_from_store_predicts_the_law_and_says_so(tiny, tmp_path):
     arch = compiled.elaborate(space.name, api.pins_from_assignment(fitted[0]))
     assert network_latency(model, arch) == pytest.approx(network_latency(model.per_node, arch))
     assert network_latency(model, arch) != pytest.approx(network_latency(prior_for("cpu"), arch))
+
+
+def test_a_model_fitted_on_no_archs_claims_no_prior_share(tiny):
+    """The prior's share is taken over the fitted archs: with none, "0%" would claim that
+    every prediction is measured when nothing is."""
+    compiled, _ = tiny
+    model = fit_kernel_sum("cpu/onnxruntime", KernelTable({}, prior_for("cpu"), compiled.loader.ops), [])
+    assert model.name.endswith("(0 kernels, 0 archs, err n/a, prior share n/a)"), model.name
 
 
 def test_unmeasured_kernels_come_from_the_prior(tiny, tmp_path):

@@ -267,10 +267,11 @@ class KernelSumModel:
     @property
     def name(self) -> str:
         err = "n/a" if self.error is None else f"{self.error:.1%}"
-        share = prior_share([a.sums for a in self.fitted])
+        # over the fitted archs: with none, nothing says how much of a prediction the prior makes
+        share = f"{prior_share([a.sums for a in self.fitted]):.0%}" if self.fitted else "n/a"
         layout = ", ONNX Runtime layout terms" if self.layout and self.terms.uses_layout else ""
         return (f"kernel-sum:{self.what} ({len(self.table):,} kernels{layout}, {len(self.fitted)} archs, err {err}, "
-                f"prior share {share:.0%})")
+                f"prior share {share})")
 
     def __repr__(self) -> str:
         return f"KernelSumModel({self.name!r}, {self.terms!r})"
