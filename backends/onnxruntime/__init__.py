@@ -28,15 +28,17 @@ __all__ = ["OrtBackend", "make_session", "optimized_op_counts"]
 
 def make_session(path: Path, threads: int, level: str = "all", optimized: Path | None = None):
     """A CPU InferenceSession with graph optimisation ``level`` (``all``, what artifacts run
-    with, or ``extended``) and a fixed intra-op thread count; ``optimized``: where ONNX Runtime
-    writes the graph it will run."""
+    with, ``extended``, or ``none``: every node run as written, a Q/DQ model's arithmetic op by
+    op) and a fixed intra-op thread count; ``optimized``: where ONNX Runtime writes the graph
+    it will run."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-                                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}[level]
+                                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                   "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}[level]
     so.log_severity_level = 3
     if optimized is not None:
         so.optimized_model_filepath = str(optimized)

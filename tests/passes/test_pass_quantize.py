@@ -76,10 +76,12 @@ def test_random_calibration_without_data_says_so() -> None:
 @pytest.mark.parametrize("reduce_range,tol", [("false", 1e-5), ("true", 2e-3)])
 def test_quantized_onnx_matches_the_torch_simulation(tmp_path: Path, reduce_range: str, tol: float) -> None:
     """Same Q/DQ placement and rounding in both.  With 8-bit weights ORT's integer kernels and
-    the fake-quant simulation agree to float rounding (3e-8 measured); with 7-bit weights a
+    the fake-quant simulation agree to float rounding (3e-8 measured) on a CPU with VNNI; on
+    one without, those kernels saturate 8-bit weights (0.10 measured on an AVX2 host), so there
+    the graph runs as written, Q/DQ op by op, what TensorRT computes.  With 7-bit weights a
     requantization tie occasionally rounds the other way (6e-4 measured, logits ~0.27)."""
-    import onnxruntime as ort
-
+    from nasc.backends.hostinfo import has_vnni
+    from nasc.backends.onnxruntime import make_session
     from nasc.passes.execute import OptNet
     from nasc.passes.onnx_export import export_onnx
     from passes_testlib import example_input, random_calibration
@@ -88,16 +90,19 @@ def test_quantized_onnx_matches_the_torch_simulation(tmp_path: Path, reduce_rang
     q = run(ir, lib, f"fold-bn,fuse,quantize{{calib=64,reduce_range={reduce_range}}}", random_calibration(graph))
     path = export_onnx(q, tmp_path / "q.onnx")
     x = example_input(graph, 64, seed=7)
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
+    level = "all" if reduce_range == "true" or has_vnni() else "none"
+    got = make_session(path, threads=1, level=level).run(None, {"x": x.numpy()})[0]
     with torch.no_grad():
         want = OptNet(q, lib)(x).numpy()
     assert np.abs(got - want).max() <= tol
 
 
 def test_symmetric_s8_activations_run_on_onnxruntime(tmp_path: Path) -> None:
-    """act=s8 is the TensorRT form (symmetric, zero point 0): ReLUs stay explicit ops then."""
-    import onnxruntime as ort
-
+    """act=s8 is the TensorRT form (symmetric, zero point 0): ReLUs stay explicit ops then.
+    ONNX Runtime's integer kernels run it where they do not saturate 8-bit weights (a CPU with
+    VNNI); elsewhere the graph runs as written, as the compile's stand-in for TensorRT does."""
+    from nasc.backends.hostinfo import has_vnni
+    from nasc.backends.onnxruntime import make_session
     from nasc.passes.execute import OptNet
     from nasc.passes.onnx_export import export_onnx
     from passes_testlib import example_input, random_calibration
@@ -107,8 +112,8 @@ def test_symmetric_s8_activations_run_on_onnxruntime(tmp_path: Path) -> None:
     assert {p.dtype for p in q.act_quant.values()} == {"s8"} and {p.zero_point for p in q.act_quant.values()} == {(0,)}
     assert q.dtype(3) != "int8"  # the ReLU after the first conv is not folded into the quantizer
     x = example_input(graph, 16, seed=3)
-    got = ort.InferenceSession(str(export_onnx(q, tmp_path / "q.onnx")),
-                               providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
+    got = make_session(export_onnx(q, tmp_path / "q.onnx"), threads=1,
+                       level="all" if has_vnni() else "none").run(None, {"x": x.numpy()})[0]
     with torch.no_grad():
         want = OptNet(q, lib)(x).numpy()
     assert np.abs(got - want).max() <= 2e-3
