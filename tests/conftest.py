@@ -1,7 +1,10 @@
-"""Shared test helpers: paths to the examples, and a cache folder of the test run's own."""
+"""Shared test helpers: paths to the examples, a cache folder of the test run's own, and
+which heavy libraries a fresh process imported."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -33,3 +36,19 @@ def frozen_arch(path: Path, space: str, seed: int) -> Path:
 
     path.write_text(api.freeze(api.load(EXAMPLES / f"{space}.nas"), seed=seed).text)
     return path
+
+
+HEAVY = ("torch", "tvm", "tensorrt", "onnxruntime", "matplotlib", "ray")
+"""The libraries nasc imports only when a stage needs them."""
+_LOADED = "NASC-TEST-LOADED:"
+
+
+def heavy_loaded(code: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``code`` in a fresh ``python -c`` process; its result and the :data:`HEAVY`
+    libraries it had imported when it exited (however it exited: a ``SystemExit`` too)."""
+    watch = ("import atexit, sys\n"
+             f"atexit.register(lambda: sys.stderr.write('\\n{_LOADED}' + ','.join(m for m in {HEAVY!r} "
+             "if m in sys.modules) + '\\n'))\n")
+    proc = subprocess.run([sys.executable, "-c", watch + code], capture_output=True, text=True, timeout=120)
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith(_LOADED))
+    return proc, set(filter(None, line[len(_LOADED):].split(",")))

@@ -17,30 +17,20 @@ import pytest
 
 from nasc.cli import main
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, heavy_loaded
 
 DIGITS = str(EXAMPLES / "digits.nas")
 FAST = ["--set", "search.epochs=1", "--set", "search.batch=256", "--set", "train.epochs=3"]
 HAS_TVM = importlib.util.find_spec("tvm") is not None
 
 
-HEAVY = ("torch", "tvm", "onnxruntime")
-LOADED = "NASC-TEST-LOADED:"
-_WATCH = ("import atexit, runpy, sys\n"
-          "atexit.register(lambda: sys.stderr.write('\\n" + LOADED + "' + ','.join(m for m in "
-          + repr(HEAVY) + " if m in sys.modules) + '\\n'))\n"
-          "sys.argv = ['nasc', *sys.argv[1:]]\n"
-          "runpy.run_module('nasc', run_name='__main__', alter_sys=True)\n")
-
-
 def _nasc(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str], float]:
-    """The command's result, the heavy libraries (:data:`HEAVY`) its process had imported when
-    it exited, and its wall seconds."""
+    """``nasc ARGS`` in a fresh process: its result, the heavy libraries it had imported when
+    it exited (:func:`.conftest.heavy_loaded`), and its wall seconds."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _WATCH, *args], capture_output=True, text=True, timeout=120)
-    wall = time.perf_counter() - t0
-    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith(LOADED))
-    return proc, set(filter(None, line[len(LOADED):].split(","))), wall
+    proc, loaded = heavy_loaded(f"import runpy, sys\nsys.argv = ['nasc', *{list(args)!r}]\n"
+                                "runpy.run_module('nasc', run_name='__main__', alter_sys=True)\n")
+    return proc, loaded, time.perf_counter() - t0
 
 
 @pytest.mark.parametrize("flags,said", [
